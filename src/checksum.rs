@@ -1,0 +1,1 @@
+//! Checksums for x-amz-checksum-* (work in progress).

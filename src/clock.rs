@@ -1,0 +1,1 @@
+//! Time formats (work in progress).

@@ -1,0 +1,23 @@
+//! BleepStore: an S3-compatible object storage daemon.
+//!
+//! The layer map, from the socket inwards:
+//! - [`server`]: one-time setup, one monoio runtime and SO_REUSEPORT listener per core.
+//! - [`http`]: connection loop, request heads, body readers, response writer. Knows no S3.
+//! - [`s3`]: routing to an operation, one handler per operation, XML, the S3 error type.
+//! - [`auth`]: SigV4 as pure functions plus the per-core caches.
+//! - [`meta`]: the single SQLite thread (group commit) and its typed message protocol.
+//! - [`storage`]: object bytes on local disk, written durably and streamed back.
+//! - [`ops`]: logging and other operational surfaces.
+//! - [`limits`]: every bound in one file; [`config`]: the settings the daemon runs with.
+
+pub mod auth;
+pub mod checksum;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod limits;
+pub mod meta;
+pub mod ops;
+pub mod s3;
+pub mod server;
+pub mod storage;

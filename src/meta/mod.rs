@@ -1,0 +1,1 @@
+//! meta (work in progress).

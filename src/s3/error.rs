@@ -1,0 +1,330 @@
+//! The one S3 error type. Every failure on the request path becomes an `S3Error`;
+//! `ErrorCode::as_str` and `ErrorCode::status` are exhaustive tables so a new code
+//! cannot compile without its HTTP status. Internal causes are logged by the caller,
+//! never put in the message sent to clients.
+
+use std::fmt;
+
+/// An S3 error code, named exactly as AWS names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError,
+    BadDigest,
+    BadRequest,
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    EntityTooLarge,
+    EntityTooSmall,
+    IncompleteBody,
+    InternalError,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidDigest,
+    InvalidObjectState,
+    InvalidPart,
+    InvalidPartOrder,
+    InvalidRange,
+    InvalidRequest,
+    InvalidStorageClass,
+    InsufficientStorage,
+    KeyTooLongError,
+    MalformedXML,
+    MetadataTooLarge,
+    MethodNotAllowed,
+    MissingContentLength,
+    MissingSecurityHeader,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+    NotImplemented,
+    NotModified,
+    PreconditionFailed,
+    RequestHeaderSectionTooLarge,
+    RequestTimeTooSkewed,
+    RequestTimeout,
+    ServiceUnavailable,
+    SignatureDoesNotMatch,
+    SlowDown,
+    UriTooLong,
+    XAmzContentSHA256Mismatch,
+}
+
+impl ErrorCode {
+    /// The code string S3 puts in `<Code>`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::AccessDenied => "AccessDenied",
+            ErrorCode::AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
+            ErrorCode::AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
+            ErrorCode::BadDigest => "BadDigest",
+            ErrorCode::BadRequest => "BadRequest",
+            ErrorCode::BucketAlreadyExists => "BucketAlreadyExists",
+            ErrorCode::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
+            ErrorCode::BucketNotEmpty => "BucketNotEmpty",
+            ErrorCode::EntityTooLarge => "EntityTooLarge",
+            ErrorCode::EntityTooSmall => "EntityTooSmall",
+            ErrorCode::IncompleteBody => "IncompleteBody",
+            ErrorCode::InternalError => "InternalError",
+            ErrorCode::InvalidAccessKeyId => "InvalidAccessKeyId",
+            ErrorCode::InvalidArgument => "InvalidArgument",
+            ErrorCode::InvalidBucketName => "InvalidBucketName",
+            ErrorCode::InvalidDigest => "InvalidDigest",
+            ErrorCode::InvalidObjectState => "InvalidObjectState",
+            ErrorCode::InvalidPart => "InvalidPart",
+            ErrorCode::InvalidPartOrder => "InvalidPartOrder",
+            ErrorCode::InvalidRange => "InvalidRange",
+            ErrorCode::InvalidRequest => "InvalidRequest",
+            ErrorCode::InvalidStorageClass => "InvalidStorageClass",
+            ErrorCode::InsufficientStorage => "InsufficientStorage",
+            ErrorCode::KeyTooLongError => "KeyTooLongError",
+            ErrorCode::MalformedXML => "MalformedXML",
+            ErrorCode::MetadataTooLarge => "MetadataTooLarge",
+            ErrorCode::MethodNotAllowed => "MethodNotAllowed",
+            ErrorCode::MissingContentLength => "MissingContentLength",
+            ErrorCode::MissingSecurityHeader => "MissingSecurityHeader",
+            ErrorCode::NoSuchBucket => "NoSuchBucket",
+            ErrorCode::NoSuchKey => "NoSuchKey",
+            ErrorCode::NoSuchUpload => "NoSuchUpload",
+            ErrorCode::NotImplemented => "NotImplemented",
+            ErrorCode::NotModified => "NotModified",
+            ErrorCode::PreconditionFailed => "PreconditionFailed",
+            ErrorCode::RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
+            ErrorCode::RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            ErrorCode::RequestTimeout => "RequestTimeout",
+            ErrorCode::ServiceUnavailable => "ServiceUnavailable",
+            ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            ErrorCode::SlowDown => "SlowDown",
+            ErrorCode::UriTooLong => "UriTooLong",
+            ErrorCode::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+        }
+    }
+
+    /// The HTTP status S3 answers with for this code.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::AccessDenied => 403,
+            ErrorCode::AuthorizationHeaderMalformed => 400,
+            ErrorCode::AuthorizationQueryParametersError => 400,
+            ErrorCode::BadDigest => 400,
+            ErrorCode::BadRequest => 400,
+            ErrorCode::BucketAlreadyExists => 409,
+            ErrorCode::BucketAlreadyOwnedByYou => 409,
+            ErrorCode::BucketNotEmpty => 409,
+            ErrorCode::EntityTooLarge => 400,
+            ErrorCode::EntityTooSmall => 400,
+            ErrorCode::IncompleteBody => 400,
+            ErrorCode::InternalError => 500,
+            ErrorCode::InvalidAccessKeyId => 403,
+            ErrorCode::InvalidArgument => 400,
+            ErrorCode::InvalidBucketName => 400,
+            ErrorCode::InvalidDigest => 400,
+            ErrorCode::InvalidObjectState => 403,
+            ErrorCode::InvalidPart => 400,
+            ErrorCode::InvalidPartOrder => 400,
+            ErrorCode::InvalidRange => 416,
+            ErrorCode::InvalidRequest => 400,
+            ErrorCode::InvalidStorageClass => 400,
+            ErrorCode::InsufficientStorage => 507,
+            ErrorCode::KeyTooLongError => 400,
+            ErrorCode::MalformedXML => 400,
+            ErrorCode::MetadataTooLarge => 400,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::MissingContentLength => 411,
+            ErrorCode::MissingSecurityHeader => 400,
+            ErrorCode::NoSuchBucket => 404,
+            ErrorCode::NoSuchKey => 404,
+            ErrorCode::NoSuchUpload => 404,
+            ErrorCode::NotImplemented => 501,
+            ErrorCode::NotModified => 304,
+            ErrorCode::PreconditionFailed => 412,
+            ErrorCode::RequestHeaderSectionTooLarge => 431,
+            ErrorCode::RequestTimeTooSkewed => 403,
+            ErrorCode::RequestTimeout => 400,
+            ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::SignatureDoesNotMatch => 403,
+            ErrorCode::SlowDown => 503,
+            ErrorCode::UriTooLong => 414,
+            ErrorCode::XAmzContentSHA256Mismatch => 400,
+        }
+    }
+
+    /// The message S3 gives when the caller has nothing more precise to say.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            ErrorCode::AccessDenied => "Access Denied",
+            ErrorCode::AuthorizationHeaderMalformed => "The authorization header is malformed.",
+            ErrorCode::AuthorizationQueryParametersError => {
+                "Error parsing the X-Amz-Credential parameter."
+            }
+            ErrorCode::BadDigest => "The Content-MD5 you specified did not match what we received.",
+            ErrorCode::BadRequest => "Bad Request",
+            ErrorCode::BucketAlreadyExists => {
+                "The requested bucket name is not available. Please select a different name."
+            }
+            ErrorCode::BucketAlreadyOwnedByYou => {
+                "Your previous request to create the named bucket succeeded and you already own it."
+            }
+            ErrorCode::BucketNotEmpty => "The bucket you tried to delete is not empty.",
+            ErrorCode::EntityTooLarge => "Your proposed upload exceeds the maximum allowed size.",
+            ErrorCode::EntityTooSmall => {
+                "Your proposed upload is smaller than the minimum allowed object size."
+            }
+            ErrorCode::IncompleteBody => {
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            }
+            ErrorCode::InternalError => "We encountered an internal error. Please try again.",
+            ErrorCode::InvalidAccessKeyId => {
+                "The AWS Access Key Id you provided does not exist in our records."
+            }
+            ErrorCode::InvalidArgument => "Invalid Argument",
+            ErrorCode::InvalidBucketName => "The specified bucket is not valid.",
+            ErrorCode::InvalidDigest => "The Content-MD5 you specified was invalid.",
+            ErrorCode::InvalidObjectState => {
+                "The operation is not valid for the current state of the object."
+            }
+            ErrorCode::InvalidPart => "One or more of the specified parts could not be found.",
+            ErrorCode::InvalidPartOrder => "The list of parts was not in ascending order.",
+            ErrorCode::InvalidRange => "The requested range is not satisfiable",
+            ErrorCode::InvalidRequest => "Invalid Request",
+            ErrorCode::InvalidStorageClass => "The storage class you specified is not valid.",
+            ErrorCode::InsufficientStorage => {
+                "There is not enough space left on the device to store the object."
+            }
+            ErrorCode::KeyTooLongError => "Your key is too long.",
+            ErrorCode::MalformedXML => {
+                "The XML you provided was not well-formed or did not validate against our published schema."
+            }
+            ErrorCode::MetadataTooLarge => {
+                "Your metadata headers exceed the maximum allowed metadata size."
+            }
+            ErrorCode::MethodNotAllowed => {
+                "The specified method is not allowed against this resource."
+            }
+            ErrorCode::MissingContentLength => "You must provide the Content-Length HTTP header.",
+            ErrorCode::MissingSecurityHeader => "Your request is missing a required header.",
+            ErrorCode::NoSuchBucket => "The specified bucket does not exist.",
+            ErrorCode::NoSuchKey => "The specified key does not exist.",
+            ErrorCode::NoSuchUpload => "The specified multipart upload does not exist.",
+            ErrorCode::NotImplemented => {
+                "A header or query you provided implies functionality that is not implemented."
+            }
+            ErrorCode::NotModified => "Not Modified",
+            ErrorCode::PreconditionFailed => {
+                "At least one of the preconditions you specified did not hold."
+            }
+            ErrorCode::RequestHeaderSectionTooLarge => {
+                "Your request header section exceeds the maximum allowed size."
+            }
+            ErrorCode::RequestTimeTooSkewed => {
+                "The difference between the request time and the current time is too large."
+            }
+            ErrorCode::RequestTimeout => {
+                "Your socket connection to the server was not read from or written to within the timeout period."
+            }
+            ErrorCode::ServiceUnavailable => "Please reduce your request rate.",
+            ErrorCode::SignatureDoesNotMatch => {
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+            }
+            ErrorCode::SlowDown => "Please reduce your request rate.",
+            ErrorCode::UriTooLong => "The request URI is too long.",
+            ErrorCode::XAmzContentSHA256Mismatch => {
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+            }
+        }
+    }
+}
+
+/// A failure to report to the client: the code, a message, and the extra
+/// elements S3 adds to some errors (`BucketName`, `Key`, `ArgumentName`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Error {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Extra `<Name>value</Name>` elements, in order.
+    pub fields: Vec<(&'static str, String)>,
+    /// Extra response headers (for example `Content-Range: bytes */size` on 416).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    pub fn new(code: ErrorCode) -> S3Error {
+        S3Error {
+            code,
+            message: code.default_message().to_string(),
+            fields: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_message(code: ErrorCode, message: impl Into<String>) -> S3Error {
+        S3Error {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds an extra XML element such as `BucketName`.
+    pub fn field(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.fields.push((name, value.into()));
+        self
+    }
+
+    /// Adds an extra response header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// An internal failure: the cause is logged here, the client sees only `InternalError`.
+    pub fn internal(cause: impl fmt::Display) -> S3Error {
+        log::error!("internal error: {cause}");
+        S3Error::new(ErrorCode::InternalError)
+    }
+
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+}
+
+impl From<ErrorCode> for S3Error {
+    fn from(code: ErrorCode) -> S3Error {
+        S3Error::new(code)
+    }
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for S3Error {}
+
+/// Context at the call site: turns any `Option`/`Result` into an `S3Error` with a reason.
+pub trait OrS3Error<T> {
+    fn or_s3(self, code: ErrorCode, message: &str) -> Result<T, S3Error>;
+    fn or_invalid_argument(self, message: &str) -> Result<T, S3Error>
+    where
+        Self: Sized,
+    {
+        self.or_s3(ErrorCode::InvalidArgument, message)
+    }
+}
+
+impl<T> OrS3Error<T> for Option<T> {
+    fn or_s3(self, code: ErrorCode, message: &str) -> Result<T, S3Error> {
+        self.ok_or_else(|| S3Error::with_message(code, message))
+    }
+}
+
+impl<T, E> OrS3Error<T> for Result<T, E> {
+    fn or_s3(self, code: ErrorCode, message: &str) -> Result<T, S3Error> {
+        self.map_err(|_| S3Error::with_message(code, message))
+    }
+}
