@@ -14,6 +14,7 @@ pub mod auth;
 pub mod checksum;
 pub mod clock;
 pub mod config;
+pub mod core_state;
 pub mod http;
 pub mod limits;
 pub mod meta;

@@ -1,1 +1,130 @@
-//! meta (work in progress).
+//! Metadata: one std thread owns the SQLite database; runtimes reach it through
+//! `MetaClient`, whose async methods send a typed request over a bounded channel
+//! and await the reply. The thread drains every waiting request and commits all
+//! their writes in one transaction (group commit), so N concurrent PUTs cost one
+//! fsync. Nothing here knows HTTP or S3 XML.
+
+mod client;
+mod json;
+mod schema;
+mod thread;
+
+pub use client::{start, MetaClient, MetaThread};
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRow {
+    pub name: String,
+    pub owner_id: String,
+    pub region: String,
+    /// Access control list as JSON text, owned by the s3 layer.
+    pub acl: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRow {
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// Hex MD5 (or `<hex>-<parts>`), without quotes.
+    pub etag: String,
+    pub content_type: String,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub content_disposition: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    /// `x-amz-meta-*` pairs, names without the prefix, lowercased.
+    pub user_meta: Vec<(String, String)>,
+    pub storage_class: String,
+    pub acl: String,
+    pub last_modified_ms: i64,
+    /// Name of the data file in storage.
+    pub data_id: String,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_value: Option<String>,
+    pub owner_id: String,
+    pub parts_count: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub access_key: String,
+    pub secret_key: String,
+    pub owner_id: String,
+    pub display_name: String,
+    pub created_ms: i64,
+}
+
+/// A condition checked against the current row in the same step as the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutCondition {
+    None,
+    /// `If-None-Match: *`: only when no object has the key.
+    IfNoneMatchStar,
+    /// `If-Match: "etag"`: only when the current object has this ETag (unquoted).
+    IfMatch(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateBucketOutcome {
+    Created,
+    AlreadyOwnedByYou,
+    AlreadyExists,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub bucket: String,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Exclusive lower bound: the marker, start-after, or decoded continuation token.
+    pub after: Option<String>,
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListPage {
+    pub objects: Vec<ObjectRow>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    /// The last key or common prefix returned, when the page is truncated.
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaError {
+    NoSuchBucket,
+    BucketNotEmpty,
+    NoSuchKey,
+    PreconditionFailed,
+    /// The metadata thread is gone (shutdown or a crash of the thread).
+    Closed,
+    Sqlite(String),
+}
+
+impl fmt::Display for MetaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetaError::NoSuchBucket => f.write_str("no such bucket"),
+            MetaError::BucketNotEmpty => f.write_str("bucket not empty"),
+            MetaError::NoSuchKey => f.write_str("no such key"),
+            MetaError::PreconditionFailed => f.write_str("precondition failed"),
+            MetaError::Closed => f.write_str("metadata thread closed"),
+            MetaError::Sqlite(message) => write!(f, "sqlite: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for MetaError {}
+
+impl From<rusqlite::Error> for MetaError {
+    fn from(error: rusqlite::Error) -> MetaError {
+        MetaError::Sqlite(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;

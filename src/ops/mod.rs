@@ -1,1 +1,3 @@
-//! ops (work in progress).
+//! Operational surfaces: logging setup (metrics, health and docs come with their issue).
+
+pub mod logging;

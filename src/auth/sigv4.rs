@@ -1,0 +1,199 @@
+//! The arithmetic of SigV4: URI encoding, canonical URI and query, the signing
+//! key chain, and hashing helpers.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::s3::error::{ErrorCode, S3Error};
+
+/// Hex SHA-256 of the empty string, the hash of every empty payload.
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// AWS URI encoding: unreserved characters (A-Z a-z 0-9 - . _ ~) kept, every
+/// other byte as %XX with uppercase hex; '/' kept unless `encode_slash`.
+pub fn uri_encode(input: &[u8], encode_slash: bool, out: &mut String) {
+    for &byte in input {
+        let keep = byte.is_ascii_alphanumeric()
+            || matches!(byte, b'-' | b'.' | b'_' | b'~')
+            || (byte == b'/' && !encode_slash);
+        if keep {
+            out.push(byte as char);
+        } else {
+            out.push('%');
+            out.push(HEX_UPPER[(byte >> 4) as usize] as char);
+            out.push(HEX_UPPER[(byte & 15) as usize] as char);
+        }
+    }
+}
+
+/// Decodes %XX escapes only ('+' stays '+', as S3 paths and SigV4 want it).
+pub fn percent_decode(input: &str) -> Option<Vec<u8>> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let value = std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())?;
+            out.push(value);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn bad_uri() -> S3Error {
+    S3Error::new(ErrorCode::InvalidURI)
+}
+
+/// S3's canonical URI: the decoded path encoded once, '/' kept, nothing
+/// normalised (`//` and `..` are part of keys).
+pub fn canonical_uri(raw_path: &str) -> Result<String, S3Error> {
+    let decoded = percent_decode(raw_path).ok_or_else(bad_uri)?;
+    if decoded.is_empty() {
+        return Ok("/".to_string());
+    }
+    let mut out = String::with_capacity(decoded.len() + 16);
+    uri_encode(&decoded, false, &mut out);
+    Ok(out)
+}
+
+/// The canonical query: names and values decoded then encoded, sorted by name
+/// then value. `skip_signature` drops X-Amz-Signature (presigned URLs).
+pub fn canonical_query(raw_query: &str, skip_signature: bool) -> Result<String, S3Error> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for part in raw_query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let mut encoded_name = String::new();
+        uri_encode(
+            &percent_decode(name).ok_or_else(bad_uri)?,
+            true,
+            &mut encoded_name,
+        );
+        if skip_signature && encoded_name == "X-Amz-Signature" {
+            continue;
+        }
+        let mut encoded_value = String::new();
+        uri_encode(
+            &percent_decode(value).ok_or_else(bad_uri)?,
+            true,
+            &mut encoded_value,
+        );
+        pairs.push((encoded_name, encoded_value));
+    }
+    pairs.sort();
+    let mut out = String::with_capacity(raw_query.len() + 16);
+    for (index, (name, value)) in pairs.iter().enumerate() {
+        if index > 0 {
+            out.push('&');
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
+    }
+    Ok(out)
+}
+
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    crate::checksum::hex_encode(&Sha256::digest(data))
+}
+
+/// kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").
+pub fn derive_signing_key(
+    secret: &str,
+    date_yyyymmdd: &str,
+    region: &str,
+    service: &str,
+) -> [u8; 32] {
+    let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date_yyyymmdd.as_bytes());
+    let k_region = hmac_sha256(&k_date, region.as_bytes());
+    let k_service = hmac_sha256(&k_region, service.as_bytes());
+    hmac_sha256(&k_service, b"aws4_request")
+}
+
+/// Whether `signature_hex` is the HMAC of `data` under `key`, compared in constant time.
+pub fn signature_matches(key: &[u8; 32], data: &[u8], signature_hex: &str) -> bool {
+    let Some(expected) = crate::checksum::hex_decode(signature_hex).filter(|s| s.len() == 32)
+    else {
+        return false;
+    };
+    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
+        return false;
+    };
+    mac.update(data);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// Canonical header value: trimmed, inner runs of spaces folded to one.
+pub fn canonical_header_value(value: &str, out: &mut String) {
+    let mut last_space = false;
+    for c in value.trim().chars() {
+        if c == ' ' || c == '\t' {
+            if !last_space {
+                out.push(' ');
+            }
+            last_space = true;
+        } else {
+            out.push(c);
+            last_space = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_rules() {
+        let mut out = String::new();
+        uri_encode("a b/c~d+e*é".as_bytes(), false, &mut out);
+        assert_eq!(out, "a%20b/c~d%2Be%2A%C3%A9");
+        out.clear();
+        uri_encode(b"a/b", true, &mut out);
+        assert_eq!(out, "a%2Fb");
+        assert_eq!(percent_decode("a%2fb+c").unwrap(), b"a/b+c");
+        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("a%zz"), None);
+    }
+
+    #[test]
+    fn canonical_forms() {
+        assert_eq!(
+            canonical_uri("/test$file.text").unwrap(),
+            "/test%24file.text"
+        );
+        assert_eq!(canonical_uri("/b//a/../x%20y").unwrap(), "/b//a/../x%20y");
+        assert_eq!(canonical_uri("").unwrap(), "/");
+        assert_eq!(
+            canonical_query("prefix=J&max-keys=2", false).unwrap(),
+            "max-keys=2&prefix=J"
+        );
+        assert_eq!(canonical_query("lifecycle", false).unwrap(), "lifecycle=");
+        assert_eq!(
+            canonical_query("b=2&a=%2F&a=1", false).unwrap(),
+            "a=%2F&a=1&b=2"
+        );
+        assert_eq!(
+            canonical_query("X-Amz-Signature=x&a=1", true).unwrap(),
+            "a=1"
+        );
+        let mut out = String::new();
+        canonical_header_value("  a   b \t c ", &mut out);
+        assert_eq!(out, "a b c");
+    }
+}

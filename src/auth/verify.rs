@@ -1,0 +1,579 @@
+//! Server-side SigV4: recognise the form a request is signed in (header,
+//! presigned URL, or none), then check it against the secret of its access key.
+//! The result says what remains to be checked on the body as it streams.
+
+use sha2::{Digest, Sha256};
+
+use crate::auth::sigv4::{
+    canonical_header_value, canonical_query, canonical_uri, hmac_sha256, sha256_hex,
+    signature_matches, EMPTY_SHA256,
+};
+use crate::auth::{SecretKey, SigningKeyCache};
+use crate::checksum::hex_encode;
+use crate::clock;
+use crate::limits;
+use crate::s3::error::{ErrorCode, S3Error};
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+
+/// The parts of a request that SigV4 covers. Header names are lowercase.
+pub struct RequestParts<'a> {
+    pub method: &'a str,
+    pub raw_path: &'a str,
+    pub raw_query: &'a str,
+    pub headers: &'a [(String, String)],
+}
+
+impl RequestParts<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The credential scope: `<date>/<region>/<service>/aws4_request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Credential {
+    access_key: String,
+    date: String,
+    region: String,
+    service: String,
+}
+
+impl Credential {
+    fn parse(text: &str) -> Option<Credential> {
+        let mut parts = text.rsplitn(5, '/');
+        let terminal = parts.next()?;
+        let service = parts.next()?;
+        let region = parts.next()?;
+        let date = parts.next()?;
+        let access_key = parts.next()?;
+        if terminal != "aws4_request" || access_key.is_empty() || date.len() != 8 {
+            return None;
+        }
+        Some(Credential {
+            access_key: access_key.to_string(),
+            date: date.to_string(),
+            region: region.to_string(),
+            service: service.to_string(),
+        })
+    }
+
+    fn scope(&self) -> String {
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HeaderAuth {
+    credential: Credential,
+    signed_headers: Vec<String>,
+    signature: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PresignedAuth {
+    credential: Credential,
+    signed_headers: Vec<String>,
+    signature: String,
+    amz_date: String,
+    expires: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum ParsedAuth {
+    Anonymous,
+    Header(HeaderAuth),
+    Presigned(PresignedAuth),
+}
+
+impl ParsedAuth {
+    pub fn access_key(&self) -> Option<&str> {
+        match self {
+            ParsedAuth::Anonymous => None,
+            ParsedAuth::Header(h) => Some(&h.credential.access_key),
+            ParsedAuth::Presigned(p) => Some(&p.credential.access_key),
+        }
+    }
+}
+
+fn malformed(message: &str) -> S3Error {
+    S3Error::with_message(ErrorCode::AuthorizationHeaderMalformed, message)
+}
+
+fn query_error(message: &str) -> S3Error {
+    S3Error::with_message(ErrorCode::AuthorizationQueryParametersError, message)
+}
+
+/// Recognises the authentication form of a request.
+pub fn parse_auth(parts: &RequestParts) -> Result<ParsedAuth, S3Error> {
+    let header = parts.header("authorization");
+    let presigned = raw_query_value(parts.raw_query, "X-Amz-Algorithm").is_some()
+        || raw_query_value(parts.raw_query, "X-Amz-Credential").is_some();
+    match (header, presigned) {
+        (Some(_), true) => Err(S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified",
+        )
+        .field("ArgumentName", "Authorization")),
+        (Some(value), false) => parse_header(value).map(ParsedAuth::Header),
+        (None, true) => parse_presigned(parts.raw_query).map(ParsedAuth::Presigned),
+        (None, false) => Ok(ParsedAuth::Anonymous),
+    }
+}
+
+fn parse_header(value: &str) -> Result<HeaderAuth, S3Error> {
+    let (algorithm, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    if algorithm != ALGORITHM {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+        ));
+    }
+    let (mut credential, mut signed, mut signature) = (None, None, None);
+    for component in rest.split(',') {
+        let component = component.trim();
+        let (name, value) = component
+            .split_once('=')
+            .ok_or_else(|| malformed("The authorization header is malformed."))?;
+        match name.trim() {
+            "Credential" => credential = Some(value.trim()),
+            "SignedHeaders" => signed = Some(value.trim()),
+            "Signature" => signature = Some(value.trim()),
+            _ => return Err(malformed("The authorization header is malformed.")),
+        }
+    }
+    let credential = credential
+        .ok_or_else(|| malformed("The authorization header is malformed; missing Credential."))?;
+    let credential = Credential::parse(credential).ok_or_else(|| {
+        malformed("The authorization header is malformed; the Credential is mal-formed.")
+    })?;
+    let signed = signed.ok_or_else(|| {
+        malformed("The authorization header is malformed; missing SignedHeaders.")
+    })?;
+    let signature = signature
+        .ok_or_else(|| malformed("The authorization header is malformed; missing Signature."))?;
+    Ok(HeaderAuth {
+        credential,
+        signed_headers: split_signed_headers(signed),
+        signature: signature.to_string(),
+    })
+}
+
+fn split_signed_headers(value: &str) -> Vec<String> {
+    value
+        .split(';')
+        .filter(|h| !h.is_empty())
+        .map(|h| h.to_ascii_lowercase())
+        .collect()
+}
+
+/// The decoded value of a query parameter, straight from the raw query.
+fn raw_query_value(raw_query: &str, name: &str) -> Option<String> {
+    raw_query.split('&').find_map(|part| {
+        let (n, v) = part.split_once('=').unwrap_or((part, ""));
+        if n == name {
+            crate::auth::percent_decode(v).and_then(|b| String::from_utf8(b).ok())
+        } else {
+            None
+        }
+    })
+}
+
+fn parse_presigned(raw_query: &str) -> Result<PresignedAuth, S3Error> {
+    let get = |name: &str| raw_query_value(raw_query, name);
+    let algorithm =
+        get("X-Amz-Algorithm").ok_or_else(|| query_error("X-Amz-Algorithm is missing."))?;
+    if algorithm != ALGORITHM {
+        return Err(query_error(
+            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
+        ));
+    }
+    let credential =
+        get("X-Amz-Credential").ok_or_else(|| query_error("X-Amz-Credential is missing."))?;
+    let credential = Credential::parse(&credential)
+        .ok_or_else(|| query_error("Error parsing the X-Amz-Credential parameter."))?;
+    let amz_date = get("X-Amz-Date").ok_or_else(|| {
+        query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    })?;
+    let expires = get("X-Amz-Expires").ok_or_else(|| query_error("X-Amz-Expires is missing."))?;
+    let expires: i64 = expires
+        .parse()
+        .map_err(|_| query_error("X-Amz-Expires should be a number"))?;
+    if expires < 1 {
+        return Err(query_error("X-Amz-Expires must be non-negative"));
+    }
+    if expires > limits::PRESIGNED_EXPIRES_SECS_MAX {
+        return Err(query_error(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        ));
+    }
+    let signed =
+        get("X-Amz-SignedHeaders").ok_or_else(|| query_error("X-Amz-SignedHeaders is missing."))?;
+    let signature =
+        get("X-Amz-Signature").ok_or_else(|| query_error("X-Amz-Signature is missing."))?;
+    Ok(PresignedAuth {
+        credential,
+        signed_headers: split_signed_headers(&signed),
+        signature,
+        amz_date,
+        expires,
+    })
+}
+
+/// What remains to be verified on the body once the head's signature is good.
+pub enum PayloadCheck {
+    /// UNSIGNED-PAYLOAD, presigned URLs, anonymous requests.
+    Unsigned,
+    /// The body's SHA-256 must equal this (else XAmzContentSHA256Mismatch).
+    Sha256([u8; 32]),
+    /// No x-amz-content-sha256: the signature covers the body hash and is checked after the body.
+    Deferred(DeferredSignature),
+    /// aws-chunked with chained chunk signatures; `trailer` when a signed trailer follows.
+    StreamingSigned {
+        verifier: ChunkVerifier,
+        trailer: bool,
+    },
+    /// aws-chunked, unsigned chunks, with a trailing checksum.
+    StreamingUnsignedTrailer,
+}
+
+/// A header signature that can only be checked once the body's hash is known.
+pub struct DeferredSignature {
+    signing_key: [u8; 32],
+    amz_date: String,
+    scope: String,
+    canonical_prefix: String,
+    signature: String,
+}
+
+impl DeferredSignature {
+    pub fn verify(&self, body_sha256: &[u8; 32]) -> Result<(), S3Error> {
+        let canonical = format!("{}{}", self.canonical_prefix, hex_encode(body_sha256));
+        let string_to_sign = string_to_sign(&self.amz_date, &self.scope, &canonical);
+        if signature_matches(
+            &self.signing_key,
+            string_to_sign.as_bytes(),
+            &self.signature,
+        ) {
+            Ok(())
+        } else {
+            Err(signature_mismatch(&string_to_sign, &canonical))
+        }
+    }
+}
+
+/// Verifies the chained signatures of an aws-chunked body.
+pub struct ChunkVerifier {
+    signing_key: [u8; 32],
+    amz_date: String,
+    scope: String,
+    previous: String,
+}
+
+impl ChunkVerifier {
+    pub fn new(
+        signing_key: [u8; 32],
+        amz_date: &str,
+        scope: &str,
+        seed_signature: &str,
+    ) -> ChunkVerifier {
+        ChunkVerifier {
+            signing_key,
+            amz_date: amz_date.to_string(),
+            scope: scope.to_string(),
+            previous: seed_signature.to_ascii_lowercase(),
+        }
+    }
+
+    /// The string to sign of a chunk whose data hashes to `chunk_sha256`.
+    pub fn chunk_string_to_sign(&self, chunk_sha256: &[u8; 32]) -> String {
+        format!(
+            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256}\n{}",
+            self.amz_date,
+            self.scope,
+            self.previous,
+            hex_encode(chunk_sha256)
+        )
+    }
+
+    pub fn verify_chunk(&mut self, chunk_sha256: &[u8; 32], signature_hex: &str) -> bool {
+        let string_to_sign = self.chunk_string_to_sign(chunk_sha256);
+        self.advance(&string_to_sign, signature_hex)
+    }
+
+    pub fn verify_trailer(&mut self, trailer_block: &[u8], signature_hex: &str) -> bool {
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}",
+            self.amz_date,
+            self.scope,
+            self.previous,
+            sha256_hex(trailer_block)
+        );
+        self.advance(&string_to_sign, signature_hex)
+    }
+
+    fn advance(&mut self, string_to_sign: &str, signature_hex: &str) -> bool {
+        if signature_matches(&self.signing_key, string_to_sign.as_bytes(), signature_hex) {
+            self.previous = signature_hex.to_ascii_lowercase();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
+}
+
+fn signature_mismatch(string_to_sign: &str, canonical_request: &str) -> S3Error {
+    log::debug!("signature mismatch; canonical request:\n{canonical_request}\nstring to sign:\n{string_to_sign}");
+    S3Error::new(ErrorCode::SignatureDoesNotMatch)
+        .field("StringToSign", string_to_sign)
+        .field("CanonicalRequest", canonical_request)
+}
+
+/// Everything of the canonical request before the payload hash.
+fn canonical_prefix(
+    parts: &RequestParts,
+    signed_headers: &[String],
+    presigned: bool,
+) -> Result<String, S3Error> {
+    if !signed_headers.iter().any(|h| h == "host") {
+        return Err(S3Error::with_message(
+            ErrorCode::AuthorizationHeaderMalformed,
+            "The host header must be signed.",
+        ));
+    }
+    let mut out = String::with_capacity(512);
+    out.push_str(parts.method);
+    out.push('\n');
+    out.push_str(&canonical_uri(parts.raw_path)?);
+    out.push('\n');
+    out.push_str(&canonical_query(parts.raw_query, presigned)?);
+    out.push('\n');
+    for name in signed_headers {
+        out.push_str(name);
+        out.push(':');
+        let mut first = true;
+        for (_, value) in parts.headers.iter().filter(|(n, _)| n == name) {
+            if !first {
+                out.push(',');
+            }
+            canonical_header_value(value, &mut out);
+            first = false;
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&signed_headers.join(";"));
+    out.push('\n');
+    Ok(out)
+}
+
+fn check_scope(credential: &Credential, amz_date: &str, region: &str) -> Result<(), S3Error> {
+    if credential.region != region {
+        return Err(malformed(&format!(
+            "The authorization header is malformed; the region '{}' is wrong; expecting '{region}'",
+            credential.region
+        ))
+        .field("Region", region));
+    }
+    if credential.service != "s3" {
+        return Err(malformed("The authorization header is malformed; incorrect service. This endpoint belongs to \"s3\"."));
+    }
+    if !amz_date.starts_with(&credential.date) {
+        return Err(S3Error::new(ErrorCode::SignatureDoesNotMatch));
+    }
+    Ok(())
+}
+
+/// Verifies a header or presigned signature; returns what to check on the body.
+pub fn verify(
+    auth: &ParsedAuth,
+    parts: &RequestParts,
+    secret: &SecretKey,
+    region: &str,
+    now_unix: i64,
+    cache: &mut SigningKeyCache,
+) -> Result<PayloadCheck, S3Error> {
+    match auth {
+        ParsedAuth::Anonymous => Ok(PayloadCheck::Unsigned),
+        ParsedAuth::Header(header) => verify_header(header, parts, secret, region, now_unix, cache),
+        ParsedAuth::Presigned(presigned) => {
+            verify_presigned(presigned, parts, secret, region, now_unix, cache)
+        }
+    }
+}
+
+fn verify_header(
+    auth: &HeaderAuth,
+    parts: &RequestParts,
+    secret: &SecretKey,
+    region: &str,
+    now_unix: i64,
+    cache: &mut SigningKeyCache,
+) -> Result<PayloadCheck, S3Error> {
+    let (amz_date, request_time) = match parts.header("x-amz-date") {
+        Some(date) => (date.to_string(), clock::parse_amz_date(date)),
+        None => match parts.header("date") {
+            Some(date) => {
+                let time = clock::parse_http_date(date);
+                (time.map(clock::format_amz_date).unwrap_or_default(), time)
+            }
+            None => (String::new(), None),
+        },
+    };
+    let request_time = request_time.ok_or_else(|| {
+        S3Error::with_message(
+            ErrorCode::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )
+    })?;
+    if (now_unix - request_time).abs() > limits::CLOCK_SKEW_SECS_MAX {
+        return Err(S3Error::new(ErrorCode::RequestTimeTooSkewed)
+            .field("RequestTime", amz_date.clone())
+            .field("ServerTime", clock::format_iso8601_millis(now_unix * 1000))
+            .field(
+                "MaxAllowedSkewMilliseconds",
+                (limits::CLOCK_SKEW_SECS_MAX * 1000).to_string(),
+            ));
+    }
+    check_scope(&auth.credential, &amz_date, region)?;
+    let content_sha = parts.header("x-amz-content-sha256");
+    let prefix = canonical_prefix(parts, &auth.signed_headers, false)?;
+    let scope = auth.credential.scope();
+    let key = cache.get(
+        secret,
+        &auth.credential.date,
+        &auth.credential.region,
+        &auth.credential.service,
+    );
+    let Some(payload) = content_sha else {
+        return Ok(PayloadCheck::Deferred(DeferredSignature {
+            signing_key: key,
+            amz_date,
+            scope,
+            canonical_prefix: prefix,
+            signature: auth.signature.clone(),
+        }));
+    };
+    let check = match payload {
+        UNSIGNED_PAYLOAD => PayloadCheck::Unsigned,
+        STREAMING_UNSIGNED_TRAILER => PayloadCheck::StreamingUnsignedTrailer,
+        STREAMING_SIGNED | STREAMING_SIGNED_TRAILER => PayloadCheck::StreamingSigned {
+            verifier: ChunkVerifier::new(key, &amz_date, &scope, &auth.signature),
+            trailer: payload == STREAMING_SIGNED_TRAILER,
+        },
+        hex => {
+            let digest = crate::checksum::hex_decode(hex)
+                .filter(|d| d.len() == 32 && hex.len() == 64)
+                .and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok())
+                .ok_or_else(|| {
+                    S3Error::with_message(
+                        ErrorCode::InvalidArgument,
+                        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+                    )
+                    .field("ArgumentName", "x-amz-content-sha256")
+                    .field("ArgumentValue", hex)
+                })?;
+            PayloadCheck::Sha256(digest)
+        }
+    };
+    let canonical = format!("{prefix}{payload}");
+    let string_to_sign = string_to_sign(&amz_date, &scope, &canonical);
+    if !signature_matches(&key, string_to_sign.as_bytes(), &auth.signature) {
+        return Err(signature_mismatch(&string_to_sign, &canonical));
+    }
+    Ok(check)
+}
+
+fn verify_presigned(
+    auth: &PresignedAuth,
+    parts: &RequestParts,
+    secret: &SecretKey,
+    region: &str,
+    now_unix: i64,
+    cache: &mut SigningKeyCache,
+) -> Result<PayloadCheck, S3Error> {
+    let signed_at = clock::parse_amz_date(&auth.amz_date).ok_or_else(|| {
+        query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    })?;
+    if now_unix > signed_at + auth.expires {
+        return Err(
+            S3Error::with_message(ErrorCode::AccessDenied, "Request has expired")
+                .field("X-Amz-Expires", auth.expires.to_string())
+                .field(
+                    "Expires",
+                    clock::format_iso8601_millis((signed_at + auth.expires) * 1000),
+                )
+                .field("ServerTime", clock::format_iso8601_millis(now_unix * 1000)),
+        );
+    }
+    if signed_at > now_unix + limits::CLOCK_SKEW_SECS_MAX {
+        return Err(S3Error::with_message(
+            ErrorCode::AccessDenied,
+            "Request is not valid yet",
+        ));
+    }
+    if auth.credential.region != region {
+        return Err(query_error(&format!(
+            "Error parsing the X-Amz-Credential parameter; the region '{}' is wrong; expecting '{region}'",
+            auth.credential.region
+        )));
+    }
+    check_scope(&auth.credential, &auth.amz_date, region)?;
+    let prefix = canonical_prefix(parts, &auth.signed_headers, true)?;
+    let canonical = format!("{prefix}{UNSIGNED_PAYLOAD}");
+    let scope = auth.credential.scope();
+    let string_to_sign = string_to_sign(&auth.amz_date, &scope, &canonical);
+    let key = cache.get(
+        secret,
+        &auth.credential.date,
+        &auth.credential.region,
+        &auth.credential.service,
+    );
+    if !signature_matches(&key, string_to_sign.as_bytes(), &auth.signature) {
+        return Err(signature_mismatch(&string_to_sign, &canonical));
+    }
+    Ok(PayloadCheck::Unsigned)
+}
+
+/// The signature (hex) of `string_to_sign` under `key`: used by the client signer.
+pub(crate) fn sign_hex(key: &[u8; 32], string_to_sign: &str) -> String {
+    hex_encode(&hmac_sha256(key, string_to_sign.as_bytes()))
+}
+
+/// The canonical request and string to sign of a request, for the client signer.
+pub(crate) fn client_string_to_sign(
+    parts: &RequestParts,
+    signed_headers: &[String],
+    payload: &str,
+    amz_date: &str,
+    scope: &str,
+    presigned: bool,
+) -> Result<String, S3Error> {
+    let canonical = format!(
+        "{}{payload}",
+        canonical_prefix(parts, signed_headers, presigned)?
+    );
+    Ok(string_to_sign(amz_date, scope, &canonical))
+}
+
+/// SHA-256 of data as an array, for chunk signing.
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}

@@ -1,0 +1,103 @@
+//! Per-core state: everything a connection task on one runtime shares with the
+//! other tasks of that runtime, and nothing shared with other cores except the
+//! metadata channel. Held in an `Rc`; interior mutability is `RefCell`/`Cell`
+//! because a runtime is single-threaded.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::auth::SigningKeyCache;
+use crate::clock;
+use crate::config::Config;
+use crate::limits;
+use crate::meta::{CredentialRow, MetaClient};
+use crate::s3::error::S3Error;
+use crate::storage::LocalStorage;
+
+pub struct CoreState {
+    pub config: Arc<Config>,
+    pub meta: MetaClient,
+    pub storage: LocalStorage,
+    /// SigV4 signing keys by (secret, date, region, service): one HMAC chain saved per request.
+    pub signing_keys: RefCell<SigningKeyCache>,
+    /// Credential lookups by access key, so an authenticated request does not
+    /// cost a trip to the metadata thread.
+    credentials: RefCell<HashMap<String, (CredentialRow, Instant)>>,
+    request_counter: Cell<u64>,
+    /// High bits of every request id of this core: the core number and a
+    /// per-start nonce, so ids are unique across cores and restarts.
+    request_id_base: u64,
+    host_id: String,
+    /// The `Date` header value, recomputed at most once a second.
+    http_date: RefCell<(i64, String)>,
+}
+
+impl CoreState {
+    pub fn new(
+        config: Arc<Config>,
+        meta: MetaClient,
+        storage: LocalStorage,
+        core: usize,
+        nonce: u64,
+    ) -> CoreState {
+        let request_id_base = (nonce << 8) ^ ((core as u64) << 56);
+        let host_id = format!("bleepstore-{}-{core}", config.region);
+        CoreState {
+            config,
+            meta,
+            storage,
+            signing_keys: RefCell::new(SigningKeyCache::new(limits::AUTH_CACHE_ENTRIES_MAX)),
+            credentials: RefCell::new(HashMap::new()),
+            request_counter: Cell::new(0),
+            request_id_base,
+            host_id,
+            http_date: RefCell::new((i64::MIN, String::new())),
+        }
+    }
+
+    /// A new request id: 16 uppercase hex digits, as S3's.
+    pub fn next_request_id(&self) -> String {
+        let n = self.request_counter.get().wrapping_add(1);
+        self.request_counter.set(n);
+        format!("{:016X}", self.request_id_base.wrapping_add(n))
+    }
+
+    pub fn host_id(&self) -> &str {
+        &self.host_id
+    }
+
+    /// The current time as an HTTP date, cached for the second.
+    pub fn http_date(&self) -> String {
+        let now = clock::now_unix();
+        let mut cached = self.http_date.borrow_mut();
+        if cached.0 != now {
+            *cached = (now, clock::format_http_date(now));
+        }
+        cached.1.clone()
+    }
+
+    /// The credential of `access_key`, from this core's cache or the metadata thread.
+    pub async fn credential(&self, access_key: &str) -> Result<Option<CredentialRow>, S3Error> {
+        let ttl = Duration::from_secs(limits::CREDENTIAL_CACHE_TTL_SECS);
+        if let Some((row, fetched)) = self.credentials.borrow().get(access_key) {
+            if fetched.elapsed() < ttl {
+                return Ok(Some(row.clone()));
+            }
+        }
+        let row = self
+            .meta
+            .get_credential(access_key)
+            .await
+            .map_err(S3Error::internal)?;
+        if let Some(row) = &row {
+            let mut cache = self.credentials.borrow_mut();
+            if cache.len() >= limits::AUTH_CACHE_ENTRIES_MAX {
+                cache.clear();
+            }
+            cache.insert(access_key.to_string(), (row.clone(), Instant::now()));
+        }
+        Ok(row)
+    }
+}

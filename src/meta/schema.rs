@@ -1,0 +1,120 @@
+//! The schema and its migrations. `schema_version` records the version applied;
+//! each migration runs once, in a transaction, on first start after an upgrade.
+
+use rusqlite::Connection;
+
+use crate::meta::MetaError;
+
+const MIGRATIONS: &[&str] = &[
+    // Version 1: the tables of the S3 scope. Keys are TEXT with the default BINARY
+    // collation, so ORDER BY key is UTF-8 byte order, which is S3's list order.
+    "CREATE TABLE buckets (
+        name TEXT PRIMARY KEY,
+        owner_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        acl TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE objects (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        content_encoding TEXT,
+        content_language TEXT,
+        content_disposition TEXT,
+        cache_control TEXT,
+        expires TEXT,
+        user_meta TEXT NOT NULL,
+        storage_class TEXT NOT NULL,
+        acl TEXT NOT NULL,
+        last_modified_ms INTEGER NOT NULL,
+        data_id TEXT NOT NULL,
+        checksum_algorithm TEXT,
+        checksum_value TEXT,
+        owner_id TEXT NOT NULL,
+        parts_count INTEGER,
+        PRIMARY KEY (bucket, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE multipart_uploads (
+        upload_id TEXT PRIMARY KEY,
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        initiated_ms INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        content_encoding TEXT,
+        content_language TEXT,
+        content_disposition TEXT,
+        cache_control TEXT,
+        expires TEXT,
+        user_meta TEXT NOT NULL,
+        acl TEXT NOT NULL,
+        storage_class TEXT NOT NULL,
+        checksum_algorithm TEXT
+    );
+    CREATE INDEX multipart_uploads_by_key ON multipart_uploads (bucket, key, initiated_ms);
+    CREATE TABLE multipart_parts (
+        upload_id TEXT NOT NULL,
+        part_number INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        data_id TEXT NOT NULL,
+        last_modified_ms INTEGER NOT NULL,
+        checksum_value TEXT,
+        PRIMARY KEY (upload_id, part_number)
+    ) WITHOUT ROWID;
+    CREATE TABLE credentials (
+        access_key TEXT PRIMARY KEY,
+        secret_key TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );",
+];
+
+/// Opens the database with the durability settings the daemon relies on.
+pub fn open(path: &std::path::Path) -> Result<Connection, MetaError> {
+    let conn = Connection::open(path)?;
+    // WAL lets readers proceed during a commit; synchronous=FULL makes every
+    // commit durable before we answer (group commit keeps that cheap).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), MetaError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = index as i64 + 1;
+        if version <= current {
+            continue;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let applied = conn.execute_batch(sql).and_then(|()| {
+            conn.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [version],
+            )
+        });
+        match applied {
+            Ok(_) => conn.execute_batch("COMMIT")?,
+            Err(error) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(error.into());
+            }
+        }
+        log::info!("metadata schema migrated to version {version}");
+    }
+    Ok(())
+}

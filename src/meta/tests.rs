@@ -1,0 +1,257 @@
+//! Tests of the metadata thread through its client, on a real SQLite file.
+
+use std::path::PathBuf;
+
+use super::*;
+
+fn temp_db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bleepstore-meta-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("metadata.db")
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn bucket(name: &str, owner: &str) -> BucketRow {
+    BucketRow {
+        name: name.into(),
+        owner_id: owner.into(),
+        region: "us-east-1".into(),
+        acl: "{}".into(),
+        created_ms: 1,
+    }
+}
+
+fn object(bucket: &str, key: &str, data_id: &str) -> ObjectRow {
+    ObjectRow {
+        bucket: bucket.into(),
+        key: key.into(),
+        size: 3,
+        etag: format!("etag-{data_id}"),
+        content_type: "text/plain".into(),
+        content_encoding: None,
+        content_language: None,
+        content_disposition: None,
+        cache_control: None,
+        expires: None,
+        user_meta: vec![("quote".into(), "a \"b\" \\ c é\n".into())],
+        storage_class: "STANDARD".into(),
+        acl: "{}".into(),
+        last_modified_ms: 5,
+        data_id: data_id.into(),
+        checksum_algorithm: None,
+        checksum_value: None,
+        owner_id: "o".into(),
+        parts_count: None,
+    }
+}
+
+#[test]
+fn buckets_and_objects_round_trip() {
+    let (meta, thread) = start(&temp_db("crud")).unwrap();
+    block_on(async {
+        assert_eq!(
+            meta.create_bucket(bucket("b", "o")).await.unwrap(),
+            CreateBucketOutcome::Created
+        );
+        assert_eq!(
+            meta.create_bucket(bucket("b", "o")).await.unwrap(),
+            CreateBucketOutcome::AlreadyOwnedByYou
+        );
+        assert_eq!(
+            meta.create_bucket(bucket("b", "x")).await.unwrap(),
+            CreateBucketOutcome::AlreadyExists
+        );
+        assert_eq!(
+            meta.put_object(object("b", "k", "d1"), PutCondition::None)
+                .await
+                .unwrap(),
+            None
+        );
+        let got = meta.get_object("b", "k").await.unwrap().unwrap();
+        assert_eq!(got, object("b", "k", "d1"));
+        assert_eq!(
+            meta.put_object(object("b", "k", "d2"), PutCondition::None)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("d1")
+        );
+        assert_eq!(
+            meta.put_object(object("nob", "k", "d3"), PutCondition::None)
+                .await,
+            Err(MetaError::NoSuchBucket)
+        );
+        assert_eq!(
+            meta.delete_bucket("b").await,
+            Err(MetaError::BucketNotEmpty)
+        );
+        assert_eq!(
+            meta.delete_object("b", "k").await.unwrap().as_deref(),
+            Some("d2")
+        );
+        assert_eq!(meta.delete_object("b", "k").await.unwrap(), None);
+        assert_eq!(meta.delete_bucket("b").await, Ok(()));
+        assert_eq!(meta.delete_bucket("b").await, Err(MetaError::NoSuchBucket));
+    });
+    drop(meta);
+    thread.join();
+}
+
+#[test]
+fn conditions_are_checked_with_the_write() {
+    let (meta, _thread) = start(&temp_db("cond")).unwrap();
+    block_on(async {
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        meta.put_object(object("b", "k", "d1"), PutCondition::IfNoneMatchStar)
+            .await
+            .unwrap();
+        assert_eq!(
+            meta.put_object(object("b", "k", "d2"), PutCondition::IfNoneMatchStar)
+                .await,
+            Err(MetaError::PreconditionFailed)
+        );
+        assert_eq!(
+            meta.put_object(object("b", "k", "d2"), PutCondition::IfMatch("nope".into()))
+                .await,
+            Err(MetaError::PreconditionFailed)
+        );
+        let replaced = meta
+            .put_object(
+                object("b", "k", "d2"),
+                PutCondition::IfMatch("etag-d1".into()),
+            )
+            .await;
+        assert_eq!(replaced.unwrap().as_deref(), Some("d1"));
+    });
+}
+
+#[test]
+fn racing_creators_have_one_winner_and_batches_keep_other_writes() {
+    let (meta, _thread) = start(&temp_db("race")).unwrap();
+    block_on(meta.create_bucket(bucket("b", "o"))).unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let meta = meta.clone();
+            std::thread::spawn(move || {
+                block_on(async {
+                    let own = meta.put_object(
+                        object("b", &format!("own-{i}"), &format!("o{i}")),
+                        PutCondition::None,
+                    );
+                    let race = meta.put_object(
+                        object("b", "contested", &format!("r{i}")),
+                        PutCondition::IfNoneMatchStar,
+                    );
+                    (own.await.is_ok(), race.await.is_ok())
+                })
+            })
+        })
+        .collect();
+    let results: Vec<(bool, bool)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(results.iter().all(|(own, _)| *own));
+    assert_eq!(results.iter().filter(|(_, won)| *won).count(), 1);
+    let page = block_on(meta.list_objects(ListQuery {
+        bucket: "b".into(),
+        prefix: "own-".into(),
+        delimiter: None,
+        after: None,
+        max_keys: 1000,
+    }))
+    .unwrap();
+    assert_eq!(page.objects.len(), 8);
+}
+
+fn list(
+    meta: &MetaClient,
+    prefix: &str,
+    delimiter: Option<&str>,
+    after: Option<&str>,
+    max_keys: usize,
+) -> ListPage {
+    block_on(meta.list_objects(ListQuery {
+        bucket: "b".into(),
+        prefix: prefix.into(),
+        delimiter: delimiter.map(str::to_string),
+        after: after.map(str::to_string),
+        max_keys,
+    }))
+    .unwrap()
+}
+
+/// Entries of a page in order: keys and common prefixes (marked with a '#').
+fn entries(page: &ListPage) -> Vec<String> {
+    let mut all: Vec<String> = page.objects.iter().map(|o| o.key.clone()).collect();
+    all.extend(page.common_prefixes.iter().map(|p| format!("#{p}")));
+    all.sort_by(|a, b| a.trim_start_matches('#').cmp(b.trim_start_matches('#')));
+    all
+}
+
+#[test]
+fn listing_pages_through_prefixes_and_delimiters() {
+    let (meta, _thread) = start(&temp_db("list")).unwrap();
+    let keys = [
+        "a", "a/b", "a/c/d", "a/c/e", "b/x", "b/y", "c", "d/", "z", "é/1",
+    ];
+    block_on(async {
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        for (i, key) in keys.iter().enumerate() {
+            meta.put_object(object("b", key, &format!("d{i}")), PutCondition::None)
+                .await
+                .unwrap();
+        }
+    });
+    let all = list(&meta, "", None, None, 1000);
+    assert_eq!(
+        all.objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        keys
+    );
+    assert!(!all.is_truncated);
+    let rolled = list(&meta, "", Some("/"), None, 1000);
+    assert_eq!(
+        entries(&rolled),
+        ["a", "#a/", "#b/", "c", "#d/", "z", "#é/"]
+    );
+    let under_a = list(&meta, "a/", Some("/"), None, 1000);
+    assert_eq!(entries(&under_a), ["a/b", "#a/c/"]);
+    for delimiter in [None, Some("/")] {
+        let whole = entries(&list(&meta, "", delimiter, None, 1000));
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = list(&meta, "", delimiter, after.as_deref(), 1);
+            paged.extend(entries(&page));
+            if !page.is_truncated {
+                break;
+            }
+            after = page.next_after.clone();
+        }
+        assert_eq!(paged, whole, "delimiter {delimiter:?}");
+    }
+    assert!(list(&meta, "", None, None, 0).objects.is_empty());
+    assert_eq!(
+        entries(&list(&meta, "", None, Some("b/x"), 2)),
+        ["b/y", "c"]
+    );
+}
+
+#[test]
+fn json_pairs_round_trip() {
+    let pairs = vec![
+        ("a".to_string(), "\"q\" \\ \u{1} é ✓".to_string()),
+        ("b".to_string(), String::new()),
+    ];
+    assert_eq!(json::decode_pairs(&json::encode_pairs(&pairs)), Some(pairs));
+    assert_eq!(json::decode_pairs("{}"), Some(vec![]));
+    assert_eq!(json::decode_pairs("nope"), None);
+}

@@ -1,0 +1,455 @@
+//! The metadata thread: the single owner of the SQLite connection. It blocks for
+//! a request, drains whatever else is queued, answers reads at once, runs every
+//! write in one transaction with a savepoint each (so one failed precondition
+//! rolls back only its own request), commits once, and only then replies to the
+//! writers: a write is never acknowledged before its commit is durable.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::limits;
+use crate::meta::client::Reply;
+use crate::meta::json::{decode_pairs, encode_pairs};
+use crate::meta::{
+    BucketRow, CreateBucketOutcome, CredentialRow, ListPage, ListQuery, MetaError, ObjectRow,
+    PutCondition,
+};
+
+/// One request per metadata operation, each with its reply channel.
+pub(crate) enum Request {
+    CreateBucket(BucketRow, Reply<CreateBucketOutcome>),
+    DeleteBucket(String, Reply<()>),
+    GetBucket(String, Reply<Option<BucketRow>>),
+    ListBuckets(Reply<Vec<BucketRow>>),
+    PutObject(Box<ObjectRow>, PutCondition, Reply<Option<String>>),
+    GetObject(String, String, Reply<Option<ObjectRow>>),
+    DeleteObject(String, String, Reply<Option<String>>),
+    ListObjects(ListQuery, Reply<ListPage>),
+    GetCredential(String, Reply<Option<CredentialRow>>),
+    PutCredential(CredentialRow, Reply<()>),
+    AllDataIds(Reply<Vec<String>>),
+}
+
+/// A reply held back until the batch's commit: called with the commit's outcome.
+type Deferred = Box<dyn FnOnce(Result<(), MetaError>)>;
+
+pub(crate) fn run(conn: Connection, rx: flume::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(limits::META_BATCH_MAX);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < limits::META_BATCH_MAX {
+            match rx.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let mut writes = Vec::new();
+        for request in batch.drain(..) {
+            // Reads see the last committed state: the writes queued beside them
+            // are not acknowledged yet, so nobody can have observed them.
+            if let Some(write) = serve_read(&conn, request) {
+                writes.push(write);
+            }
+        }
+        if !writes.is_empty() {
+            commit_writes(&conn, writes);
+        }
+    }
+    log::debug!("metadata thread: all clients gone, exiting");
+}
+
+/// Answers a read request; hands a write back to be batched.
+fn serve_read(conn: &Connection, request: Request) -> Option<Request> {
+    match request {
+        Request::GetBucket(name, reply) => send(reply, get_bucket(conn, &name)),
+        Request::ListBuckets(reply) => send(reply, list_buckets(conn)),
+        Request::GetObject(bucket, key, reply) => send(reply, get_object(conn, &bucket, &key)),
+        Request::ListObjects(query, reply) => send(reply, list_objects(conn, &query)),
+        Request::GetCredential(key, reply) => send(reply, get_credential(conn, &key)),
+        Request::AllDataIds(reply) => send(reply, all_data_ids(conn)),
+        write => return Some(write),
+    }
+    None
+}
+
+fn send<T>(reply: Reply<T>, result: Result<T, MetaError>) {
+    // The caller may have gone away (its connection closed); that is fine.
+    let _ = reply.send(result);
+}
+
+fn commit_writes(conn: &Connection, writes: Vec<Request>) {
+    let mut deferred: Vec<Deferred> = Vec::with_capacity(writes.len());
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let error = MetaError::from(error);
+        for write in writes {
+            fail(write, error.clone());
+        }
+        return;
+    }
+    for write in writes {
+        run_write(conn, write, &mut deferred);
+    }
+    let outcome = conn.execute_batch("COMMIT").map_err(MetaError::from);
+    if outcome.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for reply in deferred {
+        reply(outcome.clone());
+    }
+}
+
+/// Runs one write inside its savepoint. Success defers the reply to the commit;
+/// failure rolls back the savepoint and replies at once.
+fn run_write(conn: &Connection, write: Request, deferred: &mut Vec<Deferred>) {
+    if let Err(error) = conn.execute_batch("SAVEPOINT request") {
+        fail(write, error.into());
+        return;
+    }
+    fn settle<T: 'static>(
+        conn: &Connection,
+        reply: Reply<T>,
+        result: Result<T, MetaError>,
+        deferred: &mut Vec<Deferred>,
+    ) {
+        match result {
+            Ok(value) => {
+                let _ = conn.execute_batch("RELEASE request");
+                deferred.push(Box::new(move |commit| send(reply, commit.map(|()| value))));
+            }
+            Err(error) => {
+                let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
+                send(reply, Err(error));
+            }
+        }
+    }
+    match write {
+        Request::CreateBucket(row, reply) => {
+            settle(conn, reply, create_bucket(conn, &row), deferred)
+        }
+        Request::DeleteBucket(name, reply) => {
+            settle(conn, reply, delete_bucket(conn, &name), deferred)
+        }
+        Request::PutObject(row, cond, reply) => {
+            settle(conn, reply, put_object(conn, &row, &cond), deferred)
+        }
+        Request::DeleteObject(bucket, key, reply) => {
+            settle(conn, reply, delete_object(conn, &bucket, &key), deferred)
+        }
+        Request::PutCredential(row, reply) => {
+            settle(conn, reply, put_credential(conn, &row), deferred)
+        }
+        read => {
+            let _ = conn.execute_batch("RELEASE request");
+            let _ = serve_read(conn, read);
+        }
+    }
+}
+
+fn fail(write: Request, error: MetaError) {
+    match write {
+        Request::CreateBucket(_, reply) => send(reply, Err(error)),
+        Request::DeleteBucket(_, reply) => send(reply, Err(error)),
+        Request::PutObject(_, _, reply) => send(reply, Err(error)),
+        Request::DeleteObject(_, _, reply) => send(reply, Err(error)),
+        Request::PutCredential(_, reply) => send(reply, Err(error)),
+        Request::GetBucket(_, reply) => send(reply, Err(error)),
+        Request::ListBuckets(reply) => send(reply, Err(error)),
+        Request::GetObject(_, _, reply) => send(reply, Err(error)),
+        Request::ListObjects(_, reply) => send(reply, Err(error)),
+        Request::GetCredential(_, reply) => send(reply, Err(error)),
+        Request::AllDataIds(reply) => send(reply, Err(error)),
+    }
+}
+
+fn bucket_from_row(row: &Row<'_>) -> rusqlite::Result<BucketRow> {
+    Ok(BucketRow {
+        name: row.get(0)?,
+        owner_id: row.get(1)?,
+        region: row.get(2)?,
+        acl: row.get(3)?,
+        created_ms: row.get(4)?,
+    })
+}
+
+fn get_bucket(conn: &Connection, name: &str) -> Result<Option<BucketRow>, MetaError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, owner_id, region, acl, created_ms FROM buckets WHERE name = ?1",
+    )?;
+    Ok(stmt.query_row([name], bucket_from_row).optional()?)
+}
+
+fn list_buckets(conn: &Connection) -> Result<Vec<BucketRow>, MetaError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, owner_id, region, acl, created_ms FROM buckets ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], bucket_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn create_bucket(conn: &Connection, row: &BucketRow) -> Result<CreateBucketOutcome, MetaError> {
+    if let Some(existing) = get_bucket(conn, &row.name)? {
+        return Ok(if existing.owner_id == row.owner_id {
+            CreateBucketOutcome::AlreadyOwnedByYou
+        } else {
+            CreateBucketOutcome::AlreadyExists
+        });
+    }
+    conn.prepare_cached(
+        "INSERT INTO buckets (name, owner_id, region, acl, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        row.name,
+        row.owner_id,
+        row.region,
+        row.acl,
+        row.created_ms
+    ])?;
+    Ok(CreateBucketOutcome::Created)
+}
+
+fn delete_bucket(conn: &Connection, name: &str) -> Result<(), MetaError> {
+    if get_bucket(conn, name)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    let busy: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?1)
+                 OR EXISTS (SELECT 1 FROM multipart_uploads WHERE bucket = ?1)",
+        )?
+        .query_row([name], |r| r.get(0))?;
+    if busy {
+        return Err(MetaError::BucketNotEmpty);
+    }
+    conn.prepare_cached("DELETE FROM buckets WHERE name = ?1")?
+        .execute([name])?;
+    Ok(())
+}
+
+const OBJECT_COLUMNS: &str =
+    "bucket, key, size, etag, content_type, content_encoding, content_language, \
+     content_disposition, cache_control, expires, user_meta, storage_class, acl, last_modified_ms, \
+     data_id, checksum_algorithm, checksum_value, owner_id, parts_count";
+
+fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
+    let user_meta: String = row.get(10)?;
+    Ok(ObjectRow {
+        bucket: row.get(0)?,
+        key: row.get(1)?,
+        size: row.get::<_, i64>(2)? as u64,
+        etag: row.get(3)?,
+        content_type: row.get(4)?,
+        content_encoding: row.get(5)?,
+        content_language: row.get(6)?,
+        content_disposition: row.get(7)?,
+        cache_control: row.get(8)?,
+        expires: row.get(9)?,
+        user_meta: decode_pairs(&user_meta).unwrap_or_default(),
+        storage_class: row.get(11)?,
+        acl: row.get(12)?,
+        last_modified_ms: row.get(13)?,
+        data_id: row.get(14)?,
+        checksum_algorithm: row.get(15)?,
+        checksum_value: row.get(16)?,
+        owner_id: row.get(17)?,
+        parts_count: row.get::<_, Option<i64>>(18)?.map(|n| n as u32),
+    })
+}
+
+fn get_object(conn: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectRow>, MetaError> {
+    let sql = format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([bucket, key], object_from_row)
+        .optional()?)
+}
+
+fn put_object(
+    conn: &Connection,
+    row: &ObjectRow,
+    cond: &PutCondition,
+) -> Result<Option<String>, MetaError> {
+    if get_bucket(conn, &row.bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    let current: Option<(String, String)> = conn
+        .prepare_cached("SELECT etag, data_id FROM objects WHERE bucket = ?1 AND key = ?2")?
+        .query_row([&row.bucket, &row.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match (cond, &current) {
+        (PutCondition::IfNoneMatchStar, Some(_)) => return Err(MetaError::PreconditionFailed),
+        (PutCondition::IfMatch(_), None) => return Err(MetaError::NoSuchKey),
+        (PutCondition::IfMatch(etag), Some((current_etag, _))) if etag != current_etag => {
+            return Err(MetaError::PreconditionFailed)
+        }
+        _ => {}
+    }
+    let sql = format!(
+        "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    );
+    conn.prepare_cached(&sql)?.execute(params![
+        row.bucket,
+        row.key,
+        row.size as i64,
+        row.etag,
+        row.content_type,
+        row.content_encoding,
+        row.content_language,
+        row.content_disposition,
+        row.cache_control,
+        row.expires,
+        encode_pairs(&row.user_meta),
+        row.storage_class,
+        row.acl,
+        row.last_modified_ms,
+        row.data_id,
+        row.checksum_algorithm,
+        row.checksum_value,
+        row.owner_id,
+        row.parts_count.map(i64::from),
+    ])?;
+    Ok(current
+        .map(|(_, data_id)| data_id)
+        .filter(|old| *old != row.data_id))
+}
+
+fn delete_object(conn: &Connection, bucket: &str, key: &str) -> Result<Option<String>, MetaError> {
+    if get_bucket(conn, bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    let removed: Option<String> = conn
+        .prepare_cached("DELETE FROM objects WHERE bucket = ?1 AND key = ?2 RETURNING data_id")?
+        .query_row([bucket, key], |r| r.get(0))
+        .optional()?;
+    Ok(removed)
+}
+
+fn get_credential(conn: &Connection, access_key: &str) -> Result<Option<CredentialRow>, MetaError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT access_key, secret_key, owner_id, display_name, created_ms FROM credentials WHERE access_key = ?1",
+    )?;
+    let row = stmt
+        .query_row([access_key], |r| {
+            Ok(CredentialRow {
+                access_key: r.get(0)?,
+                secret_key: r.get(1)?,
+                owner_id: r.get(2)?,
+                display_name: r.get(3)?,
+                created_ms: r.get(4)?,
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+fn put_credential(conn: &Connection, row: &CredentialRow) -> Result<(), MetaError> {
+    conn.prepare_cached(
+        "INSERT INTO credentials (access_key, secret_key, owner_id, display_name, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (access_key) DO UPDATE SET secret_key = excluded.secret_key,
+             owner_id = excluded.owner_id, display_name = excluded.display_name",
+    )?
+    .execute(params![
+        row.access_key,
+        row.secret_key,
+        row.owner_id,
+        row.display_name,
+        row.created_ms
+    ])?;
+    Ok(())
+}
+
+fn all_data_ids(conn: &Connection) -> Result<Vec<String>, MetaError> {
+    let mut stmt =
+        conn.prepare("SELECT data_id FROM objects UNION ALL SELECT data_id FROM multipart_parts")?;
+    let ids = stmt.query_map([], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// The smallest string greater than every string that starts with `prefix`:
+/// the last character moved to the next code point. UTF-8 keeps code point
+/// order in byte order, which is the order SQLite compares TEXT in.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..0xE000).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Lists in key order, rolling keys up into common prefixes and seeking past a
+/// common prefix's keys instead of reading them.
+fn list_objects(conn: &Connection, query: &ListQuery) -> Result<ListPage, MetaError> {
+    let mut page = ListPage::default();
+    if query.max_keys == 0 {
+        return Ok(page);
+    }
+    let sql = format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key >= ?2 AND key > ?3 ORDER BY key LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let after = query.after.clone().unwrap_or_default();
+    let mut lower = query.prefix.clone();
+    let mut exclusive = after.clone();
+    let mut count = 0usize;
+    loop {
+        let limit = (query.max_keys - count + 1).clamp(2, limits::LIST_KEYS_MAX + 1);
+        let rows: Vec<ObjectRow> = stmt
+            .query_map(
+                params![query.bucket, lower, exclusive, limit as i64],
+                object_from_row,
+            )?
+            .collect::<Result<_, _>>()?;
+        let exhausted = rows.len() < limit;
+        let mut seek: Option<String> = None;
+        for row in rows {
+            if !row.key.starts_with(&query.prefix) {
+                return Ok(page);
+            }
+            let rolled = query.delimiter.as_deref().and_then(|delimiter| {
+                let rest = &row.key[query.prefix.len()..];
+                rest.find(delimiter)
+                    .map(|at| row.key[..query.prefix.len() + at + delimiter.len()].to_string())
+            });
+            match rolled {
+                Some(common) => {
+                    if common.as_str() > after.as_str() || query.after.is_none() {
+                        if count == query.max_keys {
+                            page.is_truncated = true;
+                            return Ok(page);
+                        }
+                        page.common_prefixes.push(common.clone());
+                        page.next_after = Some(common.clone());
+                        count += 1;
+                    }
+                    seek = Some(common);
+                    break;
+                }
+                None => {
+                    if count == query.max_keys {
+                        page.is_truncated = true;
+                        return Ok(page);
+                    }
+                    exclusive = row.key.clone();
+                    page.next_after = Some(row.key.clone());
+                    page.objects.push(row);
+                    count += 1;
+                }
+            }
+        }
+        match seek {
+            Some(common) => match prefix_successor(&common) {
+                Some(next) => lower = next,
+                None => return Ok(page),
+            },
+            None if exhausted => return Ok(page),
+            None => {}
+        }
+    }
+}

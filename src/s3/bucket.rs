@@ -1,0 +1,174 @@
+//! Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
+//! GetBucketLocation.
+
+use crate::clock;
+use crate::limits;
+use crate::meta::{BucketRow, CreateBucketOutcome, MetaError};
+use crate::s3::error::{ErrorCode, S3Error};
+use crate::s3::route::validate_bucket_name;
+use crate::s3::service::RequestContext;
+use crate::s3::xml::XmlWriter;
+
+/// Maps a metadata failure to the S3 error a client sees, naming the bucket.
+pub fn meta_error(error: MetaError, bucket: &str, key: Option<&str>) -> S3Error {
+    match error {
+        MetaError::NoSuchBucket => {
+            S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", bucket)
+        }
+        MetaError::BucketNotEmpty => {
+            S3Error::new(ErrorCode::BucketNotEmpty).field("BucketName", bucket)
+        }
+        MetaError::NoSuchKey => {
+            S3Error::new(ErrorCode::NoSuchKey).field("Key", key.unwrap_or_default())
+        }
+        MetaError::PreconditionFailed => {
+            S3Error::new(ErrorCode::PreconditionFailed).field("Condition", "If-Match")
+        }
+        other => S3Error::internal(format!("metadata: {other}")),
+    }
+}
+
+/// The bucket the request names, if it exists and the requester may use it.
+pub async fn require_bucket(ctx: &RequestContext<'_>) -> Result<BucketRow, S3Error> {
+    let name = ctx.bucket();
+    let row = ctx
+        .state
+        .meta
+        .get_bucket(name)
+        .await
+        .map_err(|e| meta_error(e, name, None))?;
+    let row = row.ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", name))?;
+    if row.owner_id != ctx.user.owner_id {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    Ok(row)
+}
+
+pub async fn list_buckets(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let rows = ctx
+        .state
+        .meta
+        .list_buckets()
+        .await
+        .map_err(|e| meta_error(e, "", None))?;
+    let mut xml = XmlWriter::new();
+    xml.root("ListAllMyBucketsResult");
+    xml.open("Owner");
+    xml.element("ID", &ctx.user.owner_id);
+    xml.element("DisplayName", &ctx.user.display_name);
+    xml.close("Owner");
+    xml.open("Buckets");
+    for row in rows.iter().filter(|row| row.owner_id == ctx.user.owner_id) {
+        xml.open("Bucket");
+        xml.element("Name", &row.name);
+        xml.element(
+            "CreationDate",
+            &clock::format_iso8601_millis(row.created_ms),
+        );
+        xml.close("Bucket");
+    }
+    xml.close("Buckets");
+    xml.close("ListAllMyBucketsResult");
+    let mut response = ctx.response(200);
+    response.header("Content-Type", "application/xml".to_string());
+    ctx.send(response, &xml.finish()).await
+}
+
+pub async fn create_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let name = ctx.bucket().to_string();
+    validate_bucket_name(&name)?;
+    let canned = canned_acl(ctx.head.header("x-amz-acl"))?;
+    let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
+    let region = ctx.state.config.region.clone();
+    if let Some(constraint) = crate::s3::xml::parse_create_bucket_configuration(&body)? {
+        // S3 rejects an explicit us-east-1 constraint and any region other than the endpoint's.
+        if constraint != region || constraint == "us-east-1" {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidLocationConstraint,
+                "The specified location-constraint is not valid",
+            )
+            .field("LocationConstraint", constraint));
+        }
+    }
+    let row = BucketRow {
+        name: name.clone(),
+        owner_id: ctx.user.owner_id.clone(),
+        region: region.clone(),
+        acl: format!("{{\"canned\":\"{canned}\"}}"),
+        created_ms: clock::now_unix_millis(),
+    };
+    let outcome = ctx
+        .state
+        .meta
+        .create_bucket(row)
+        .await
+        .map_err(|e| meta_error(e, &name, None))?;
+    match outcome {
+        CreateBucketOutcome::Created => {}
+        // us-east-1 answers 200 to re-creating your own bucket, for legacy reasons.
+        CreateBucketOutcome::AlreadyOwnedByYou if region == "us-east-1" => {}
+        CreateBucketOutcome::AlreadyOwnedByYou => {
+            return Err(S3Error::new(ErrorCode::BucketAlreadyOwnedByYou).field("BucketName", name))
+        }
+        CreateBucketOutcome::AlreadyExists => {
+            return Err(S3Error::new(ErrorCode::BucketAlreadyExists).field("BucketName", name))
+        }
+    }
+    let mut response = ctx.response(200);
+    response.header("Location", format!("/{name}"));
+    ctx.send(response, b"").await
+}
+
+/// Validates a canned ACL name (grants and enforcement come with the ACL issue).
+fn canned_acl(value: Option<&str>) -> Result<&str, S3Error> {
+    const CANNED: &[&str] = &[
+        "private",
+        "public-read",
+        "public-read-write",
+        "authenticated-read",
+        "aws-exec-read",
+        "bucket-owner-read",
+        "bucket-owner-full-control",
+        "log-delivery-write",
+    ];
+    match value {
+        None => Ok("private"),
+        Some(v) => CANNED.iter().find(|c| **c == v).copied().ok_or_else(|| {
+            S3Error::with_message(ErrorCode::InvalidArgument, "Invalid canned ACL")
+                .field("ArgumentName", "x-amz-acl")
+        }),
+    }
+}
+
+pub async fn delete_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    require_bucket(ctx).await?;
+    let name = ctx.bucket().to_string();
+    ctx.state
+        .meta
+        .delete_bucket(&name)
+        .await
+        .map_err(|e| meta_error(e, &name, None))?;
+    let response = ctx.response(204);
+    ctx.send(response, b"").await
+}
+
+pub async fn head_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let row = require_bucket(ctx).await?;
+    let mut response = ctx.response(200);
+    response.header("x-amz-bucket-region", row.region);
+    ctx.send(response, b"").await
+}
+
+pub async fn get_bucket_location(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let row = require_bucket(ctx).await?;
+    let mut xml = XmlWriter::new();
+    xml.root("LocationConstraint");
+    // us-east-1 is the empty constraint, as S3 answers it.
+    if row.region != "us-east-1" {
+        xml.text(&row.region);
+    }
+    xml.close("LocationConstraint");
+    let mut response = ctx.response(200);
+    response.header("Content-Type", "application/xml".to_string());
+    ctx.send(response, &xml.finish()).await
+}

@@ -1,0 +1,614 @@
+//! Object operations: PutObject (streamed to a temp file, verified, published
+//! durably, then recorded), GetObject and HeadObject (conditionals, ranges,
+//! response overrides, streamed from disk), DeleteObject.
+
+use crate::checksum::{hex_encode, ChecksumAlgorithm};
+use crate::clock;
+use crate::http::BodyKind;
+use crate::limits;
+use crate::meta::{ObjectRow, PutCondition};
+use crate::s3::bucket::{meta_error, require_bucket};
+use crate::s3::error::{ErrorCode, S3Error};
+use crate::s3::payload::{UploadExpectations, UploadReader};
+use crate::s3::service::RequestContext;
+
+/// Bytes moved per read from the socket and write to the temp file.
+const UPLOAD_CHUNK_BYTES: usize = 1024 * 1024;
+/// Objects up to this size are sent with their head in one write.
+const SMALL_OBJECT_BYTES: u64 = 64 * 1024;
+
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "OUTPOSTS",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+];
+
+pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = require_bucket(ctx).await?;
+    let raw_length = match ctx.head.body_kind()? {
+        BodyKind::Length(n) => Some(n),
+        BodyKind::Empty => Some(0),
+        BodyKind::Chunked => None,
+    };
+    let expect = UploadExpectations::from_head(ctx.head, &ctx.payload, raw_length)?;
+    let max_size = ctx.state.config.max_object_size;
+    if expect.declared_size.is_some_and(|size| size > max_size) {
+        return Err(S3Error::new(ErrorCode::EntityTooLarge)
+            .field(
+                "ProposedSize",
+                expect.declared_size.unwrap_or_default().to_string(),
+            )
+            .field("MaxSizeAllowed", max_size.to_string()));
+    }
+    let condition = put_condition(ctx)?;
+    let mut row = object_row_from_headers(ctx, &bucket.name)?;
+    ctx.accept_body().await?;
+
+    let mut temp = ctx
+        .state
+        .storage
+        .create_temp()
+        .await
+        .map_err(storage_error)?;
+    let mut reader = UploadReader::new(&expect, &mut ctx.payload);
+    let mut buf = Vec::with_capacity(UPLOAD_CHUNK_BYTES);
+    let streamed: Result<(), S3Error> = async {
+        loop {
+            let n = reader
+                .next(ctx.conn, &mut ctx.body, &mut buf, UPLOAD_CHUNK_BYTES)
+                .await?;
+            if n == 0 {
+                return Ok(());
+            }
+            if reader.size() > max_size {
+                return Err(S3Error::new(ErrorCode::EntityTooLarge));
+            }
+            let (result, returned) = temp.write(buf).await;
+            buf = returned;
+            result.map_err(storage_error)?;
+        }
+    }
+    .await;
+    let verified = streamed.and_then(|()| reader.finish(&expect, &ctx.payload));
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(error) => {
+            temp.abort().await;
+            return Err(error);
+        }
+    };
+    assert_eq!(
+        temp.len(),
+        verified.size,
+        "bytes written equal bytes verified"
+    );
+
+    let data_id = ctx.state.storage.new_data_id();
+    temp.commit(&data_id).await.map_err(storage_error)?;
+    row.size = verified.size;
+    row.etag = hex_encode(&verified.md5);
+    row.data_id = data_id.clone();
+    if let Some((alg, value)) = &verified.checksum {
+        row.checksum_algorithm = Some(alg.as_str().to_string());
+        row.checksum_value = Some(value.clone());
+    }
+    let key = row.key.clone();
+    match ctx.state.meta.put_object(row, condition).await {
+        Ok(replaced) => {
+            if let Some(old) = replaced {
+                remove_data(ctx, &old).await;
+            }
+        }
+        Err(error) => {
+            remove_data(ctx, &data_id).await;
+            return Err(meta_error(error, &bucket.name, Some(&key)));
+        }
+    }
+    let mut response = ctx.response(200);
+    response.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
+    if let Some((alg, value)) = verified.checksum {
+        response.header(alg.header_name(), value);
+    }
+    ctx.send(response, b"").await
+}
+
+/// Removes a data file no metadata row points at any more. A failure only
+/// leaves an orphan that the startup sweep removes, so it is logged, not returned.
+async fn remove_data(ctx: &RequestContext<'_>, data_id: &str) {
+    if let Err(error) = ctx.state.storage.remove_object(data_id).await {
+        log::warn!("could not remove data file {data_id}: {error}");
+    }
+}
+
+fn storage_error(error: std::io::Error) -> S3Error {
+    if error.raw_os_error() == Some(libc::ENOSPC) {
+        log::error!("disk full: {error}");
+        return S3Error::new(ErrorCode::InsufficientStorage);
+    }
+    S3Error::internal(format!("storage: {error}"))
+}
+
+fn put_condition(ctx: &RequestContext<'_>) -> Result<PutCondition, S3Error> {
+    match (
+        ctx.head.header("if-none-match"),
+        ctx.head.header("if-match"),
+    ) {
+        (Some(_), Some(_)) => Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            "If-Match and If-None-Match together are not supported on PUT.",
+        )),
+        (Some("*"), None) => Ok(PutCondition::IfNoneMatchStar),
+        (Some(_), None) => Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            "If-None-Match on PUT supports only '*'.",
+        )),
+        (None, Some(etag)) => Ok(PutCondition::IfMatch(unquote(etag).to_string())),
+        (None, None) => Ok(PutCondition::None),
+    }
+}
+
+/// The metadata row of a new object, from the request headers (size, ETag and
+/// data id are filled in once the body is stored).
+fn object_row_from_headers(ctx: &RequestContext<'_>, bucket: &str) -> Result<ObjectRow, S3Error> {
+    let head = ctx.head;
+    let mut user_meta = Vec::new();
+    let mut meta_bytes = 0;
+    for (name, value) in &head.headers {
+        if let Some(suffix) = name.strip_prefix("x-amz-meta-") {
+            meta_bytes += suffix.len() + value.len();
+            user_meta.push((suffix.to_string(), value.clone()));
+        }
+    }
+    if meta_bytes > limits::USER_METADATA_BYTES_MAX {
+        return Err(S3Error::new(ErrorCode::MetadataTooLarge).field(
+            "MaxSizeAllowed",
+            limits::USER_METADATA_BYTES_MAX.to_string(),
+        ));
+    }
+    let storage_class = head.header("x-amz-storage-class").unwrap_or("STANDARD");
+    if !STORAGE_CLASSES.contains(&storage_class) {
+        return Err(S3Error::new(ErrorCode::InvalidStorageClass)
+            .field("StorageClassRequested", storage_class));
+    }
+    let text = |name: &str| head.header(name).map(str::to_string);
+    Ok(ObjectRow {
+        bucket: bucket.to_string(),
+        key: ctx.key().to_string(),
+        size: 0,
+        etag: String::new(),
+        content_type: text("content-type")
+            .unwrap_or_else(|| "application/octet-stream".to_string()),
+        content_encoding: head.header("content-encoding").and_then(strip_aws_chunked),
+        content_language: text("content-language"),
+        content_disposition: text("content-disposition"),
+        cache_control: text("cache-control"),
+        expires: text("expires"),
+        user_meta,
+        storage_class: storage_class.to_string(),
+        acl: "{\"canned\":\"private\"}".to_string(),
+        last_modified_ms: clock::now_unix_millis(),
+        data_id: String::new(),
+        checksum_algorithm: None,
+        checksum_value: None,
+        owner_id: ctx.user.owner_id.clone(),
+        parts_count: None,
+    })
+}
+
+/// Content-Encoding as stored: the `aws-chunked` transfer token removed.
+fn strip_aws_chunked(value: &str) -> Option<String> {
+    let kept: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|token| !token.is_empty() && !token.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    if kept.is_empty() {
+        None
+    } else {
+        Some(kept.join(","))
+    }
+}
+
+fn unquote(etag: &str) -> &str {
+    let etag = etag.trim();
+    let etag = etag.strip_prefix("W/").unwrap_or(etag);
+    etag.strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or(etag)
+}
+
+/// Whether an If-Match / If-None-Match list matches `etag`.
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').any(|candidate| {
+        let candidate = candidate.trim();
+        candidate == "*" || unquote(candidate) == etag
+    })
+}
+
+/// Outcome of the RFC 7232 precondition evaluation for GET/HEAD.
+#[derive(Debug, PartialEq, Eq)]
+enum Precondition {
+    Proceed,
+    NotModified,
+    Failed,
+}
+
+/// RFC 7232 section 6 order: If-Match, else If-Unmodified-Since; then
+/// If-None-Match, else If-Modified-Since. Unparseable dates are ignored.
+fn evaluate_preconditions(
+    ctx: &RequestContext<'_>,
+    etag: &str,
+    last_modified: i64,
+) -> Precondition {
+    let head = ctx.head;
+    if let Some(list) = head.header("if-match") {
+        if !etag_matches(list, etag) {
+            return Precondition::Failed;
+        }
+    } else if let Some(since) = head
+        .header("if-unmodified-since")
+        .and_then(clock::parse_http_date)
+    {
+        if last_modified > since {
+            return Precondition::Failed;
+        }
+    }
+    if let Some(list) = head.header("if-none-match") {
+        if etag_matches(list, etag) {
+            return Precondition::NotModified;
+        }
+    } else if let Some(since) = head
+        .header("if-modified-since")
+        .and_then(clock::parse_http_date)
+    {
+        if last_modified <= since {
+            return Precondition::NotModified;
+        }
+    }
+    Precondition::Proceed
+}
+
+/// A byte range to serve: first and last byte, inclusive.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+struct ByteRange {
+    first: u64,
+    last: u64,
+}
+
+/// Parses a Range header against an object of `size` bytes. `Ok(None)` means serve
+/// the whole object (no header, or one S3 ignores because its syntax is bad or it
+/// names several ranges); `Err` is 416 InvalidRange.
+fn parse_range(value: Option<&str>, size: u64) -> Result<Option<ByteRange>, S3Error> {
+    let Some(value) = value else { return Ok(None) };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let number = |s: &str| -> Option<u64> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().ok()
+        } else {
+            None
+        }
+    };
+    let unsatisfiable = || {
+        S3Error::new(ErrorCode::InvalidRange)
+            .field("RangeRequested", value.to_string())
+            .field("ActualObjectSize", size.to_string())
+            .header("Content-Range", format!("bytes */{size}"))
+    };
+    let (start, end) = (start.trim(), end.trim());
+    let range = match (start.is_empty(), end.is_empty()) {
+        (true, false) => {
+            let Some(suffix) = number(end) else {
+                return Ok(None);
+            };
+            if suffix == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            ByteRange {
+                first: size.saturating_sub(suffix),
+                last: size - 1,
+            }
+        }
+        (false, _) => {
+            let Some(first) = number(start) else {
+                return Ok(None);
+            };
+            let last = if end.is_empty() {
+                u64::MAX
+            } else {
+                match number(end) {
+                    Some(last) if last >= first => last,
+                    _ => return Ok(None),
+                }
+            };
+            if first >= size {
+                return Err(unsatisfiable());
+            }
+            ByteRange {
+                first,
+                last: last.min(size - 1),
+            }
+        }
+        (true, true) => return Ok(None),
+    };
+    Ok(Some(range))
+}
+
+/// Response-header overrides that GetObject accepts as query parameters.
+const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
+    ("response-content-type", "Content-Type"),
+    ("response-content-language", "Content-Language"),
+    ("response-expires", "Expires"),
+    ("response-cache-control", "Cache-Control"),
+    ("response-content-disposition", "Content-Disposition"),
+    ("response-content-encoding", "Content-Encoding"),
+];
+
+/// GetObject and HeadObject: the same checks and headers, HEAD without the bytes.
+pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = require_bucket(ctx).await?;
+    if let Some(version) = ctx.query.get("versionId") {
+        if version != "null" {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "Invalid version id specified",
+            )
+            .field("ArgumentName", "versionId")
+            .field("ArgumentValue", version));
+        }
+    }
+    let key = ctx.key().to_string();
+    // The file may be replaced between the lookup and the open; look again once.
+    let mut attempt = 0;
+    let (row, file) = loop {
+        let row = ctx
+            .state
+            .meta
+            .get_object(&bucket.name, &key)
+            .await
+            .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
+        let row =
+            row.ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", key.clone()))?;
+        match ctx.state.storage.open_object(&row.data_id).await {
+            Ok(file) => break (row, file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => attempt += 1,
+            Err(e) => return Err(storage_error(e)),
+        }
+    };
+    let last_modified = row.last_modified_ms.div_euclid(1000);
+    let mut response_head_fields = Vec::new();
+    response_head_fields.push(("ETag", format!("\"{}\"", row.etag)));
+    response_head_fields.push(("Last-Modified", clock::format_http_date(last_modified)));
+    match evaluate_preconditions(ctx, &row.etag, last_modified) {
+        Precondition::Proceed => {}
+        Precondition::Failed => {
+            return Err(S3Error::new(ErrorCode::PreconditionFailed).field("Condition", "If-Match"));
+        }
+        Precondition::NotModified => {
+            let mut response = ctx.response(304);
+            for (name, value) in response_head_fields {
+                response.header(name, value);
+            }
+            return ctx.send(response, b"").await;
+        }
+    }
+    if let Some(part) = ctx.query.get("partNumber") {
+        if part != "1" {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidPartNumber,
+                "The requested partnumber is not satisfiable",
+            )
+            .field("PartNumberRequested", part)
+            .field("ActualPartCount", "1"));
+        }
+    }
+    let size = row.size;
+    let range = parse_range(ctx.head.header("range"), size)?;
+    let (status, first, length) = match range {
+        Some(r) => (206, r.first, r.last - r.first + 1),
+        None => (200, 0, size),
+    };
+    let mut response = ctx.response(status);
+    for (name, value) in response_head_fields {
+        response.header(name, value);
+    }
+    response.header("Accept-Ranges", "bytes".to_string());
+    if let Some(r) = range {
+        response.header(
+            "Content-Range",
+            format!("bytes {}-{}/{size}", r.first, r.last),
+        );
+    }
+    add_representation_headers(ctx, &row, &mut response);
+    if range.is_none()
+        && ctx
+            .head
+            .header("x-amz-checksum-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
+    {
+        if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
+            if let Some(alg) = ChecksumAlgorithm::from_name(alg) {
+                response.header(alg.header_name(), value.clone());
+            }
+        }
+    }
+    if ctx.is_head() {
+        let mut out = Vec::with_capacity(1024);
+        response.encode(Some(length), ctx.keep_alive, &mut out);
+        return ctx.write(out).await;
+    }
+    send_file_range(ctx, response, &file, first, length).await
+}
+
+fn add_representation_headers(
+    ctx: &RequestContext<'_>,
+    row: &ObjectRow,
+    response: &mut crate::http::ResponseHead,
+) {
+    let stored: [(&str, Option<&String>); 6] = [
+        ("Content-Type", Some(&row.content_type)),
+        ("Content-Language", row.content_language.as_ref()),
+        ("Expires", row.expires.as_ref()),
+        ("Cache-Control", row.cache_control.as_ref()),
+        ("Content-Disposition", row.content_disposition.as_ref()),
+        ("Content-Encoding", row.content_encoding.as_ref()),
+    ];
+    for (name, value) in stored {
+        let override_value = RESPONSE_OVERRIDES
+            .iter()
+            .find(|(_, header)| *header == name)
+            .and_then(|(param, _)| ctx.query.get(param));
+        if let Some(value) = override_value
+            .map(str::to_string)
+            .or_else(|| value.cloned())
+        {
+            response.header(name, value);
+        }
+    }
+    for (name, value) in &row.user_meta {
+        response.header(format!("x-amz-meta-{name}"), value.clone());
+    }
+    if row.storage_class != "STANDARD" {
+        response.header("x-amz-storage-class", row.storage_class.clone());
+    }
+}
+
+/// Streams `length` bytes from `first` of the object's file after the head, through
+/// one reused buffer: memory stays bounded whatever the object size.
+async fn send_file_range(
+    ctx: &mut RequestContext<'_>,
+    response: crate::http::ResponseHead,
+    file: &crate::storage::ObjectFile,
+    first: u64,
+    length: u64,
+) -> Result<(), S3Error> {
+    let mut out = Vec::with_capacity(if length <= SMALL_OBJECT_BYTES {
+        1024 + length as usize
+    } else {
+        limits::SEND_BUFFER_BYTES
+    });
+    response.encode(Some(length), ctx.keep_alive, &mut out);
+    ctx.response_started = true;
+    let mut offset = first;
+    let end = first + length;
+    if length <= SMALL_OBJECT_BYTES {
+        // Head and body in one write: read the body into the spare capacity after the head.
+        let head_len = out.len();
+        let mut body = Vec::with_capacity(length as usize);
+        while offset < end {
+            body.clear();
+            let (result, returned) = file.read_at(body, offset).await;
+            body = returned;
+            let n = result.map_err(storage_error)?;
+            if n == 0 {
+                ctx.keep_alive = false;
+                return Err(S3Error::internal("object file shorter than its metadata"));
+            }
+            let take = n.min((end - offset) as usize);
+            out.extend_from_slice(&body[..take]);
+            offset += take as u64;
+        }
+        debug_assert_eq!(out.len() - head_len, length as usize);
+        return ctx.write(out).await;
+    }
+    ctx.write(std::mem::take(&mut out)).await?;
+    let mut buf = Vec::with_capacity(limits::SEND_BUFFER_BYTES);
+    while offset < end {
+        buf.clear();
+        let (result, returned) = file.read_at(buf, offset).await;
+        buf = returned;
+        let n = result.map_err(storage_error)?;
+        if n == 0 {
+            ctx.keep_alive = false;
+            return Err(S3Error::internal("object file shorter than its metadata"));
+        }
+        let take = n.min((end - offset) as usize);
+        buf.truncate(take);
+        offset += take as u64;
+        let (result, returned) = ctx.conn.write_all(buf).await;
+        buf = returned;
+        if let Err(error) = result {
+            ctx.keep_alive = false;
+            log::debug!("client went away during GET: {error}");
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = require_bucket(ctx).await?;
+    let key = ctx.key().to_string();
+    let removed = ctx
+        .state
+        .meta
+        .delete_object(&bucket.name, &key)
+        .await
+        .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
+    if let Some(data_id) = removed {
+        remove_data(ctx, &data_id).await;
+    }
+    let response = ctx.response(204);
+    ctx.send(response, b"").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ErrorCode> {
+        parse_range(Some(value), size)
+            .map(|r| r.map(|r| (r.first, r.last)))
+            .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn ranges_follow_s3() {
+        assert_eq!(range("bytes=0-9", 100), Ok(Some((0, 9))));
+        assert_eq!(range("bytes=90-", 100), Ok(Some((90, 99))));
+        assert_eq!(range("bytes=-10", 100), Ok(Some((90, 99))));
+        assert_eq!(range("bytes=-1000", 100), Ok(Some((0, 99))));
+        assert_eq!(range("bytes=50-1000", 100), Ok(Some((50, 99))));
+        assert_eq!(range("bytes=100-", 100), Err(ErrorCode::InvalidRange));
+        assert_eq!(range("bytes=-0", 100), Err(ErrorCode::InvalidRange));
+        assert_eq!(range("bytes=0-0", 0), Err(ErrorCode::InvalidRange));
+        assert_eq!(range("bytes=9-1", 100), Ok(None));
+        assert_eq!(range("bytes=a-b", 100), Ok(None));
+        assert_eq!(range("items=0-1", 100), Ok(None));
+        assert_eq!(range("bytes=0-1,3-4", 100), Ok(None));
+    }
+
+    #[test]
+    fn etag_lists_and_quotes() {
+        assert!(etag_matches("\"abc\"", "abc"));
+        assert!(etag_matches("\"x\", \"abc\"", "abc"));
+        assert!(etag_matches("*", "abc"));
+        assert!(etag_matches("W/\"abc\"", "abc"));
+        assert!(!etag_matches("\"abd\"", "abc"));
+    }
+
+    #[test]
+    fn content_encoding_loses_aws_chunked() {
+        assert_eq!(strip_aws_chunked("aws-chunked"), None);
+        assert_eq!(
+            strip_aws_chunked("aws-chunked,gzip").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(strip_aws_chunked("gzip").as_deref(), Some("gzip"));
+    }
+}

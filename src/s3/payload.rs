@@ -1,0 +1,348 @@
+//! The body of an object upload: undoes aws-chunked framing when present,
+//! verifies chunk signatures as chunks complete, and feeds every decoded byte
+//! once, while it is hot, to the hashes the request needs (MD5 for the ETag,
+//! SHA-256 when the payload is signed, the declared x-amz-checksum algorithm).
+
+use md5::{Digest as _, Md5};
+use sha2::Sha256;
+
+use crate::auth::{ChunkVerifier, PayloadCheck};
+use crate::checksum::{base64_decode, base64_encode, ChecksumAlgorithm, Checksummer};
+use crate::http::aws_chunked::{AwsChunkedDecoder, ChunkSignatureCheck};
+use crate::http::{Body, Connection, RequestHead};
+use crate::s3::error::{ErrorCode, S3Error};
+
+impl ChunkSignatureCheck for ChunkVerifier {
+    fn check_chunk(&mut self, chunk_sha256: &[u8; 32], signature_hex: &str) -> bool {
+        self.verify_chunk(chunk_sha256, signature_hex)
+    }
+
+    fn check_trailer(&mut self, trailer_block: &[u8], signature_hex: &str) -> bool {
+        self.verify_trailer(trailer_block, signature_hex)
+    }
+}
+
+/// Where the expected value of the object's checksum comes from.
+enum ChecksumSource {
+    None,
+    /// `x-amz-checksum-<alg>` header: the expected digest bytes.
+    Header(Vec<u8>),
+    /// Named by `x-amz-trailer`: the value arrives after the data.
+    Trailer,
+    /// Only `x-amz-sdk-checksum-algorithm`: computed and stored, nothing to compare.
+    ComputeOnly,
+}
+
+/// What an upload's headers promise about its body.
+pub struct UploadExpectations {
+    /// Decoded size the client announced (Content-Length or x-amz-decoded-content-length).
+    pub declared_size: Option<u64>,
+    content_md5: Option<[u8; 16]>,
+    checksum: Option<ChecksumAlgorithm>,
+    checksum_source: ChecksumSource,
+    aws_chunked: bool,
+}
+
+impl UploadExpectations {
+    /// Reads and validates the upload headers, before any body byte is read.
+    pub fn from_head(
+        head: &RequestHead,
+        payload: &PayloadCheck,
+        raw_length: Option<u64>,
+    ) -> Result<UploadExpectations, S3Error> {
+        let aws_chunked = matches!(
+            payload,
+            PayloadCheck::StreamingSigned { .. } | PayloadCheck::StreamingUnsignedTrailer
+        );
+        let declared_size = if aws_chunked {
+            let value = head.header("x-amz-decoded-content-length").ok_or_else(|| {
+                S3Error::with_message(
+                    ErrorCode::MissingContentLength,
+                    "You must provide the x-amz-decoded-content-length header.",
+                )
+            })?;
+            Some(value.parse::<u64>().map_err(|_| {
+                S3Error::with_message(
+                    ErrorCode::InvalidArgument,
+                    "x-amz-decoded-content-length is not a number",
+                )
+                .field("ArgumentName", "x-amz-decoded-content-length")
+            })?)
+        } else {
+            raw_length
+        };
+        let content_md5 = match head.header("content-md5") {
+            None => None,
+            Some(value) => {
+                let bytes =
+                    base64_decode(value).ok_or_else(|| S3Error::new(ErrorCode::InvalidDigest))?;
+                Some(
+                    <[u8; 16]>::try_from(bytes.as_slice())
+                        .map_err(|_| S3Error::new(ErrorCode::InvalidDigest))?,
+                )
+            }
+        };
+        let (checksum, checksum_source) = checksum_expectation(head)?;
+        Ok(UploadExpectations {
+            declared_size,
+            content_md5,
+            checksum,
+            checksum_source,
+            aws_chunked,
+        })
+    }
+
+    pub fn checksum_algorithm(&self) -> Option<ChecksumAlgorithm> {
+        self.checksum
+    }
+}
+
+fn checksum_expectation(
+    head: &RequestHead,
+) -> Result<(Option<ChecksumAlgorithm>, ChecksumSource), S3Error> {
+    let mut found: Option<(ChecksumAlgorithm, &str)> = None;
+    for (name, value) in &head.headers {
+        if let Some(alg) = ChecksumAlgorithm::from_header_name(name) {
+            if found.is_some() {
+                return Err(S3Error::with_message(
+                    ErrorCode::InvalidRequest,
+                    "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+                ));
+            }
+            found = Some((alg, value));
+        }
+    }
+    if let Some((alg, value)) = found {
+        let bytes = base64_decode(value)
+            .filter(|b| b.len() == alg.digest_len())
+            .ok_or_else(|| {
+                S3Error::with_message(
+                    ErrorCode::InvalidRequest,
+                    format!("Value for {} header is invalid.", alg.header_name()),
+                )
+            })?;
+        return Ok((Some(alg), ChecksumSource::Header(bytes)));
+    }
+    if let Some(trailer) = head.header("x-amz-trailer") {
+        let alg = ChecksumAlgorithm::from_header_name(&trailer.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                S3Error::with_message(
+                    ErrorCode::InvalidRequest,
+                    "The value specified in the x-amz-trailer header is not supported",
+                )
+            })?;
+        return Ok((Some(alg), ChecksumSource::Trailer));
+    }
+    let declared = head
+        .header("x-amz-sdk-checksum-algorithm")
+        .or_else(|| head.header("x-amz-checksum-algorithm"));
+    if let Some(name) = declared {
+        let alg = ChecksumAlgorithm::from_name(name).ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Checksum algorithm provided is unsupported.",
+            )
+        })?;
+        return Ok((Some(alg), ChecksumSource::ComputeOnly));
+    }
+    Ok((None, ChecksumSource::None))
+}
+
+/// Facts about a body that was read and verified in full.
+pub struct VerifiedUpload {
+    pub size: u64,
+    pub md5: [u8; 16],
+    /// The verified (or computed) checksum, base64, with its algorithm.
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+}
+
+/// Streams a request body through decoding and hashing into `sink`, a callback
+/// that takes each decoded buffer and gives it back after writing it.
+pub struct UploadReader {
+    decoder: Option<AwsChunkedDecoder<ChunkVerifier>>,
+    raw: Vec<u8>,
+    raw_pos: usize,
+    md5: Md5,
+    sha256: Option<Sha256>,
+    checksum: Option<Checksummer>,
+    size: u64,
+}
+
+impl UploadReader {
+    pub fn new(expect: &UploadExpectations, payload: &mut PayloadCheck) -> UploadReader {
+        let decoder = if expect.aws_chunked {
+            let trailer = matches!(
+                payload,
+                PayloadCheck::StreamingUnsignedTrailer
+                    | PayloadCheck::StreamingSigned { trailer: true, .. }
+            );
+            let verifier = match std::mem::replace(payload, PayloadCheck::Unsigned) {
+                PayloadCheck::StreamingSigned { verifier, .. } => Some(verifier),
+                _ => None,
+            };
+            Some(AwsChunkedDecoder::new(verifier, trailer))
+        } else {
+            None
+        };
+        let sha256 = matches!(payload, PayloadCheck::Sha256(_) | PayloadCheck::Deferred(_))
+            .then(Sha256::new);
+        UploadReader {
+            decoder,
+            raw: Vec::new(),
+            raw_pos: 0,
+            md5: Md5::new(),
+            sha256,
+            checksum: expect.checksum.map(Checksummer::new),
+            size: 0,
+        }
+    }
+
+    /// Fills `out` (cleared first) with the next decoded bytes, at most `max`; 0 at the end.
+    pub async fn next(
+        &mut self,
+        conn: &mut Connection,
+        body: &mut Body,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<usize, S3Error> {
+        out.clear();
+        match &mut self.decoder {
+            None => {
+                conn.read_body(body, out, max).await?;
+            }
+            Some(decoder) => loop {
+                if self.raw_pos == self.raw.len() {
+                    self.raw.clear();
+                    self.raw_pos = 0;
+                    if self.raw.capacity() < max {
+                        self.raw.reserve(max);
+                    }
+                    if conn.read_body(body, &mut self.raw, max).await? == 0 {
+                        if !decoder.is_done() {
+                            return Err(S3Error::new(ErrorCode::IncompleteBody));
+                        }
+                        break;
+                    }
+                }
+                let used = decoder.feed(&self.raw[self.raw_pos..], out)?;
+                self.raw_pos += used;
+                if !out.is_empty() || decoder.is_done() {
+                    if decoder.is_done() && out.is_empty() {
+                        // Consume whatever framing is left so the connection stays in step.
+                        while conn.read_body(body, &mut self.raw, max).await? != 0 {
+                            self.raw.clear();
+                        }
+                    }
+                    break;
+                }
+            },
+        }
+        let chunk = &out[..];
+        self.md5.update(chunk);
+        if let Some(sha) = &mut self.sha256 {
+            sha.update(chunk);
+        }
+        if let Some(checksum) = &mut self.checksum {
+            checksum.update(chunk);
+        }
+        self.size += chunk.len() as u64;
+        Ok(chunk.len())
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Checks every promise the headers made against what arrived.
+    pub fn finish(
+        self,
+        expect: &UploadExpectations,
+        payload: &PayloadCheck,
+    ) -> Result<VerifiedUpload, S3Error> {
+        if let Some(declared) = expect.declared_size {
+            if declared != self.size {
+                return Err(S3Error::new(ErrorCode::IncompleteBody));
+            }
+        }
+        let sha256: Option<[u8; 32]> = self.sha256.map(|s| s.finalize().into());
+        match (payload, sha256) {
+            (PayloadCheck::Sha256(expected), Some(actual)) if *expected != actual => {
+                return Err(S3Error::new(ErrorCode::XAmzContentSHA256Mismatch)
+                    .field(
+                        "ClientComputedContentSHA256",
+                        crate::checksum::hex_encode(expected),
+                    )
+                    .field(
+                        "S3ComputedContentSHA256",
+                        crate::checksum::hex_encode(&actual),
+                    ));
+            }
+            (PayloadCheck::Deferred(pending), Some(actual)) => pending.verify(&actual)?,
+            _ => {}
+        }
+        let md5: [u8; 16] = self.md5.finalize().into();
+        if let Some(expected) = expect.content_md5 {
+            if expected != md5 {
+                return Err(S3Error::new(ErrorCode::BadDigest)
+                    .field("ExpectedDigest", base64_encode(&expected))
+                    .field("CalculatedDigest", base64_encode(&md5)));
+            }
+        }
+        let checksum = match (expect.checksum, self.checksum) {
+            (Some(alg), Some(summer)) => {
+                let actual = summer.finalize();
+                let expected = match &expect.checksum_source {
+                    ChecksumSource::Header(bytes) => Some(bytes.clone()),
+                    ChecksumSource::Trailer => Some(trailer_value(self.decoder.as_ref(), alg)?),
+                    ChecksumSource::ComputeOnly | ChecksumSource::None => None,
+                };
+                if let Some(expected) = expected {
+                    if expected != actual {
+                        return Err(S3Error::with_message(
+                            ErrorCode::BadDigest,
+                            format!(
+                                "The {} you specified did not match the calculated checksum.",
+                                alg.as_str()
+                            ),
+                        ));
+                    }
+                }
+                Some((alg, base64_encode(&actual)))
+            }
+            _ => None,
+        };
+        Ok(VerifiedUpload {
+            size: self.size,
+            md5,
+            checksum,
+        })
+    }
+}
+
+fn trailer_value(
+    decoder: Option<&AwsChunkedDecoder<ChunkVerifier>>,
+    alg: ChecksumAlgorithm,
+) -> Result<Vec<u8>, S3Error> {
+    let trailers = decoder.map(|d| d.trailers()).unwrap_or_default();
+    let value = trailers
+        .iter()
+        .find(|(name, _)| name == alg.header_name())
+        .map(|(_, value)| value.as_str())
+        .ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "The trailer {} was declared but not sent.",
+                    alg.header_name()
+                ),
+            )
+        })?;
+    base64_decode(value.trim())
+        .filter(|b| b.len() == alg.digest_len())
+        .ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                format!("Value for {} trailer is invalid.", alg.header_name()),
+            )
+        })
+}

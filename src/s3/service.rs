@@ -1,0 +1,355 @@
+//! The request pipeline of one connection: read a head, resolve bucket and key,
+//! authenticate, route, run the operation's handler, answer errors as S3 XML,
+//! then make the connection ready for the next request (or close it).
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use monoio::net::TcpStream;
+
+use crate::auth::{self, ParsedAuth, PayloadCheck, RequestParts, SecretKey};
+use crate::clock;
+use crate::core_state::CoreState;
+use crate::http::{Body, BodyKind, Connection, RequestHead, ResponseHead};
+use crate::limits;
+use crate::meta::CredentialRow;
+use crate::s3::error::{ErrorCode, S3Error};
+use crate::s3::route::{self, Operation, Query, Target};
+use crate::s3::{bucket, list, object, xml};
+
+/// Serves one accepted connection until it closes.
+pub async fn serve_connection(state: Rc<CoreState>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Connection::new(stream);
+    loop {
+        match conn.read_head().await {
+            Ok(Some(head)) => {
+                if !handle_request(&state, &mut conn, head).await {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(error) => {
+                // The head could not be parsed: answer, then close, since the
+                // stream position of the next request is unknown.
+                let request_id = state.next_request_id();
+                let mut response = ResponseHead::new(error.status());
+                add_common_headers(&state, &mut response, &request_id);
+                let body = xml::error_document(&error, "", &request_id, state.host_id());
+                let mut out = Vec::with_capacity(512 + body.len());
+                response.header("Content-Type", "application/xml".to_string());
+                response.encode(Some(body.len() as u64), false, &mut out);
+                out.extend_from_slice(&body);
+                let _ = conn.write_all(out).await;
+                break;
+            }
+        }
+    }
+}
+
+/// Everything a handler needs about the request it serves.
+pub struct RequestContext<'a> {
+    pub state: &'a CoreState,
+    pub conn: &'a mut Connection,
+    pub head: &'a RequestHead,
+    pub query: Query,
+    pub target: Target,
+    pub body: Body,
+    pub payload: PayloadCheck,
+    pub user: CredentialRow,
+    pub request_id: String,
+    /// Set once the status line is on the wire: an error after that can only close.
+    pub response_started: bool,
+    pub keep_alive: bool,
+    continue_sent: bool,
+}
+
+impl RequestContext<'_> {
+    pub fn bucket(&self) -> &str {
+        self.target.bucket.as_deref().unwrap_or_default()
+    }
+
+    pub fn key(&self) -> &str {
+        self.target.key.as_deref().unwrap_or_default()
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.head.method == "HEAD"
+    }
+
+    /// Tells a client waiting on `Expect: 100-continue` to send its body. Handlers call
+    /// this only after every check that can refuse the request without its body.
+    pub async fn accept_body(&mut self) -> Result<(), S3Error> {
+        if self.head.expects_continue() && !self.continue_sent && !self.body.is_finished() {
+            self.continue_sent = true;
+            self.conn
+                .send_continue()
+                .await
+                .map_err(|e| S3Error::internal(format!("write 100: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Reads the whole body into memory, for the small XML bodies of bucket operations.
+    pub async fn read_small_body(&mut self, max: usize) -> Result<Vec<u8>, S3Error> {
+        self.accept_body().await?;
+        let mut out = Vec::new();
+        loop {
+            let room = max + 1 - out.len();
+            let n = self
+                .conn
+                .read_body(&mut self.body, &mut out, room.min(64 * 1024))
+                .await?;
+            if n == 0 {
+                return Ok(out);
+            }
+            if out.len() > max {
+                return Err(S3Error::with_message(
+                    ErrorCode::MalformedXML,
+                    "The XML body is too large.",
+                ));
+            }
+        }
+    }
+
+    /// A response head with the headers every S3 response carries.
+    pub fn response(&self, status: u16) -> ResponseHead {
+        let mut response = ResponseHead::new(status);
+        add_common_headers(self.state, &mut response, &self.request_id);
+        response
+    }
+
+    /// Sends a complete response with an in-memory body.
+    pub async fn send(&mut self, response: ResponseHead, body: &[u8]) -> Result<(), S3Error> {
+        let mut out = Vec::with_capacity(512 + body.len());
+        let length = if response.status() == 204 || response.status() == 304 {
+            None
+        } else {
+            Some(body.len() as u64)
+        };
+        response.encode(length, self.keep_alive, &mut out);
+        if !self.is_head() {
+            out.extend_from_slice(body);
+        }
+        self.write(out).await
+    }
+
+    /// Sends a response head whose body the caller streams with `write`.
+    pub async fn send_head(
+        &mut self,
+        response: ResponseHead,
+        length: u64,
+        out: Vec<u8>,
+    ) -> Result<Vec<u8>, S3Error> {
+        let mut out = out;
+        out.clear();
+        response.encode(Some(length), self.keep_alive, &mut out);
+        self.response_started = true;
+        Ok(out)
+    }
+
+    /// Writes bytes of the response.
+    pub async fn write(&mut self, out: Vec<u8>) -> Result<(), S3Error> {
+        self.response_started = true;
+        let (result, _) = self.conn.write_all(out).await;
+        result.map_err(|e| {
+            self.keep_alive = false;
+            log::debug!("client went away while we answered: {e}");
+            S3Error::new(ErrorCode::InternalError)
+        })
+    }
+
+    async fn send_error(&mut self, error: &S3Error) {
+        let mut response = self.response(error.status());
+        for (name, value) in &error.headers {
+            response.header(*name, value.clone());
+        }
+        let body = if self.is_head() || error.status() == 304 {
+            Vec::new()
+        } else {
+            response.header("Content-Type", "application/xml".to_string());
+            let resource = self.head.path.as_str();
+            xml::error_document(error, resource, &self.request_id, self.state.host_id())
+        };
+        let _ = self.send(response, &body).await;
+    }
+}
+
+fn add_common_headers(state: &CoreState, response: &mut ResponseHead, request_id: &str) {
+    response.header("x-amz-request-id", request_id.to_string());
+    response.header("x-amz-id-2", state.host_id().to_string());
+    response.header("Date", state.http_date());
+    response.header(Cow::Borrowed("Server"), "BleepStore".to_string());
+}
+
+/// Serves one request; returns whether the connection can carry another.
+async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestHead) -> bool {
+    let request_id = state.next_request_id();
+    let keep_alive = head.keep_alive();
+    let body_kind = head.body_kind();
+    let prepared = match &body_kind {
+        Ok(_) => prepare(state, &head).await,
+        Err(error) => Err(error.clone()),
+    };
+    let kind = body_kind.unwrap_or(BodyKind::Empty);
+    let (query, target, op, payload, user, error) = match prepared {
+        Ok(p) => (p.query, p.target, Some(p.op), p.payload, p.user, None),
+        Err(error) => (
+            Query::default(),
+            Target {
+                bucket: None,
+                key: None,
+            },
+            None,
+            PayloadCheck::Unsigned,
+            anonymous_user(),
+            Some(error),
+        ),
+    };
+    let mut ctx = RequestContext {
+        state,
+        conn,
+        head: &head,
+        query,
+        target,
+        body: Body::new(kind),
+        payload,
+        user,
+        request_id,
+        response_started: false,
+        keep_alive,
+        continue_sent: false,
+    };
+    let result = match (op, error) {
+        (Some(op), None) => dispatch(&mut ctx, op).await,
+        (_, Some(error)) => Err(error),
+        (None, None) => Err(S3Error::new(ErrorCode::InternalError)),
+    };
+    if let Err(error) = result {
+        log::debug!("{} {} -> {}", head.method, head.path, error);
+        if ctx.response_started {
+            return false;
+        }
+        if body_kind_failed(&head) {
+            ctx.keep_alive = false;
+        }
+        settle_body(&mut ctx).await;
+        ctx.send_error(&error).await;
+        return ctx.keep_alive;
+    }
+    settle_body(&mut ctx).await;
+    ctx.keep_alive
+}
+
+/// The requester of a request that failed before authentication completed.
+fn anonymous_user() -> CredentialRow {
+    CredentialRow {
+        access_key: String::new(),
+        secret_key: String::new(),
+        owner_id: String::new(),
+        display_name: String::new(),
+        created_ms: 0,
+    }
+}
+
+fn body_kind_failed(head: &RequestHead) -> bool {
+    head.body_kind().is_err()
+}
+
+/// Leaves the connection at the start of the next request: reads what is left of
+/// a body the handler did not consume, or marks the connection for closing when
+/// that is not possible (the client still waits for a 100, or the rest is large).
+async fn settle_body(ctx: &mut RequestContext<'_>) {
+    if ctx.body.is_finished() || !ctx.keep_alive {
+        return;
+    }
+    if ctx.head.expects_continue() && !ctx.continue_sent {
+        ctx.keep_alive = false;
+        return;
+    }
+    match ctx
+        .conn
+        .drain_body(&mut ctx.body, limits::DRAIN_BYTES_MAX)
+        .await
+    {
+        Ok(true) => {}
+        _ => ctx.keep_alive = false,
+    }
+}
+
+struct Prepared {
+    query: Query,
+    target: Target,
+    op: Operation,
+    payload: PayloadCheck,
+    user: CredentialRow,
+}
+
+/// Resolves, authenticates and routes a request, before any body byte is read.
+async fn prepare(state: &CoreState, head: &RequestHead) -> Result<Prepared, S3Error> {
+    let target = route::resolve_target(
+        head.header("host"),
+        &head.path,
+        state.config.domain.as_deref(),
+    )?;
+    let parts = RequestParts {
+        method: &head.method,
+        raw_path: &head.path,
+        raw_query: &head.query,
+        headers: &head.headers,
+    };
+    let parsed = auth::parse_auth(&parts)?;
+    let access_key = match &parsed {
+        ParsedAuth::Anonymous => return Err(S3Error::new(ErrorCode::AccessDenied)),
+        other => other.access_key().unwrap_or_default().to_string(),
+    };
+    let user = state.credential(&access_key).await?.ok_or_else(|| {
+        S3Error::new(ErrorCode::InvalidAccessKeyId).field("AWSAccessKeyId", access_key.clone())
+    })?;
+    let secret = SecretKey::new(user.secret_key.clone());
+    let payload = {
+        let mut cache = state.signing_keys.borrow_mut();
+        auth::verify(
+            &parsed,
+            &parts,
+            &secret,
+            &state.config.region,
+            clock::now_unix(),
+            &mut cache,
+        )?
+    };
+    let query = Query::parse(&head.query)?;
+    let op = route::route(
+        &head.method,
+        &target,
+        &query,
+        head.header("x-amz-copy-source").is_some(),
+    )?;
+    Ok(Prepared {
+        query,
+        target,
+        op,
+        payload,
+        user,
+    })
+}
+
+async fn dispatch(ctx: &mut RequestContext<'_>, op: Operation) -> Result<(), S3Error> {
+    match op {
+        Operation::ListBuckets => bucket::list_buckets(ctx).await,
+        Operation::CreateBucket => bucket::create_bucket(ctx).await,
+        Operation::DeleteBucket => bucket::delete_bucket(ctx).await,
+        Operation::HeadBucket => bucket::head_bucket(ctx).await,
+        Operation::GetBucketLocation => bucket::get_bucket_location(ctx).await,
+        Operation::ListObjects => list::list_objects(ctx).await,
+        Operation::ListObjectsV2 => list::list_objects_v2(ctx).await,
+        Operation::PutObject => object::put_object(ctx).await,
+        Operation::GetObject => object::get_object(ctx).await,
+        Operation::HeadObject => object::get_object(ctx).await,
+        Operation::DeleteObject => object::delete_object(ctx).await,
+        Operation::NotImplemented(name) => Err(S3Error::with_message(
+            ErrorCode::NotImplemented,
+            format!("{name} is not implemented by this server."),
+        )),
+    }
+}

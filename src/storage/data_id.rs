@@ -1,0 +1,74 @@
+//! Data ids: the names of object files. An id is 32 lower-case hex digits (128 bits), unique
+//! within a process by construction and across restarts with overwhelming probability, and
+//! never derived from a key, so no client-chosen string ever becomes a path.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Characters in a data id.
+pub(super) const DATA_ID_LEN: usize = 32;
+
+/// Ids handed out by this process so far. One counter for the whole process (not per thread or
+/// per storage handle) makes in-process uniqueness a fact rather than a probability; a relaxed
+/// `fetch_add` per object costs nothing next to creating a file.
+static ISSUED: AtomicU64 = AtomicU64::new(0);
+
+/// The random half of the id scheme, read once at startup.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct IdSeed {
+    offset: u64,
+    salt: u64,
+}
+
+impl IdSeed {
+    /// Reads 128 random bits from the kernel. Runs on the startup path, so a blocking read of
+    /// /dev/urandom is fine, and it needs neither a `rand` crate nor `unsafe` getrandom.
+    pub(super) fn from_urandom() -> io::Result<Self> {
+        let mut bytes = [0u8; 16];
+        File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+        let [offset, salt] = [&bytes[..8], &bytes[8..]].map(|half| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(half);
+            u64::from_le_bytes(word)
+        });
+        Ok(Self { offset, salt })
+    }
+
+    /// The next id. Its first 64 bits are a bijective mix of `counter + offset`, so two calls in
+    /// one process can never collide and the leading hex digits (the fan-out directory) are
+    /// evenly spread. The last 64 bits differ between processes through `salt`, so ids from
+    /// different runs collide only if 128 random-looking bits match.
+    pub(super) fn next_id(&self) -> String {
+        let counter = ISSUED.fetch_add(1, Ordering::Relaxed);
+        let unique = mix(counter.wrapping_add(self.offset));
+        let salted = mix(counter ^ self.salt);
+        format!("{unique:016x}{salted:016x}")
+    }
+}
+
+/// The SplitMix64 finaliser: every step (xor-shift, odd multiply) is invertible, so distinct
+/// inputs give distinct outputs while the bits look random.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// True when `id` has the exact shape of a data id. Checked before any id becomes part of a
+/// path: lower-case hex has no `/`, no `.`, no NUL, so it cannot escape the data dir.
+pub fn is_valid_data_id(id: &str) -> bool {
+    id.len() == DATA_ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The same check as an `io::Result`, for the storage calls that take an id.
+pub(super) fn check_data_id(id: &str) -> io::Result<()> {
+    if is_valid_data_id(id) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "malformed data id",
+        ))
+    }
+}

@@ -1,0 +1,357 @@
+//! The local disk backend: startup (directory layout, crash recovery, orphan sweep) on the
+//! blocking startup path with std::fs, and the request path (temp files, publish, open, read,
+//! remove) through monoio so it never blocks a runtime thread.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use monoio::fs::{File, OpenOptions};
+
+use super::data_id::{check_data_id, is_valid_data_id, IdSeed};
+use super::durable_write;
+
+/// Name of the directory holding files still being written.
+const TMP_DIR: &str = "tmp";
+/// Name of the directory holding published objects, one level of fan-out below it.
+const OBJECTS_DIR: &str = "objects";
+/// Fan-out directories under `objects/`: one per value of the id's first byte, so that no
+/// directory grows past a few thousand entries per million objects.
+const FANOUT_DIRS: u32 = 256;
+
+/// A handle on one data dir. Cloning is cheap (one `Arc`); clones may live on any core.
+#[derive(Clone, Debug)]
+pub struct LocalStorage {
+    inner: Arc<Inner>,
+}
+
+/// The paths and id seed every clone shares.
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    tmp_dir: PathBuf,
+    objects_dir: PathBuf,
+    seed: IdSeed,
+}
+
+/// What startup found and repaired.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Files in `tmp/` left by writes that a crash interrupted; all were removed.
+    pub temp_files_removed: u64,
+}
+
+impl LocalStorage {
+    /// Prepares the data dir at `root` before any runtime serves: creates `root`, `tmp/` and
+    /// `objects/00`..`objects/ff` as needed (fsyncing each parent that gained an entry), and
+    /// removes every file in `tmp/`, since after a restart no write can still own one.
+    pub fn open(root: &Path) -> io::Result<(LocalStorage, RecoveryReport)> {
+        let inner = Inner {
+            root: root.to_path_buf(),
+            tmp_dir: root.join(TMP_DIR),
+            objects_dir: root.join(OBJECTS_DIR),
+            seed: IdSeed::from_urandom()?,
+        };
+        create_layout(&inner)?;
+        let temp_files_removed = remove_temp_files(&inner.tmp_dir)?;
+        if temp_files_removed > 0 {
+            log::info!("removed {temp_files_removed} interrupted writes from tmp/");
+        }
+        let storage = LocalStorage {
+            inner: Arc::new(inner),
+        };
+        Ok((storage, RecoveryReport { temp_files_removed }))
+    }
+
+    /// The data dir this handle serves, for free-space and health checks.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// A new data id: 32 lower-case hex digits, never handed out twice (see `data_id`).
+    pub fn new_data_id(&self) -> String {
+        self.inner.seed.next_id()
+    }
+
+    /// Creates an empty temp file to stream a body into. O_EXCL guarantees the file is new, so
+    /// two writers can never share one even if ids were to repeat.
+    pub async fn create_temp(&self) -> io::Result<TempObject> {
+        let path = self.inner.tmp_dir.join(self.new_data_id());
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
+        Ok(TempObject {
+            file,
+            len: 0,
+            write_failed: false,
+            guard: RemoveOnDrop { path, armed: true },
+            storage: self.clone(),
+        })
+    }
+
+    /// Opens a published object for reading; `NotFound` when no file has that id.
+    pub async fn open_object(&self, data_id: &str) -> io::Result<ObjectFile> {
+        check_data_id(data_id)?;
+        let file = File::open(self.object_path(data_id)).await?;
+        let len = file.metadata().await?.len();
+        Ok(ObjectFile { file, len })
+    }
+
+    /// Removes a published object; removing one already gone succeeds, so a retried delete is
+    /// harmless. The directory is not fsynced: if a crash forgets the removal, the file is an
+    /// orphan that `sweep_orphans` removes at the next startup.
+    pub async fn remove_object(&self, data_id: &str) -> io::Result<()> {
+        check_data_id(data_id)?;
+        match monoio::fs::remove_file(self.object_path(data_id)).await {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Startup only, before any write is served: removes object files whose id is not in
+    /// `referenced`. A crash between publishing a file and committing its metadata leaves such
+    /// orphans. Running it while writes are in flight would delete objects that are published
+    /// but not yet recorded. Files whose names are not data ids are not ours and are left.
+    pub fn sweep_orphans(&self, referenced: &HashSet<String>) -> io::Result<u64> {
+        let mut removed = 0;
+        for index in 0..FANOUT_DIRS {
+            let dir = self.inner.objects_dir.join(fanout_name(index));
+            for entry in fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let Some(id) = name.to_str().filter(|id| is_valid_data_id(id)) else {
+                    log::warn!("leaving unexpected entry {}", entry.path().display());
+                    continue;
+                };
+                if !referenced.contains(id) {
+                    fs::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        if removed > 0 {
+            log::info!("removed {removed} orphaned object files");
+        }
+        Ok(removed)
+    }
+
+    /// `objects/<xx>`, the fan-out directory of a (validated) id.
+    fn fanout_dir(&self, data_id: &str) -> PathBuf {
+        self.inner.objects_dir.join(&data_id[..2])
+    }
+
+    /// `objects/<xx>/<data_id>` for a (validated) id.
+    fn object_path(&self, data_id: &str) -> PathBuf {
+        self.fanout_dir(data_id).join(data_id)
+    }
+}
+
+/// Creates every directory of the layout that is missing. A new directory entry is durable only
+/// once its parent is fsynced, so each parent that gained an entry is synced, deepest first.
+fn create_layout(inner: &Inner) -> io::Result<()> {
+    let root_created = ensure_dir(&inner.root)?;
+    let objects_created = ensure_dir(&inner.objects_dir)?;
+    let tmp_created = ensure_dir(&inner.tmp_dir)?;
+    let mut fanout_created = false;
+    for index in 0..FANOUT_DIRS {
+        fanout_created |= ensure_dir(&inner.objects_dir.join(fanout_name(index)))?;
+    }
+    if fanout_created {
+        fsync_dir(&inner.objects_dir)?;
+    }
+    if objects_created || tmp_created {
+        fsync_dir(&inner.root)?;
+    }
+    if root_created {
+        // Only the last level is synced into its parent; ancestors created along with it are
+        // an operator's setup, not data, and a lost one shows up as a startup error.
+        if let Some(parent) = inner.root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents); true when `dir` itself did not exist before.
+fn ensure_dir(dir: &Path) -> io::Result<bool> {
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    fs::create_dir_all(dir)?;
+    Ok(true)
+}
+
+/// Blocking directory fsync for the startup path.
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Two lower-case hex digits naming fan-out directory `index`.
+fn fanout_name(index: u32) -> String {
+    format!("{index:02x}")
+}
+
+/// Removes every file in `tmp/`. Unlinks are not fsynced: one a crash forgets is redone at
+/// the next startup.
+fn remove_temp_files(tmp_dir: &Path) -> io::Result<u64> {
+    let mut removed = 0;
+    for entry in fs::read_dir(tmp_dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            log::warn!("leaving unexpected directory {}", entry.path().display());
+            continue;
+        }
+        fs::remove_file(entry.path())?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// A file in `tmp/` receiving a body. End it with [`TempObject::commit`] or
+/// [`TempObject::abort`]; dropped without either (a task cancelled mid-body), it removes its
+/// file with a blocking unlink in `Drop`. That is a rare error path and one short syscall, and
+/// a crash before it runs is covered by the `tmp/` cleanup in [`LocalStorage::open`].
+pub struct TempObject {
+    file: File,
+    len: u64,
+    /// Set when a write failed part-way: the bytes on disk are then unknown, so the only
+    /// sound end is `abort`, and `commit` refuses.
+    write_failed: bool,
+    guard: RemoveOnDrop,
+    storage: LocalStorage,
+}
+
+impl TempObject {
+    /// Appends `buf` at the current end, continuing partial writes, and hands the buffer back
+    /// for reuse. After an error the object can only be aborted.
+    pub async fn write(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        if self.write_failed {
+            return (Err(earlier_write_failed()), buf);
+        }
+        let written = buf.len() as u64;
+        let (result, buf) = self.file.write_all_at(buf, self.len).await;
+        match result {
+            Ok(()) => self.len += written,
+            Err(_) => self.write_failed = true,
+        }
+        (result, buf)
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when nothing has been written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Makes the written bytes durable under `data_id` (see `durable_write::publish` for the
+    /// sequence). On error the temp file is removed and nothing is published.
+    pub async fn commit(mut self, data_id: &str) -> io::Result<()> {
+        let published = match self.check_committable(data_id) {
+            Ok(()) => {
+                let target_dir = self.storage.fanout_dir(data_id);
+                let target_path = target_dir.join(data_id);
+                let temp_path = &self.guard.path;
+                durable_write::publish(self.file, temp_path, &target_path, &target_dir).await
+            }
+            Err(err) => Err(err),
+        };
+        match published {
+            Ok(()) => self.guard.armed = false,
+            Err(_) => self.guard.remove().await,
+        }
+        published
+    }
+
+    /// Refuses to publish under a malformed id or after a failed write.
+    fn check_committable(&self, data_id: &str) -> io::Result<()> {
+        check_data_id(data_id)?;
+        if self.write_failed {
+            return Err(earlier_write_failed());
+        }
+        Ok(())
+    }
+
+    /// Discards the temp file (client went away, digest mismatch, ...).
+    pub async fn abort(mut self) {
+        drop(self.file);
+        self.guard.remove().await;
+    }
+}
+
+/// The error `write` and `commit` return once a write has failed part-way.
+fn earlier_write_failed() -> io::Error {
+    io::Error::other("an earlier write to this temp object failed")
+}
+
+/// Removes a temp file unless disarmed: the drop guard behind [`TempObject`].
+struct RemoveOnDrop {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl RemoveOnDrop {
+    /// Removes the file through the ring and disarms. A failure is only logged: the caller has
+    /// already lost the object, and the next startup clears `tmp/` anyway.
+    async fn remove(&mut self) {
+        self.armed = false;
+        match monoio::fs::remove_file(&self.path).await {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => {
+                log::warn!("removing temp file {}: {err}", self.path.display());
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Err(err) = fs::remove_file(&self.path) {
+            if err.kind() != io::ErrorKind::NotFound {
+                log::warn!(
+                    "removing abandoned temp file {}: {err}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+}
+
+/// A published object opened for reading.
+pub struct ObjectFile {
+    file: File,
+    len: u64,
+}
+
+impl ObjectFile {
+    /// Size in bytes, read once at open; published files never change.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty object.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads up to `buf.capacity()` bytes at `offset` into `buf` from index 0, setting its
+    /// length to the count read (0 at the end of the file).
+    pub async fn read_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {
+        self.file.read_at(buf, offset).await
+    }
+
+    /// The open file, for callers that splice it to a socket.
+    pub fn as_file(&self) -> &File {
+        &self.file
+    }
+}

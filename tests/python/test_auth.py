@@ -1,0 +1,148 @@
+"""SigV4 in every form a client sends, and every way it can be wrong."""
+
+import hashlib
+import time
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+import sigv4
+from conftest import ACCESS_KEY, SECRET_KEY, make_client
+
+
+def host(daemon):
+    return f"127.0.0.1:{daemon.port}"
+
+
+def get_back(s3, bucket, key):
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def assert_absent(s3, bucket, key):
+    with pytest.raises(ClientError) as info:
+        s3.head_object(Bucket=bucket, Key=key)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_anonymous_is_denied(daemon, bucket):
+    status, _, body = sigv4.request(daemon.port, "GET", f"/{bucket}", {"host": host(daemon)})
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body
+
+
+def test_unknown_key_and_wrong_secret(daemon, bucket):
+    bad_key = make_client(daemon.endpoint, access_key="nobody")
+    with pytest.raises(ClientError) as info:
+        bad_key.list_objects_v2(Bucket=bucket)
+    assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    bad_secret = make_client(daemon.endpoint, secret_key="wrong-secret")
+    with pytest.raises(ClientError) as info:
+        bad_secret.put_object(Bucket=bucket, Key="x", Body=b"x")
+    assert info.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_clock_skew(daemon, bucket):
+    headers, _ = sigv4.sign_headers("GET", f"/{bucket}", [], {"host": host(daemon)}, sigv4.EMPTY_SHA256,
+                                    ACCESS_KEY, SECRET_KEY, sigv4.amz_now(-3600))
+    status, _, body = sigv4.request(daemon.port, "GET", f"/{bucket}", headers)
+    assert status == 403 and b"<Code>RequestTimeTooSkewed</Code>" in body
+
+
+def test_signed_payload_mismatch_stores_nothing(daemon, s3, bucket):
+    headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/k", [], {"host": host(daemon)},
+                                    hashlib.sha256(b"the real body").hexdigest(), ACCESS_KEY, SECRET_KEY, sigv4.amz_now())
+    status, _, body = sigv4.request(daemon.port, "PUT", f"/{bucket}/k", headers, b"another body!")
+    assert status == 400 and b"<Code>XAmzContentSHA256Mismatch</Code>" in body
+    assert_absent(s3, bucket, "k")
+
+
+def test_unsigned_payload(daemon, s3, bucket):
+    headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/u", [], {"host": host(daemon)}, "UNSIGNED-PAYLOAD",
+                                    ACCESS_KEY, SECRET_KEY, sigv4.amz_now())
+    status, _, _ = sigv4.request(daemon.port, "PUT", f"/{bucket}/u", headers, b"unsigned body")
+    assert status == 200 and get_back(s3, bucket, "u") == b"unsigned body"
+
+
+def test_no_content_sha256_header(daemon, s3, bucket):
+    body = b"the server hashes this itself"
+    headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/n", [], {"host": host(daemon)},
+                                    hashlib.sha256(body).hexdigest(), ACCESS_KEY, SECRET_KEY, sigv4.amz_now(),
+                                    sign_content_sha=False)
+    status, _, _ = sigv4.request(daemon.port, "PUT", f"/{bucket}/n", headers, body)
+    assert status == 200 and get_back(s3, bucket, "n") == body
+    headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/n2", [], {"host": host(daemon)},
+                                    hashlib.sha256(body).hexdigest(), ACCESS_KEY, SECRET_KEY, sigv4.amz_now(),
+                                    sign_content_sha=False)
+    status, _, resp = sigv4.request(daemon.port, "PUT", f"/{bucket}/n2", headers, body + b"!")
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in resp
+    assert_absent(s3, bucket, "n2")
+
+
+def streaming_put(daemon, bucket, key, data, mode, chunk_size=64 * 1024, tamper=None, trailer_value=None):
+    amz = sigv4.amz_now()
+    headers = {"host": host(daemon), "content-encoding": "aws-chunked",
+               "x-amz-decoded-content-length": str(len(data))}
+    trailer = None
+    if "TRAILER" in mode:
+        headers["x-amz-trailer"] = "x-amz-checksum-crc32"
+        trailer = ("x-amz-checksum-crc32", trailer_value or sigv4.crc32_b64(data))
+    if mode == "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
+        body = sigv4.unsigned_trailer_body(data, chunk_size, trailer)
+        headers["content-length"] = str(len(body))
+        headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/{key}", [], headers, mode, ACCESS_KEY, SECRET_KEY, amz)
+    else:
+        # The body length is part of the signed headers, so size it first with a dummy seed.
+        probe = sigv4.signed_chunked_body(data, chunk_size, SECRET_KEY, amz, "0" * 64, trailer=trailer)
+        headers["content-length"] = str(len(probe))
+        headers, seed = sigv4.sign_headers("PUT", f"/{bucket}/{key}", [], headers, mode, ACCESS_KEY, SECRET_KEY, amz)
+        body = sigv4.signed_chunked_body(data, chunk_size, SECRET_KEY, amz, seed, trailer=trailer, tamper_chunk=tamper)
+    return sigv4.request(daemon.port, "PUT", f"/{bucket}/{key}", headers, body)
+
+
+@pytest.mark.parametrize("mode", ["STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+                                  "STREAMING-UNSIGNED-PAYLOAD-TRAILER"])
+@pytest.mark.parametrize("size", [0, 1, 65536, 200_000])
+def test_streaming_modes(daemon, s3, bucket, mode, size):
+    data = bytes((i * 7) % 251 for i in range(size))
+    status, headers, body = streaming_put(daemon, bucket, "s", data, mode, chunk_size=65536)
+    assert status == 200, body
+    got = s3.get_object(Bucket=bucket, Key="s")
+    assert got["Body"].read() == data
+    assert got.get("ContentEncoding") in (None, "")
+
+
+def test_tampered_chunk_stores_nothing(daemon, s3, bucket):
+    data = b"x" * 150_000
+    status, _, body = streaming_put(daemon, bucket, "t", data, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", tamper=1)
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in body
+    assert_absent(s3, bucket, "t")
+
+
+@pytest.mark.parametrize("mode", ["STREAMING-UNSIGNED-PAYLOAD-TRAILER", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"])
+def test_wrong_trailer_checksum_stores_nothing(daemon, s3, bucket, mode):
+    data = b"trailing checksum" * 1000
+    status, _, body = streaming_put(daemon, bucket, "w", data, mode, trailer_value=sigv4.crc32_b64(b"other"))
+    assert status == 400 and b"<Code>BadDigest</Code>" in body
+    assert_absent(s3, bucket, "w")
+
+
+def test_presigned_urls(daemon, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="p", Body=b"presigned body")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=300)
+    assert urllib.request.urlopen(url).read() == b"presigned body"
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "pp"}, ExpiresIn=300)
+    request = urllib.request.Request(put_url, data=b"uploaded", method="PUT")
+    assert urllib.request.urlopen(request).status == 200
+    assert get_back(s3, bucket, "pp") == b"uploaded"
+    expired = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=1)
+    time.sleep(2.1)
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(expired)
+    assert info.value.code == 403
+    body = info.value.read()
+    assert b"<Code>AccessDenied</Code>" in body and b"Request has expired" in body
+    tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(tampered)
+    assert info.value.code == 403
