@@ -16,7 +16,6 @@ run() { cargo bench --bench load -- --endpoint 127.0.0.1:$port --pid $pid --seco
 for size in 4096 67108864; do
   for conns in 1 64; do
     keys=64; [ "$size" -gt 1000000 ] && keys=$(( conns < 8 ? conns : 8 ))
-    c=$conns; [ "$size" -gt 1000000 ] && [ "$conns" -gt 16 ] && c=16
     run --op put --size $size --conns $conns --keys $keys --bucket "b$size"
     run --op get --size $size --conns $conns --keys $keys --bucket "b$size"
   done

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
+cargo fmt --all -- --check
 cargo build --release --bins
 export BLEEPSTORE_BIN="$PWD/target/release/bleepstore"
 cargo test --release

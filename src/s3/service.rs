@@ -187,6 +187,8 @@ async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestH
     let request_id = state.next_request_id();
     let keep_alive = head.keep_alive();
     let body_kind = head.body_kind();
+    // A request whose body framing is unreadable leaves the stream position unknown.
+    let framing_ok = body_kind.is_ok();
     let prepared = match &body_kind {
         Ok(_) => prepare(state, &head).await,
         Err(error) => Err(error.clone()),
@@ -230,7 +232,7 @@ async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestH
         if ctx.response_started {
             return false;
         }
-        if body_kind_failed(&head) {
+        if !framing_ok {
             ctx.keep_alive = false;
         }
         settle_body(&mut ctx).await;
@@ -250,10 +252,6 @@ fn anonymous_user() -> CredentialRow {
         display_name: String::new(),
         created_ms: 0,
     }
-}
-
-fn body_kind_failed(head: &RequestHead) -> bool {
-    head.body_kind().is_err()
 }
 
 /// Leaves the connection at the start of the next request: reads what is left of
