@@ -26,6 +26,7 @@ pub struct CoreState {
     /// cost a trip to the metadata thread.
     credentials: RefCell<HashMap<String, (CredentialRow, Instant)>>,
     request_counter: Cell<u64>,
+    core_id: usize,
     /// High bits of every request id of this core: the core number and a
     /// per-start nonce, so ids are unique across cores and restarts.
     request_id_base: u64,
@@ -51,6 +52,7 @@ impl CoreState {
             signing_keys: RefCell::new(SigningKeyCache::new(limits::AUTH_CACHE_ENTRIES_MAX)),
             credentials: RefCell::new(HashMap::new()),
             request_counter: Cell::new(0),
+            core_id: core,
             request_id_base,
             host_id,
             http_date: RefCell::new((i64::MIN, String::new())),
@@ -62,6 +64,11 @@ impl CoreState {
         let n = self.request_counter.get().wrapping_add(1);
         self.request_counter.set(n);
         format!("{:016X}", self.request_id_base.wrapping_add(n))
+    }
+
+    /// Which serving thread this state belongs to (0-based).
+    pub fn core_id(&self) -> usize {
+        self.core_id
     }
 
     pub fn host_id(&self) -> &str {

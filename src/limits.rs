@@ -54,3 +54,9 @@ const _: () = assert!(HEAD_BYTES_MAX < READ_BUFFER_BYTES);
 const _: () = assert!(CHUNK_LINE_BYTES_MAX < READ_BUFFER_BYTES);
 const _: () = assert!(TRAILER_BYTES_MAX < READ_BUFFER_BYTES);
 const _: () = assert!(META_BATCH_MAX <= META_QUEUE_DEPTH_MAX);
+
+/// Seconds after which an abandoned multipart upload is reaped (as S3 lifecycle rules
+/// commonly do, 7 days).
+pub const MULTIPART_UPLOAD_TTL_SECS: i64 = 7 * 24 * 3600;
+/// Seconds between two sweeps for abandoned multipart uploads while serving.
+pub const MULTIPART_REAP_INTERVAL_SECS: u64 = 3600;

@@ -18,6 +18,7 @@ use crate::checksum::hex_encode;
 use crate::clock;
 use crate::config::Config;
 use crate::core_state::CoreState;
+use crate::limits;
 use crate::meta::{self, CredentialRow, MetaClient};
 use crate::s3::service::serve_connection;
 use crate::storage::LocalStorage;
@@ -213,6 +214,9 @@ async fn serve(state: Rc<CoreState>, addr: SocketAddr, bound: mpsc::Sender<Resul
         }
     };
     drop(bound);
+    if state.core_id() == 0 {
+        monoio::spawn(reap_uploads_periodically(state.clone()));
+    }
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
@@ -223,6 +227,30 @@ async fn serve(state: Rc<CoreState>, addr: SocketAddr, bound: mpsc::Sender<Resul
                 log::warn!("accept failed: {error}");
                 monoio::time::sleep(Duration::from_millis(20)).await;
             }
+        }
+    }
+}
+
+/// Aborts multipart uploads older than the TTL, every interval, and deletes their parts.
+async fn reap_uploads_periodically(state: Rc<CoreState>) {
+    loop {
+        monoio::time::sleep(Duration::from_secs(limits::MULTIPART_REAP_INTERVAL_SECS)).await;
+        let cutoff = clock::now_unix_millis() - limits::MULTIPART_UPLOAD_TTL_SECS * 1000;
+        match state.meta.reap_uploads(cutoff).await {
+            Ok(freed) => {
+                for data_id in &freed {
+                    if let Err(error) = state.storage.remove_object(data_id).await {
+                        log::warn!("could not remove part {data_id}: {error}");
+                    }
+                }
+                if !freed.is_empty() {
+                    log::info!(
+                        "reaped expired multipart uploads: {} parts removed",
+                        freed.len()
+                    );
+                }
+            }
+            Err(error) => log::warn!("reaping multipart uploads failed: {error}"),
         }
     }
 }

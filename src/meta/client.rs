@@ -5,10 +5,11 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use crate::limits;
-use crate::meta::thread::{run, Request};
+use crate::meta::multipart::UploadQuery;
+use crate::meta::thread::{run, CompleteRequest, Request};
 use crate::meta::{
-    schema, BucketRow, CreateBucketOutcome, CredentialRow, ListPage, ListQuery, MetaError,
-    ObjectRow, PutCondition,
+    schema, BucketRow, CompletedUpload, CreateBucketOutcome, CredentialRow, ListPage, ListQuery,
+    MetaError, ObjectRow, PartRow, PutCondition, UploadPage, UploadRow,
 };
 
 /// Sends requests to the metadata thread. Clone one per runtime.
@@ -75,13 +76,13 @@ impl MetaClient {
 
     /// Inserts or replaces an object row. The condition is checked against the
     /// current row in the same transaction step as the write, so two racing
-    /// creators cannot both win. Returns the replaced row's data id, which the
-    /// caller removes from storage once this returns.
+    /// creators cannot both win. Returns the data ids of the replaced object,
+    /// which the caller removes from storage once this returns.
     pub async fn put_object(
         &self,
         row: ObjectRow,
         cond: PutCondition,
-    ) -> Result<Option<String>, MetaError> {
+    ) -> Result<Vec<String>, MetaError> {
         self.call(|reply| Request::PutObject(Box::new(row), cond, reply))
             .await
     }
@@ -95,12 +96,8 @@ impl MetaClient {
             .await
     }
 
-    /// Removes a row; returns its data id. An absent key is `Ok(None)`.
-    pub async fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Option<String>, MetaError> {
+    /// Removes an object; returns the data ids it used (none when it was absent).
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
         self.call(|reply| Request::DeleteObject(bucket.to_string(), key.to_string(), reply))
             .await
     }
@@ -125,5 +122,67 @@ impl MetaClient {
     /// Every data id any row references (objects and parts), for the orphan sweep.
     pub async fn all_data_ids(&self) -> Result<Vec<String>, MetaError> {
         self.call(Request::AllDataIds).await
+    }
+
+    /// Records a new multipart upload (NoSuchBucket when the bucket is gone).
+    pub async fn create_upload(&self, upload: UploadRow) -> Result<(), MetaError> {
+        self.call(|reply| Request::CreateUpload(Box::new(upload), reply))
+            .await
+    }
+
+    pub async fn get_upload(&self, upload_id: &str) -> Result<Option<UploadRow>, MetaError> {
+        self.call(|reply| Request::GetUpload(upload_id.to_string(), reply))
+            .await
+    }
+
+    /// Records a part; returns the data id of the part it replaced, if any.
+    pub async fn put_part(&self, part: PartRow) -> Result<Vec<String>, MetaError> {
+        self.call(|reply| Request::PutPart(part, reply)).await
+    }
+
+    /// Parts numbered above `after`, at most `max`, and whether more follow.
+    pub async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<(Vec<PartRow>, bool), MetaError> {
+        self.call(|reply| Request::ListParts(upload_id.to_string(), after, max, reply))
+            .await
+    }
+
+    /// Validates the requested (part number, etag) list and makes the object from
+    /// those parts by reference, in one transaction step.
+    pub async fn complete_upload(
+        &self,
+        upload_id: &str,
+        template: ObjectRow,
+        parts: Vec<(u32, String)>,
+        condition: PutCondition,
+    ) -> Result<CompletedUpload, MetaError> {
+        let request = CompleteRequest {
+            upload_id: upload_id.to_string(),
+            template: Box::new(template),
+            parts,
+            condition,
+        };
+        self.call(|reply| Request::CompleteUpload(request, reply))
+            .await
+    }
+
+    /// Drops an upload; returns its parts' data ids.
+    pub async fn abort_upload(&self, upload_id: &str) -> Result<Vec<String>, MetaError> {
+        self.call(|reply| Request::AbortUpload(upload_id.to_string(), reply))
+            .await
+    }
+
+    /// Aborts uploads initiated before `before_ms`; returns the data ids freed.
+    pub async fn reap_uploads(&self, before_ms: i64) -> Result<Vec<String>, MetaError> {
+        self.call(|reply| Request::ReapUploads(before_ms, reply))
+            .await
+    }
+
+    pub async fn list_uploads(&self, query: UploadQuery) -> Result<UploadPage, MetaError> {
+        self.call(|reply| Request::ListUploads(query, reply)).await
     }
 }

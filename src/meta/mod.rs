@@ -6,10 +6,12 @@
 
 mod client;
 mod json;
+mod multipart;
 mod schema;
 mod thread;
 
 pub use client::{start, MetaClient, MetaThread};
+pub use multipart::{UploadQuery, PART_BYTES_MIN};
 
 use std::fmt;
 
@@ -46,7 +48,62 @@ pub struct ObjectRow {
     pub checksum_algorithm: Option<String>,
     pub checksum_value: Option<String>,
     pub owner_id: String,
+    /// Number of parts for an object completed from a multipart upload.
     pub parts_count: Option<u32>,
+    /// The multipart upload this object was completed from (makes completion idempotent).
+    pub upload_id: Option<String>,
+    /// The ordered part files of a multipart object (empty for a single PUT, whose
+    /// bytes are in `data_id`). The object is its parts, by reference: completion copies nothing.
+    pub parts: Vec<PartRef>,
+}
+
+/// One part of a multipart object, in object order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRef {
+    pub part_number: u32,
+    pub size: u64,
+    /// Hex MD5 of the part, unquoted.
+    pub etag: String,
+    pub data_id: String,
+}
+
+/// A multipart upload in progress. `object` carries what CreateMultipartUpload
+/// set (bucket, key, content headers, metadata, ACL, storage class, checksum algorithm).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    pub upload_id: String,
+    pub initiated_ms: i64,
+    pub object: ObjectRow,
+}
+
+/// One uploaded part of an upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRow {
+    pub upload_id: String,
+    pub part_number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub data_id: String,
+    pub last_modified_ms: i64,
+    pub checksum_value: Option<String>,
+}
+
+/// Result of CompleteMultipartUpload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedUpload {
+    /// `<hex md5 of the parts' binary md5s>-<count>`.
+    pub etag: String,
+    pub size: u64,
+    /// Data files no row references any more: the replaced object's and unused parts'.
+    pub released: Vec<String>,
+}
+
+/// A page of ListMultipartUploads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UploadPage {
+    pub uploads: Vec<UploadRow>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +156,13 @@ pub enum MetaError {
     NoSuchBucket,
     BucketNotEmpty,
     NoSuchKey,
+    NoSuchUpload,
     PreconditionFailed,
+    /// A part named in a completion is missing or its ETag differs (part number given).
+    InvalidPart(u32),
+    InvalidPartOrder,
+    /// A part other than the last is below the 5 MiB minimum (part number, size).
+    EntityTooSmall(u32, u64),
     /// The metadata thread is gone (shutdown or a crash of the thread).
     Closed,
     Sqlite(String),
@@ -111,6 +174,10 @@ impl fmt::Display for MetaError {
             MetaError::NoSuchBucket => f.write_str("no such bucket"),
             MetaError::BucketNotEmpty => f.write_str("bucket not empty"),
             MetaError::NoSuchKey => f.write_str("no such key"),
+            MetaError::NoSuchUpload => f.write_str("no such upload"),
+            MetaError::InvalidPart(n) => write!(f, "invalid part {n}"),
+            MetaError::InvalidPartOrder => f.write_str("parts not in ascending order"),
+            MetaError::EntityTooSmall(n, size) => write!(f, "part {n} too small ({size} bytes)"),
             MetaError::PreconditionFailed => f.write_str("precondition failed"),
             MetaError::Closed => f.write_str("metadata thread closed"),
             MetaError::Sqlite(message) => write!(f, "sqlite: {message}"),

@@ -72,6 +72,18 @@ const MIGRATIONS: &[&str] = &[
         display_name TEXT NOT NULL,
         created_ms INTEGER NOT NULL
     );",
+    // Version 2: multipart objects are their ordered part files, by reference.
+    "ALTER TABLE objects ADD COLUMN upload_id TEXT;
+    CREATE INDEX objects_by_upload ON objects (upload_id) WHERE upload_id IS NOT NULL;
+    CREATE TABLE object_parts (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        part_number INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        data_id TEXT NOT NULL,
+        PRIMARY KEY (bucket, key, part_number)
+    ) WITHOUT ROWID;",
 ];
 
 /// Opens the database with the durability settings the daemon relies on.

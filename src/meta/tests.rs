@@ -50,6 +50,8 @@ fn object(bucket: &str, key: &str, data_id: &str) -> ObjectRow {
         checksum_value: None,
         owner_id: "o".into(),
         parts_count: None,
+        upload_id: None,
+        parts: Vec::new(),
     }
 }
 
@@ -73,16 +75,15 @@ fn buckets_and_objects_round_trip() {
             meta.put_object(object("b", "k", "d1"), PutCondition::None)
                 .await
                 .unwrap(),
-            None
+            Vec::<String>::new()
         );
         let got = meta.get_object("b", "k").await.unwrap().unwrap();
         assert_eq!(got, object("b", "k", "d1"));
         assert_eq!(
             meta.put_object(object("b", "k", "d2"), PutCondition::None)
                 .await
-                .unwrap()
-                .as_deref(),
-            Some("d1")
+                .unwrap(),
+            ["d1"]
         );
         assert_eq!(
             meta.put_object(object("nob", "k", "d3"), PutCondition::None)
@@ -93,11 +94,8 @@ fn buckets_and_objects_round_trip() {
             meta.delete_bucket("b").await,
             Err(MetaError::BucketNotEmpty)
         );
-        assert_eq!(
-            meta.delete_object("b", "k").await.unwrap().as_deref(),
-            Some("d2")
-        );
-        assert_eq!(meta.delete_object("b", "k").await.unwrap(), None);
+        assert_eq!(meta.delete_object("b", "k").await.unwrap(), ["d2"]);
+        assert!(meta.delete_object("b", "k").await.unwrap().is_empty());
         assert_eq!(meta.delete_bucket("b").await, Ok(()));
         assert_eq!(meta.delete_bucket("b").await, Err(MetaError::NoSuchBucket));
     });
@@ -129,7 +127,7 @@ fn conditions_are_checked_with_the_write() {
                 PutCondition::IfMatch("etag-d1".into()),
             )
             .await;
-        assert_eq!(replaced.unwrap().as_deref(), Some("d1"));
+        assert_eq!(replaced.unwrap(), ["d1"]);
     });
 }
 

@@ -9,9 +9,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::limits;
 use crate::meta::client::Reply;
 use crate::meta::json::{decode_pairs, encode_pairs};
+use crate::meta::multipart::{self, UploadQuery};
 use crate::meta::{
-    BucketRow, CreateBucketOutcome, CredentialRow, ListPage, ListQuery, MetaError, ObjectRow,
-    PutCondition,
+    BucketRow, CompletedUpload, CreateBucketOutcome, CredentialRow, ListPage, ListQuery, MetaError,
+    ObjectRow, PartRef, PartRow, PutCondition, UploadPage, UploadRow,
 };
 
 /// One request per metadata operation, each with its reply channel.
@@ -20,13 +21,29 @@ pub(crate) enum Request {
     DeleteBucket(String, Reply<()>),
     GetBucket(String, Reply<Option<BucketRow>>),
     ListBuckets(Reply<Vec<BucketRow>>),
-    PutObject(Box<ObjectRow>, PutCondition, Reply<Option<String>>),
+    PutObject(Box<ObjectRow>, PutCondition, Reply<Vec<String>>),
     GetObject(String, String, Reply<Option<ObjectRow>>),
-    DeleteObject(String, String, Reply<Option<String>>),
+    DeleteObject(String, String, Reply<Vec<String>>),
     ListObjects(ListQuery, Reply<ListPage>),
     GetCredential(String, Reply<Option<CredentialRow>>),
     PutCredential(CredentialRow, Reply<()>),
     AllDataIds(Reply<Vec<String>>),
+    CreateUpload(Box<UploadRow>, Reply<()>),
+    GetUpload(String, Reply<Option<UploadRow>>),
+    PutPart(PartRow, Reply<Vec<String>>),
+    ListParts(String, u32, usize, Reply<(Vec<PartRow>, bool)>),
+    CompleteUpload(CompleteRequest, Reply<CompletedUpload>),
+    AbortUpload(String, Reply<Vec<String>>),
+    ReapUploads(i64, Reply<Vec<String>>),
+    ListUploads(UploadQuery, Reply<UploadPage>),
+}
+
+/// What CompleteMultipartUpload asks for.
+pub(crate) struct CompleteRequest {
+    pub upload_id: String,
+    pub template: Box<ObjectRow>,
+    pub parts: Vec<(u32, String)>,
+    pub condition: PutCondition,
 }
 
 /// A reply held back until the batch's commit: called with the commit's outcome.
@@ -66,6 +83,11 @@ fn serve_read(conn: &Connection, request: Request) -> Option<Request> {
         Request::ListObjects(query, reply) => send(reply, list_objects(conn, &query)),
         Request::GetCredential(key, reply) => send(reply, get_credential(conn, &key)),
         Request::AllDataIds(reply) => send(reply, all_data_ids(conn)),
+        Request::GetUpload(id, reply) => send(reply, multipart::get_upload(conn, &id)),
+        Request::ListParts(id, after, max, reply) => {
+            send(reply, multipart::list_parts(conn, &id, after, max))
+        }
+        Request::ListUploads(query, reply) => send(reply, multipart::list_uploads(conn, &query)),
         write => return Some(write),
     }
     None
@@ -137,6 +159,23 @@ fn run_write(conn: &Connection, write: Request, deferred: &mut Vec<Deferred>) {
         Request::PutCredential(row, reply) => {
             settle(conn, reply, put_credential(conn, &row), deferred)
         }
+        Request::CreateUpload(row, reply) => {
+            settle(conn, reply, multipart::create_upload(conn, &row), deferred)
+        }
+        Request::PutPart(part, reply) => {
+            settle(conn, reply, multipart::put_part(conn, &part), deferred)
+        }
+        Request::CompleteUpload(c, reply) => {
+            let result =
+                multipart::complete_upload(conn, &c.upload_id, &c.template, &c.parts, &c.condition);
+            settle(conn, reply, result, deferred)
+        }
+        Request::AbortUpload(id, reply) => {
+            settle(conn, reply, multipart::abort_upload(conn, &id), deferred)
+        }
+        Request::ReapUploads(before, reply) => {
+            settle(conn, reply, multipart::reap_uploads(conn, before), deferred)
+        }
         read => {
             let _ = conn.execute_batch("RELEASE request");
             let _ = serve_read(conn, read);
@@ -157,6 +196,14 @@ fn fail(write: Request, error: MetaError) {
         Request::ListObjects(_, reply) => send(reply, Err(error)),
         Request::GetCredential(_, reply) => send(reply, Err(error)),
         Request::AllDataIds(reply) => send(reply, Err(error)),
+        Request::CreateUpload(_, reply) => send(reply, Err(error)),
+        Request::GetUpload(_, reply) => send(reply, Err(error)),
+        Request::PutPart(_, reply) => send(reply, Err(error)),
+        Request::ListParts(_, _, _, reply) => send(reply, Err(error)),
+        Request::CompleteUpload(_, reply) => send(reply, Err(error)),
+        Request::AbortUpload(_, reply) => send(reply, Err(error)),
+        Request::ReapUploads(_, reply) => send(reply, Err(error)),
+        Request::ListUploads(_, reply) => send(reply, Err(error)),
     }
 }
 
@@ -170,7 +217,7 @@ fn bucket_from_row(row: &Row<'_>) -> rusqlite::Result<BucketRow> {
     })
 }
 
-fn get_bucket(conn: &Connection, name: &str) -> Result<Option<BucketRow>, MetaError> {
+pub(crate) fn get_bucket(conn: &Connection, name: &str) -> Result<Option<BucketRow>, MetaError> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, owner_id, region, acl, created_ms FROM buckets WHERE name = ?1",
     )?;
@@ -227,7 +274,7 @@ fn delete_bucket(conn: &Connection, name: &str) -> Result<(), MetaError> {
 const OBJECT_COLUMNS: &str =
     "bucket, key, size, etag, content_type, content_encoding, content_language, \
      content_disposition, cache_control, expires, user_meta, storage_class, acl, last_modified_ms, \
-     data_id, checksum_algorithm, checksum_value, owner_id, parts_count";
+     data_id, checksum_algorithm, checksum_value, owner_id, parts_count, upload_id";
 
 fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     let user_meta: String = row.get(10)?;
@@ -251,40 +298,109 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
         checksum_value: row.get(16)?,
         owner_id: row.get(17)?,
         parts_count: row.get::<_, Option<i64>>(18)?.map(|n| n as u32),
+        upload_id: row.get(19)?,
+        parts: Vec::new(),
     })
 }
 
 fn get_object(conn: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectRow>, MetaError> {
     let sql = format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2");
-    Ok(conn
+    let row = conn
         .prepare_cached(&sql)?
         .query_row([bucket, key], object_from_row)
+        .optional()?;
+    let Some(mut row) = row else { return Ok(None) };
+    if row.parts_count.is_some() {
+        row.parts = object_parts(conn, bucket, key)?;
+    }
+    Ok(Some(row))
+}
+
+fn object_parts(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<PartRef>, MetaError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT part_number, size, etag, data_id FROM object_parts
+         WHERE bucket = ?1 AND key = ?2 ORDER BY part_number",
+    )?;
+    let parts = stmt.query_map([bucket, key], |r| {
+        Ok(PartRef {
+            part_number: r.get::<_, i64>(0)? as u32,
+            size: r.get::<_, i64>(1)? as u64,
+            etag: r.get(2)?,
+            data_id: r.get(3)?,
+        })
+    })?;
+    Ok(parts.collect::<Result<_, _>>()?)
+}
+
+/// Removes an object's row and part rows; returns every data id it used.
+pub(crate) fn release_object(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<String>, MetaError> {
+    let current: Option<(String, Option<i64>)> = conn
+        .prepare_cached(
+            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2 RETURNING data_id, parts_count",
+        )?
+        .query_row([bucket, key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((data_id, parts_count)) = current else {
+        return Ok(Vec::new());
+    };
+    let mut released = Vec::new();
+    if !data_id.is_empty() {
+        released.push(data_id);
+    }
+    if parts_count.is_some() {
+        let mut stmt = conn.prepare_cached(
+            "DELETE FROM object_parts WHERE bucket = ?1 AND key = ?2 RETURNING data_id",
+        )?;
+        let ids = stmt.query_map([bucket, key], |r| r.get::<_, String>(0))?;
+        for id in ids {
+            released.push(id?);
+        }
+    }
+    Ok(released)
+}
+
+pub(crate) fn current_etag(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<String>, MetaError> {
+    Ok(conn
+        .prepare_cached("SELECT etag FROM objects WHERE bucket = ?1 AND key = ?2")?
+        .query_row([bucket, key], |r| r.get(0))
         .optional()?)
 }
 
-fn put_object(
+/// Checks a write condition against the current object's ETag.
+pub(crate) fn check_condition(current: Option<&str>, cond: &PutCondition) -> Result<(), MetaError> {
+    match (cond, current) {
+        (PutCondition::IfNoneMatchStar, Some(_)) => Err(MetaError::PreconditionFailed),
+        (PutCondition::IfMatch(_), None) => Err(MetaError::NoSuchKey),
+        (PutCondition::IfMatch(etag), Some(current)) if etag != current => {
+            Err(MetaError::PreconditionFailed)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Inserts or replaces an object (and its part rows); returns the data ids the
+/// replaced object used, for the caller to delete after the commit.
+pub(crate) fn put_object(
     conn: &Connection,
     row: &ObjectRow,
     cond: &PutCondition,
-) -> Result<Option<String>, MetaError> {
+) -> Result<Vec<String>, MetaError> {
     if get_bucket(conn, &row.bucket)?.is_none() {
         return Err(MetaError::NoSuchBucket);
     }
-    let current: Option<(String, String)> = conn
-        .prepare_cached("SELECT etag, data_id FROM objects WHERE bucket = ?1 AND key = ?2")?
-        .query_row([&row.bucket, &row.key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match (cond, &current) {
-        (PutCondition::IfNoneMatchStar, Some(_)) => return Err(MetaError::PreconditionFailed),
-        (PutCondition::IfMatch(_), None) => return Err(MetaError::NoSuchKey),
-        (PutCondition::IfMatch(etag), Some((current_etag, _))) if etag != current_etag => {
-            return Err(MetaError::PreconditionFailed)
-        }
-        _ => {}
-    }
+    check_condition(current_etag(conn, &row.bucket, &row.key)?.as_deref(), cond)?;
+    let released = release_object(conn, &row.bucket, &row.key)?;
     let sql = format!(
-        "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
     );
     conn.prepare_cached(&sql)?.execute(params![
         row.bucket,
@@ -306,21 +422,32 @@ fn put_object(
         row.checksum_value,
         row.owner_id,
         row.parts_count.map(i64::from),
+        row.upload_id,
     ])?;
-    Ok(current
-        .map(|(_, data_id)| data_id)
-        .filter(|old| *old != row.data_id))
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO object_parts (bucket, key, part_number, size, etag, data_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for part in &row.parts {
+        insert.execute(params![
+            row.bucket,
+            row.key,
+            part.part_number,
+            part.size as i64,
+            part.etag,
+            part.data_id
+        ])?;
+    }
+    Ok(released
+        .into_iter()
+        .filter(|old| *old != row.data_id)
+        .collect())
 }
 
-fn delete_object(conn: &Connection, bucket: &str, key: &str) -> Result<Option<String>, MetaError> {
+fn delete_object(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
     if get_bucket(conn, bucket)?.is_none() {
         return Err(MetaError::NoSuchBucket);
     }
-    let removed: Option<String> = conn
-        .prepare_cached("DELETE FROM objects WHERE bucket = ?1 AND key = ?2 RETURNING data_id")?
-        .query_row([bucket, key], |r| r.get(0))
-        .optional()?;
-    Ok(removed)
+    release_object(conn, bucket, key)
 }
 
 fn get_credential(conn: &Connection, access_key: &str) -> Result<Option<CredentialRow>, MetaError> {
@@ -359,8 +486,11 @@ fn put_credential(conn: &Connection, row: &CredentialRow) -> Result<(), MetaErro
 }
 
 fn all_data_ids(conn: &Connection) -> Result<Vec<String>, MetaError> {
-    let mut stmt =
-        conn.prepare("SELECT data_id FROM objects UNION ALL SELECT data_id FROM multipart_parts")?;
+    let mut stmt = conn.prepare(
+        "SELECT data_id FROM objects WHERE data_id != ''
+         UNION ALL SELECT data_id FROM object_parts
+         UNION ALL SELECT data_id FROM multipart_parts",
+    )?;
     let ids = stmt.query_map([], |r| r.get(0))?;
     Ok(ids.collect::<Result<_, _>>()?)
 }

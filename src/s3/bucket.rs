@@ -24,6 +24,15 @@ pub fn meta_error(error: MetaError, bucket: &str, key: Option<&str>) -> S3Error 
         MetaError::PreconditionFailed => {
             S3Error::new(ErrorCode::PreconditionFailed).field("Condition", "If-Match")
         }
+        MetaError::NoSuchUpload => S3Error::new(ErrorCode::NoSuchUpload),
+        MetaError::InvalidPart(number) => {
+            S3Error::new(ErrorCode::InvalidPart).field("PartNumber", number.to_string())
+        }
+        MetaError::InvalidPartOrder => S3Error::new(ErrorCode::InvalidPartOrder),
+        MetaError::EntityTooSmall(number, size) => S3Error::new(ErrorCode::EntityTooSmall)
+            .field("PartNumber", number.to_string())
+            .field("ProposedSize", size.to_string())
+            .field("MinSizeAllowed", crate::meta::PART_BYTES_MIN.to_string()),
         other => S3Error::internal(format!("metadata: {other}")),
     }
 }

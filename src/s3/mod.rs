@@ -5,6 +5,7 @@
 pub mod bucket;
 pub mod error;
 pub mod list;
+pub mod multipart;
 pub mod object;
 pub mod payload;
 pub mod route;

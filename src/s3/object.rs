@@ -9,7 +9,7 @@ use crate::limits;
 use crate::meta::{ObjectRow, PutCondition};
 use crate::s3::bucket::{meta_error, require_bucket};
 use crate::s3::error::{ErrorCode, S3Error};
-use crate::s3::payload::{UploadExpectations, UploadReader};
+use crate::s3::payload::{UploadExpectations, UploadReader, VerifiedUpload};
 use crate::s3::service::RequestContext;
 
 /// Bytes moved per read from the socket and write to the temp file.
@@ -33,13 +33,47 @@ const STORAGE_CLASSES: &[&str] = &[
 
 pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     let bucket = require_bucket(ctx).await?;
+    let condition = put_condition(ctx)?;
+    let mut row = object_row_from_headers(ctx, &bucket.name)?;
+    let max_size = ctx.state.config.max_object_size;
+    let (data_id, verified) = store_body(ctx, max_size).await?;
+    row.size = verified.size;
+    row.etag = hex_encode(&verified.md5);
+    row.data_id = data_id.clone();
+    if let Some((alg, value)) = &verified.checksum {
+        row.checksum_algorithm = Some(alg.as_str().to_string());
+        row.checksum_value = Some(value.clone());
+    }
+    let key = row.key.clone();
+    match ctx.state.meta.put_object(row, condition).await {
+        Ok(replaced) => remove_data(ctx, &replaced).await,
+        Err(error) => {
+            remove_data(ctx, &[data_id]).await;
+            return Err(meta_error(error, &bucket.name, Some(&key)));
+        }
+    }
+    let mut response = ctx.response(200);
+    response.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
+    if let Some((alg, value)) = verified.checksum {
+        response.header(alg.header_name(), value);
+    }
+    ctx.send(response, b"").await
+}
+
+/// Receives a request body into a new data file: checks what the headers promise
+/// (size limit before any byte is read), tells a waiting client to send, streams
+/// and hashes every byte once, verifies digests and signatures, then publishes the
+/// file durably. Returns its data id; on any failure nothing is left on disk.
+pub(crate) async fn store_body(
+    ctx: &mut RequestContext<'_>,
+    max_size: u64,
+) -> Result<(String, VerifiedUpload), S3Error> {
     let raw_length = match ctx.head.body_kind()? {
         BodyKind::Length(n) => Some(n),
         BodyKind::Empty => Some(0),
         BodyKind::Chunked => None,
     };
     let expect = UploadExpectations::from_head(ctx.head, &ctx.payload, raw_length)?;
-    let max_size = ctx.state.config.max_object_size;
     if expect.declared_size.is_some_and(|size| size > max_size) {
         return Err(S3Error::new(ErrorCode::EntityTooLarge)
             .field(
@@ -48,10 +82,7 @@ pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
             )
             .field("MaxSizeAllowed", max_size.to_string()));
     }
-    let condition = put_condition(ctx)?;
-    let mut row = object_row_from_headers(ctx, &bucket.name)?;
     ctx.accept_body().await?;
-
     let mut temp = ctx
         .state
         .storage
@@ -77,8 +108,7 @@ pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         }
     }
     .await;
-    let verified = streamed.and_then(|()| reader.finish(&expect, &ctx.payload));
-    let verified = match verified {
+    let verified = match streamed.and_then(|()| reader.finish(&expect, &ctx.payload)) {
         Ok(verified) => verified,
         Err(error) => {
             temp.abort().await;
@@ -90,45 +120,22 @@ pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         verified.size,
         "bytes written equal bytes verified"
     );
-
     let data_id = ctx.state.storage.new_data_id();
     temp.commit(&data_id).await.map_err(storage_error)?;
-    row.size = verified.size;
-    row.etag = hex_encode(&verified.md5);
-    row.data_id = data_id.clone();
-    if let Some((alg, value)) = &verified.checksum {
-        row.checksum_algorithm = Some(alg.as_str().to_string());
-        row.checksum_value = Some(value.clone());
-    }
-    let key = row.key.clone();
-    match ctx.state.meta.put_object(row, condition).await {
-        Ok(replaced) => {
-            if let Some(old) = replaced {
-                remove_data(ctx, &old).await;
-            }
-        }
-        Err(error) => {
-            remove_data(ctx, &data_id).await;
-            return Err(meta_error(error, &bucket.name, Some(&key)));
-        }
-    }
-    let mut response = ctx.response(200);
-    response.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
-    if let Some((alg, value)) = verified.checksum {
-        response.header(alg.header_name(), value);
-    }
-    ctx.send(response, b"").await
+    Ok((data_id, verified))
 }
 
-/// Removes a data file no metadata row points at any more. A failure only
+/// Removes data files no metadata row points at any more. A failure only
 /// leaves an orphan that the startup sweep removes, so it is logged, not returned.
-async fn remove_data(ctx: &RequestContext<'_>, data_id: &str) {
-    if let Err(error) = ctx.state.storage.remove_object(data_id).await {
-        log::warn!("could not remove data file {data_id}: {error}");
+pub(crate) async fn remove_data(ctx: &RequestContext<'_>, data_ids: &[String]) {
+    for data_id in data_ids {
+        if let Err(error) = ctx.state.storage.remove_object(data_id).await {
+            log::warn!("could not remove data file {data_id}: {error}");
+        }
     }
 }
 
-fn storage_error(error: std::io::Error) -> S3Error {
+pub(crate) fn storage_error(error: std::io::Error) -> S3Error {
     if error.raw_os_error() == Some(libc::ENOSPC) {
         log::error!("disk full: {error}");
         return S3Error::new(ErrorCode::InsufficientStorage);
@@ -136,7 +143,7 @@ fn storage_error(error: std::io::Error) -> S3Error {
     S3Error::internal(format!("storage: {error}"))
 }
 
-fn put_condition(ctx: &RequestContext<'_>) -> Result<PutCondition, S3Error> {
+pub(crate) fn put_condition(ctx: &RequestContext<'_>) -> Result<PutCondition, S3Error> {
     match (
         ctx.head.header("if-none-match"),
         ctx.head.header("if-match"),
@@ -157,7 +164,10 @@ fn put_condition(ctx: &RequestContext<'_>) -> Result<PutCondition, S3Error> {
 
 /// The metadata row of a new object, from the request headers (size, ETag and
 /// data id are filled in once the body is stored).
-fn object_row_from_headers(ctx: &RequestContext<'_>, bucket: &str) -> Result<ObjectRow, S3Error> {
+pub(crate) fn object_row_from_headers(
+    ctx: &RequestContext<'_>,
+    bucket: &str,
+) -> Result<ObjectRow, S3Error> {
     let head = ctx.head;
     let mut user_meta = Vec::new();
     let mut meta_bytes = 0;
@@ -200,6 +210,8 @@ fn object_row_from_headers(ctx: &RequestContext<'_>, bucket: &str) -> Result<Obj
         checksum_value: None,
         owner_id: ctx.user.owner_id.clone(),
         parts_count: None,
+        upload_id: None,
+        parts: Vec::new(),
     })
 }
 
@@ -373,27 +385,19 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         }
     }
     let key = ctx.key().to_string();
-    // The file may be replaced between the lookup and the open; look again once.
-    let mut attempt = 0;
-    let (row, file) = loop {
-        let row = ctx
-            .state
-            .meta
-            .get_object(&bucket.name, &key)
-            .await
-            .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
-        let row =
-            row.ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", key.clone()))?;
-        match ctx.state.storage.open_object(&row.data_id).await {
-            Ok(file) => break (row, file),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => attempt += 1,
-            Err(e) => return Err(storage_error(e)),
-        }
-    };
+    let row = ctx
+        .state
+        .meta
+        .get_object(&bucket.name, &key)
+        .await
+        .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
+    let mut row =
+        row.ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", key.clone()))?;
     let last_modified = row.last_modified_ms.div_euclid(1000);
-    let mut response_head_fields = Vec::new();
-    response_head_fields.push(("ETag", format!("\"{}\"", row.etag)));
-    response_head_fields.push(("Last-Modified", clock::format_http_date(last_modified)));
+    let validators = [
+        ("ETag", format!("\"{}\"", row.etag)),
+        ("Last-Modified", clock::format_http_date(last_modified)),
+    ];
     match evaluate_preconditions(ctx, &row.etag, last_modified) {
         Precondition::Proceed => {}
         Precondition::Failed => {
@@ -401,30 +405,57 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         }
         Precondition::NotModified => {
             let mut response = ctx.response(304);
-            for (name, value) in response_head_fields {
+            for (name, value) in validators {
                 response.header(name, value);
             }
             return ctx.send(response, b"").await;
         }
     }
-    if let Some(part) = ctx.query.get("partNumber") {
-        if part != "1" {
-            return Err(S3Error::with_message(
-                ErrorCode::InvalidPartNumber,
-                "The requested partnumber is not satisfiable",
-            )
-            .field("PartNumberRequested", part)
-            .field("ActualPartCount", "1"));
-        }
-    }
     let size = row.size;
-    let range = parse_range(ctx.head.header("range"), size)?;
+    let range = match ctx.query.get("partNumber") {
+        Some(part) => {
+            if ctx.head.header("range").is_some() {
+                return Err(S3Error::with_message(
+                    ErrorCode::InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter",
+                ));
+            }
+            part_range(&row, part)?
+        }
+        None => parse_range(ctx.head.header("range"), size)?,
+    };
     let (status, first, length) = match range {
         Some(r) => (206, r.first, r.last - r.first + 1),
         None => (200, 0, size),
     };
+    // Open every file the range touches before answering: an overwrite racing
+    // this GET unlinks them, but open descriptors keep the bytes readable.
+    let segments = match open_segments(ctx, &row, first, length).await {
+        Ok(segments) => segments,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            // Replaced between the lookup and the open: serve the new object instead.
+            let again = ctx
+                .state
+                .meta
+                .get_object(&bucket.name, &key)
+                .await
+                .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
+            row = again
+                .ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", key.clone()))?;
+            if row.size != size {
+                return Err(S3Error::with_message(
+                    ErrorCode::InternalError,
+                    "The object changed during the request; retry.",
+                ));
+            }
+            open_segments(ctx, &row, first, length)
+                .await
+                .map_err(storage_error)?
+        }
+        Err(error) => return Err(storage_error(error)),
+    };
     let mut response = ctx.response(status);
-    for (name, value) in response_head_fields {
+    for (name, value) in validators {
         response.header(name, value);
     }
     response.header("Accept-Ranges", "bytes".to_string());
@@ -434,8 +465,12 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
             format!("bytes {}-{}/{size}", r.first, r.last),
         );
     }
+    if let Some(count) = row.parts_count {
+        response.header("x-amz-mp-parts-count", count.to_string());
+    }
     add_representation_headers(ctx, &row, &mut response);
-    if range.is_none()
+    let whole = range.is_none() || (status == 206 && length == size);
+    if whole
         && ctx
             .head
             .header("x-amz-checksum-mode")
@@ -452,7 +487,83 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         response.encode(Some(length), ctx.keep_alive, &mut out);
         return ctx.write(out).await;
     }
-    send_file_range(ctx, response, &file, first, length).await
+    send_segments(ctx, response, &segments, length).await
+}
+
+/// The byte range of part `part` of a multipart object (`partNumber=N`). A single
+/// PUT object has one part, the whole object.
+fn part_range(row: &ObjectRow, part: &str) -> Result<Option<ByteRange>, S3Error> {
+    let count = row.parts_count.unwrap_or(1);
+    let invalid = || {
+        S3Error::new(ErrorCode::InvalidPartNumber)
+            .field("PartNumberRequested", part.to_string())
+            .field("ActualPartCount", count.to_string())
+    };
+    let number: u32 = part.parse().map_err(|_| {
+        S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive",
+        )
+        .field("ArgumentName", "partNumber")
+    })?;
+    if number == 0 || number > count {
+        return Err(invalid());
+    }
+    if row.parts_count.is_none() {
+        return Ok(None);
+    }
+    let mut offset = 0u64;
+    for (index, p) in row.parts.iter().enumerate() {
+        if index as u32 + 1 == number {
+            if p.size == 0 {
+                return Err(invalid());
+            }
+            return Ok(Some(ByteRange {
+                first: offset,
+                last: offset + p.size - 1,
+            }));
+        }
+        offset += p.size;
+    }
+    Err(invalid())
+}
+
+/// A piece of the response body: `len` bytes from `offset` of one open file.
+struct Segment {
+    file: crate::storage::ObjectFile,
+    offset: u64,
+    len: u64,
+}
+
+/// Opens the files holding bytes `first..first + length` of the object, in order.
+async fn open_segments(
+    ctx: &RequestContext<'_>,
+    row: &ObjectRow,
+    first: u64,
+    length: u64,
+) -> std::io::Result<Vec<Segment>> {
+    let pieces: Vec<(&str, u64)> = if row.parts_count.is_some() {
+        row.parts
+            .iter()
+            .map(|p| (p.data_id.as_str(), p.size))
+            .collect()
+    } else {
+        vec![(row.data_id.as_str(), row.size)]
+    };
+    let end = first + length;
+    let mut segments = Vec::new();
+    let mut start = 0u64;
+    for (data_id, size) in pieces {
+        let stop = start + size;
+        if stop > first && start < end && size > 0 {
+            let file = ctx.state.storage.open_object(data_id).await?;
+            let offset = first.max(start) - start;
+            let len = end.min(stop) - start - offset;
+            segments.push(Segment { file, offset, len });
+        }
+        start = stop;
+    }
+    Ok(segments)
 }
 
 fn add_representation_headers(
@@ -488,65 +599,62 @@ fn add_representation_headers(
     }
 }
 
-/// Streams `length` bytes from `first` of the object's file after the head, through
-/// one reused buffer: memory stays bounded whatever the object size.
-async fn send_file_range(
+/// Streams the segments after the head through one reused buffer: memory stays
+/// bounded whatever the object size. Small bodies go out with the head in one write.
+async fn send_segments(
     ctx: &mut RequestContext<'_>,
     response: crate::http::ResponseHead,
-    file: &crate::storage::ObjectFile,
-    first: u64,
+    segments: &[Segment],
     length: u64,
 ) -> Result<(), S3Error> {
-    let mut out = Vec::with_capacity(if length <= SMALL_OBJECT_BYTES {
+    let small = length <= SMALL_OBJECT_BYTES;
+    let capacity = if small {
         1024 + length as usize
     } else {
         limits::SEND_BUFFER_BYTES
-    });
+    };
+    let mut out = Vec::with_capacity(capacity);
     response.encode(Some(length), ctx.keep_alive, &mut out);
     ctx.response_started = true;
-    let mut offset = first;
-    let end = first + length;
-    if length <= SMALL_OBJECT_BYTES {
-        // Head and body in one write: read the body into the spare capacity after the head.
-        let head_len = out.len();
-        let mut body = Vec::with_capacity(length as usize);
+    if !small {
+        ctx.write(std::mem::take(&mut out)).await?;
+        out = Vec::with_capacity(limits::SEND_BUFFER_BYTES);
+    }
+    let mut buf = Vec::with_capacity(if small {
+        length as usize
+    } else {
+        limits::SEND_BUFFER_BYTES
+    });
+    for segment in segments {
+        let mut offset = segment.offset;
+        let end = segment.offset + segment.len;
         while offset < end {
-            body.clear();
-            let (result, returned) = file.read_at(body, offset).await;
-            body = returned;
+            buf.clear();
+            let (result, returned) = segment.file.read_at(buf, offset).await;
+            buf = returned;
             let n = result.map_err(storage_error)?;
             if n == 0 {
                 ctx.keep_alive = false;
                 return Err(S3Error::internal("object file shorter than its metadata"));
             }
             let take = n.min((end - offset) as usize);
-            out.extend_from_slice(&body[..take]);
             offset += take as u64;
+            if small {
+                out.extend_from_slice(&buf[..take]);
+                continue;
+            }
+            buf.truncate(take);
+            let (result, returned) = ctx.conn.write_all(buf).await;
+            buf = returned;
+            if let Err(error) = result {
+                ctx.keep_alive = false;
+                log::debug!("client went away during GET: {error}");
+                return Ok(());
+            }
         }
-        debug_assert_eq!(out.len() - head_len, length as usize);
-        return ctx.write(out).await;
     }
-    ctx.write(std::mem::take(&mut out)).await?;
-    let mut buf = Vec::with_capacity(limits::SEND_BUFFER_BYTES);
-    while offset < end {
-        buf.clear();
-        let (result, returned) = file.read_at(buf, offset).await;
-        buf = returned;
-        let n = result.map_err(storage_error)?;
-        if n == 0 {
-            ctx.keep_alive = false;
-            return Err(S3Error::internal("object file shorter than its metadata"));
-        }
-        let take = n.min((end - offset) as usize);
-        buf.truncate(take);
-        offset += take as u64;
-        let (result, returned) = ctx.conn.write_all(buf).await;
-        buf = returned;
-        if let Err(error) = result {
-            ctx.keep_alive = false;
-            log::debug!("client went away during GET: {error}");
-            return Ok(());
-        }
+    if small {
+        return ctx.write(out).await;
     }
     Ok(())
 }
@@ -560,9 +668,7 @@ pub async fn delete_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> 
         .delete_object(&bucket.name, &key)
         .await
         .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
-    if let Some(data_id) = removed {
-        remove_data(ctx, &data_id).await;
-    }
+    remove_data(ctx, &removed).await;
     let response = ctx.response(204);
     ctx.send(response, b"").await
 }

@@ -138,6 +138,12 @@ pub enum Operation {
     GetObject,
     HeadObject,
     DeleteObject,
+    CreateMultipartUpload,
+    UploadPart,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
+    ListMultipartUploads,
     /// Known to S3, not served yet: answers 501 NotImplemented.
     NotImplemented(&'static str),
 }
@@ -157,6 +163,12 @@ impl Operation {
             Operation::GetObject => "GetObject",
             Operation::HeadObject => "HeadObject",
             Operation::DeleteObject => "DeleteObject",
+            Operation::CreateMultipartUpload => "CreateMultipartUpload",
+            Operation::UploadPart => "UploadPart",
+            Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Operation::AbortMultipartUpload => "AbortMultipartUpload",
+            Operation::ListParts => "ListParts",
+            Operation::ListMultipartUploads => "ListMultipartUploads",
             Operation::NotImplemented(name) => name,
         }
     }
@@ -376,6 +388,9 @@ pub fn route(
 }
 
 fn route_bucket(method: &str, query: &Query) -> Result<Operation, S3Error> {
+    if query.has("uploads") && matches!(method, "GET" | "HEAD") {
+        return Ok(Operation::ListMultipartUploads);
+    }
     if query.has("location") {
         return match method {
             "GET" => Ok(Operation::GetBucketLocation),
@@ -397,6 +412,19 @@ fn route_bucket(method: &str, query: &Query) -> Result<Operation, S3Error> {
 }
 
 fn route_object(method: &str, query: &Query, copy_source: bool) -> Result<Operation, S3Error> {
+    if query.has("uploadId") {
+        return match method {
+            "PUT" if copy_source => Ok(Operation::NotImplemented("UploadPartCopy")),
+            "PUT" => Ok(Operation::UploadPart),
+            "POST" => Ok(Operation::CompleteMultipartUpload),
+            "DELETE" => Ok(Operation::AbortMultipartUpload),
+            "GET" | "HEAD" => Ok(Operation::ListParts),
+            _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        };
+    }
+    if query.has("uploads") && method == "POST" {
+        return Ok(Operation::CreateMultipartUpload);
+    }
     if let Some(op) = subresource(OBJECT_SUBRESOURCES, method, query) {
         return op;
     }
@@ -496,11 +524,27 @@ mod tests {
         );
         assert_eq!(
             op("POST", "/examplebucket/k", "uploads"),
-            Ok(Operation::NotImplemented("CreateMultipartUpload"))
+            Ok(Operation::CreateMultipartUpload)
+        );
+        assert_eq!(
+            op("POST", "/examplebucket/k", "uploadId=x"),
+            Ok(Operation::CompleteMultipartUpload)
+        );
+        assert_eq!(
+            op("DELETE", "/examplebucket/k", "uploadId=x"),
+            Ok(Operation::AbortMultipartUpload)
+        );
+        assert_eq!(
+            op("GET", "/examplebucket/k", "uploadId=x"),
+            Ok(Operation::ListParts)
+        );
+        assert_eq!(
+            op("GET", "/examplebucket", "uploads"),
+            Ok(Operation::ListMultipartUploads)
         );
         assert_eq!(
             op("PUT", "/examplebucket/k", "partNumber=1&uploadId=x"),
-            Ok(Operation::NotImplemented("UploadPart"))
+            Ok(Operation::UploadPart)
         );
         assert_eq!(
             op("PATCH", "/examplebucket/k", "").map_err(|e| e.code),

@@ -15,7 +15,7 @@ use crate::limits;
 use crate::meta::CredentialRow;
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::route::{self, Operation, Query, Target};
-use crate::s3::{bucket, list, object, xml};
+use crate::s3::{bucket, list, multipart, object, xml};
 
 /// Serves one accepted connection until it closes.
 pub async fn serve_connection(state: Rc<CoreState>, stream: TcpStream) {
@@ -345,6 +345,12 @@ async fn dispatch(ctx: &mut RequestContext<'_>, op: Operation) -> Result<(), S3E
         Operation::GetObject => object::get_object(ctx).await,
         Operation::HeadObject => object::get_object(ctx).await,
         Operation::DeleteObject => object::delete_object(ctx).await,
+        Operation::CreateMultipartUpload => multipart::create_multipart_upload(ctx).await,
+        Operation::UploadPart => multipart::upload_part(ctx).await,
+        Operation::CompleteMultipartUpload => multipart::complete_multipart_upload(ctx).await,
+        Operation::AbortMultipartUpload => multipart::abort_multipart_upload(ctx).await,
+        Operation::ListParts => multipart::list_parts(ctx).await,
+        Operation::ListMultipartUploads => multipart::list_multipart_uploads(ctx).await,
         Operation::NotImplemented(name) => Err(S3Error::with_message(
             ErrorCode::NotImplemented,
             format!("{name} is not implemented by this server."),

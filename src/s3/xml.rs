@@ -216,3 +216,178 @@ mod tests {
         }
     }
 }
+
+/// A parsed XML element: its local name (namespace prefix dropped), children and text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Element {
+    pub name: String,
+    pub children: Vec<Element>,
+    pub text: String,
+}
+
+impl Element {
+    /// The first child with this local name.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// Every child with this local name, in order.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// Trimmed text of the first child with this name.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.trim())
+    }
+}
+
+/// Parses a small request document (the bodies S3 clients send: completion
+/// lists, configurations) into an element tree. Any malformation, DOCTYPE or
+/// depth beyond 32 is `MalformedXML`: request bodies never need more.
+pub fn parse_document(body: &[u8]) -> Result<Element, S3Error> {
+    let malformed = || S3Error::new(ErrorCode::MalformedXML);
+    let text = std::str::from_utf8(body).map_err(|_| malformed())?;
+    let mut rest = strip_declaration(text.trim_start_matches('\u{feff}').trim());
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("<!--") {
+            let end = after.find("-->").ok_or_else(malformed)?;
+            rest = &after[end + 3..];
+        } else if rest.starts_with("<!") || rest.starts_with("<?") {
+            return Err(malformed());
+        } else if let Some(after) = rest.strip_prefix("</") {
+            let end = after.find('>').ok_or_else(malformed)?;
+            let name = local_name(after[..end].trim());
+            let element = stack.pop().ok_or_else(malformed)?;
+            if element.name != name {
+                return Err(malformed());
+            }
+            match stack.last_mut() {
+                Some(parent) => parent.children.push(element),
+                None if root.is_none() => root = Some(element),
+                None => return Err(malformed()),
+            }
+            rest = &after[end + 1..];
+        } else if let Some(after) = rest.strip_prefix('<') {
+            let end = after.find('>').ok_or_else(malformed)?;
+            let tag = &after[..end];
+            let self_closing = tag.ends_with('/');
+            let tag = tag.trim_end_matches('/');
+            let name = local_name(tag.split_whitespace().next().ok_or_else(malformed)?);
+            if name.is_empty() || root.is_some() || stack.len() >= 32 {
+                return Err(malformed());
+            }
+            let element = Element {
+                name: name.to_string(),
+                ..Element::default()
+            };
+            if self_closing {
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(element),
+                    None => root = Some(element),
+                }
+            } else {
+                stack.push(element);
+            }
+            rest = &after[end + 1..];
+        } else {
+            let end = rest.find('<').unwrap_or(rest.len());
+            let raw = &rest[..end];
+            match stack.last_mut() {
+                Some(element) => element.text.push_str(&unescape(raw).ok_or_else(malformed)?),
+                None if raw.trim().is_empty() => {}
+                None => return Err(malformed()),
+            }
+            rest = &rest[end..];
+        }
+    }
+    if !stack.is_empty() {
+        return Err(malformed());
+    }
+    root.ok_or_else(malformed)
+}
+
+fn local_name(qualified: &str) -> &str {
+    qualified.rsplit(':').next().unwrap_or(qualified)
+}
+
+/// Decodes the five predefined entities and numeric character references.
+fn unescape(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let end = after.find(';')?;
+        let entity = &after[..end];
+        let c = match entity {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            _ => {
+                let code = if let Some(hex) = entity.strip_prefix("#x") {
+                    u32::from_str_radix(hex, 16).ok()?
+                } else {
+                    entity.strip_prefix('#')?.parse().ok()?
+                };
+                char::from_u32(code)?
+            }
+        };
+        out.push(c);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_completion_document() {
+        let doc = br#"<?xml version="1.0" encoding="UTF-8"?>
+<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <!-- two parts -->
+  <Part><PartNumber>1</PartNumber><ETag>&quot;a54357aff0632cce46d942af68356b38&quot;</ETag></Part>
+  <Part><ETag>"0c78aef83f66abc1fa1e8477f296d394"</ETag><PartNumber>2</PartNumber></Part>
+  <Empty/>
+</CompleteMultipartUpload>"#;
+        let root = parse_document(doc).unwrap();
+        assert_eq!(root.name, "CompleteMultipartUpload");
+        let parts: Vec<_> = root.children_named("Part").collect();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            parts[0].child_text("ETag"),
+            Some("\"a54357aff0632cce46d942af68356b38\"")
+        );
+        assert_eq!(parts[1].child_text("PartNumber"), Some("2"));
+        assert!(root.child("Empty").is_some());
+    }
+
+    #[test]
+    fn rejects_malformed_documents() {
+        for bad in [
+            &b""[..],
+            b"<a>",
+            b"<a></b>",
+            b"<a/><b/>",
+            b"text",
+            b"<!DOCTYPE x><a/>",
+            b"<a>&bogus;</a>",
+            b"\xff",
+        ] {
+            assert!(
+                parse_document(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let deep = "<a>".repeat(40) + &"</a>".repeat(40);
+        assert!(parse_document(deep.as_bytes()).is_err());
+    }
+}

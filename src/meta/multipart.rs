@@ -1,0 +1,345 @@
+//! Multipart uploads in SQL: uploads in progress and their parts, completion
+//! (validated and recorded in one step, so a part replaced concurrently cannot
+//! slip in between), abort, listings and the reaping of abandoned uploads.
+
+use md5::{Digest, Md5};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::meta::json::{decode_pairs, encode_pairs};
+use crate::meta::thread::{check_condition, current_etag, get_bucket, put_object};
+use crate::meta::{
+    CompletedUpload, MetaError, ObjectRow, PartRef, PartRow, PutCondition, UploadPage, UploadRow,
+};
+
+/// Smallest size of every part but the last, as S3 enforces at completion.
+pub const PART_BYTES_MIN: u64 = 5 * 1024 * 1024;
+
+const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, owner_id, initiated_ms, content_type, content_encoding, \
+     content_language, content_disposition, cache_control, expires, user_meta, acl, storage_class, checksum_algorithm";
+
+fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
+    let user_meta: String = row.get(11)?;
+    Ok(UploadRow {
+        upload_id: row.get(0)?,
+        initiated_ms: row.get(4)?,
+        object: ObjectRow {
+            bucket: row.get(1)?,
+            key: row.get(2)?,
+            size: 0,
+            etag: String::new(),
+            content_type: row.get(5)?,
+            content_encoding: row.get(6)?,
+            content_language: row.get(7)?,
+            content_disposition: row.get(8)?,
+            cache_control: row.get(9)?,
+            expires: row.get(10)?,
+            user_meta: decode_pairs(&user_meta).unwrap_or_default(),
+            storage_class: row.get(13)?,
+            acl: row.get(12)?,
+            last_modified_ms: 0,
+            data_id: String::new(),
+            checksum_algorithm: row.get(14)?,
+            checksum_value: None,
+            owner_id: row.get(3)?,
+            parts_count: None,
+            upload_id: None,
+            parts: Vec::new(),
+        },
+    })
+}
+
+pub(crate) fn create_upload(conn: &Connection, upload: &UploadRow) -> Result<(), MetaError> {
+    let o = &upload.object;
+    if get_bucket(conn, &o.bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    let sql = format!(
+        "INSERT INTO multipart_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    );
+    conn.prepare_cached(&sql)?.execute(params![
+        upload.upload_id,
+        o.bucket,
+        o.key,
+        o.owner_id,
+        upload.initiated_ms,
+        o.content_type,
+        o.content_encoding,
+        o.content_language,
+        o.content_disposition,
+        o.cache_control,
+        o.expires,
+        encode_pairs(&o.user_meta),
+        o.acl,
+        o.storage_class,
+        o.checksum_algorithm,
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn get_upload(
+    conn: &Connection,
+    upload_id: &str,
+) -> Result<Option<UploadRow>, MetaError> {
+    let sql = format!("SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE upload_id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([upload_id], upload_from_row)
+        .optional()?)
+}
+
+/// Records a part, replacing a part with the same number; returns the replaced data id.
+pub(crate) fn put_part(conn: &Connection, part: &PartRow) -> Result<Vec<String>, MetaError> {
+    if get_upload(conn, &part.upload_id)?.is_none() {
+        return Err(MetaError::NoSuchUpload);
+    }
+    let old: Option<String> = conn
+        .prepare_cached(
+            "SELECT data_id FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
+        )?
+        .query_row(params![part.upload_id, part.part_number], |r| r.get(0))
+        .optional()?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO multipart_parts
+         (upload_id, part_number, size, etag, data_id, last_modified_ms, checksum_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        part.upload_id,
+        part.part_number,
+        part.size as i64,
+        part.etag,
+        part.data_id,
+        part.last_modified_ms,
+        part.checksum_value,
+    ])?;
+    Ok(old.into_iter().filter(|id| *id != part.data_id).collect())
+}
+
+fn part_from_row(row: &Row<'_>) -> rusqlite::Result<PartRow> {
+    Ok(PartRow {
+        upload_id: row.get(0)?,
+        part_number: row.get::<_, i64>(1)? as u32,
+        size: row.get::<_, i64>(2)? as u64,
+        etag: row.get(3)?,
+        data_id: row.get(4)?,
+        last_modified_ms: row.get(5)?,
+        checksum_value: row.get(6)?,
+    })
+}
+
+/// Parts numbered above `after`, at most `max`; the flag says whether more follow.
+pub(crate) fn list_parts(
+    conn: &Connection,
+    upload_id: &str,
+    after: u32,
+    max: usize,
+) -> Result<(Vec<PartRow>, bool), MetaError> {
+    if get_upload(conn, upload_id)?.is_none() {
+        return Err(MetaError::NoSuchUpload);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT upload_id, part_number, size, etag, data_id, last_modified_ms, checksum_value
+         FROM multipart_parts WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
+    )?;
+    let mut parts: Vec<PartRow> = stmt
+        .query_map(params![upload_id, after, max as i64 + 1], part_from_row)?
+        .collect::<Result<_, _>>()?;
+    let truncated = parts.len() > max;
+    parts.truncate(max);
+    Ok((parts, truncated))
+}
+
+/// Completes an upload: validates the requested parts against the recorded ones,
+/// makes the object out of them by reference, and drops the upload. Completing
+/// an upload that already completed answers its object again.
+pub(crate) fn complete_upload(
+    conn: &Connection,
+    upload_id: &str,
+    template: &ObjectRow,
+    requested: &[(u32, String)],
+    cond: &PutCondition,
+) -> Result<CompletedUpload, MetaError> {
+    if get_upload(conn, upload_id)?.is_none() {
+        let done: Option<(String, i64)> = conn
+            .prepare_cached("SELECT etag, size FROM objects WHERE upload_id = ?1")?
+            .query_row([upload_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        return match done {
+            Some((etag, size)) => Ok(CompletedUpload {
+                etag,
+                size: size as u64,
+                released: Vec::new(),
+            }),
+            None => Err(MetaError::NoSuchUpload),
+        };
+    }
+    let (all, _) = list_parts(conn, upload_id, 0, 10_000)?;
+    // S3 checks the order of the whole list first, then each part, then sizes.
+    if requested.windows(2).any(|pair| pair[1].0 <= pair[0].0) {
+        return Err(MetaError::InvalidPartOrder);
+    }
+    let mut chosen = Vec::with_capacity(requested.len());
+    for (number, etag) in requested {
+        let part = all
+            .iter()
+            .find(|p| p.part_number == *number && p.etag == *etag)
+            .ok_or(MetaError::InvalidPart(*number))?;
+        chosen.push(part);
+    }
+    if let Some(small) = chosen
+        .iter()
+        .rev()
+        .skip(1)
+        .find(|p| p.size < PART_BYTES_MIN)
+    {
+        return Err(MetaError::EntityTooSmall(small.part_number, small.size));
+    }
+    check_condition(
+        current_etag(conn, &template.bucket, &template.key)?.as_deref(),
+        cond,
+    )?;
+    let mut md5 = Md5::new();
+    for part in &chosen {
+        let digest = crate::checksum::hex_decode(&part.etag).unwrap_or_default();
+        md5.update(&digest);
+    }
+    let etag = format!(
+        "{}-{}",
+        crate::checksum::hex_encode(&md5.finalize()),
+        chosen.len()
+    );
+    let size: u64 = chosen.iter().map(|p| p.size).sum();
+    let mut row = template.clone();
+    row.size = size;
+    row.etag = etag.clone();
+    row.data_id = String::new();
+    row.parts_count = Some(chosen.len() as u32);
+    row.upload_id = Some(upload_id.to_string());
+    row.parts = chosen
+        .iter()
+        .map(|p| PartRef {
+            part_number: p.part_number,
+            size: p.size,
+            etag: p.etag.clone(),
+            data_id: p.data_id.clone(),
+        })
+        .collect();
+    let mut released = put_object(conn, &row, &PutCondition::None)?;
+    let used: Vec<&str> = chosen.iter().map(|p| p.data_id.as_str()).collect();
+    released.extend(
+        all.iter()
+            .filter(|p| !used.contains(&p.data_id.as_str()))
+            .map(|p| p.data_id.clone()),
+    );
+    drop_upload(conn, upload_id)?;
+    Ok(CompletedUpload {
+        etag,
+        size,
+        released,
+    })
+}
+
+fn drop_upload(conn: &Connection, upload_id: &str) -> Result<(), MetaError> {
+    conn.prepare_cached("DELETE FROM multipart_parts WHERE upload_id = ?1")?
+        .execute([upload_id])?;
+    conn.prepare_cached("DELETE FROM multipart_uploads WHERE upload_id = ?1")?
+        .execute([upload_id])?;
+    Ok(())
+}
+
+/// Drops an upload and returns its parts' data ids.
+pub(crate) fn abort_upload(conn: &Connection, upload_id: &str) -> Result<Vec<String>, MetaError> {
+    if get_upload(conn, upload_id)?.is_none() {
+        return Err(MetaError::NoSuchUpload);
+    }
+    let mut stmt =
+        conn.prepare_cached("SELECT data_id FROM multipart_parts WHERE upload_id = ?1")?;
+    let ids: Vec<String> = stmt
+        .query_map([upload_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    drop_upload(conn, upload_id)?;
+    Ok(ids)
+}
+
+/// Aborts every upload initiated before `before_ms`; returns the data ids freed.
+pub(crate) fn reap_uploads(conn: &Connection, before_ms: i64) -> Result<Vec<String>, MetaError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT upload_id FROM multipart_uploads WHERE initiated_ms < ?1")?;
+    let ids: Vec<String> = stmt
+        .query_map([before_ms], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut freed = Vec::new();
+    for id in ids {
+        freed.extend(abort_upload(conn, &id)?);
+    }
+    Ok(freed)
+}
+
+/// Query of ListMultipartUploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadQuery {
+    pub bucket: String,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: String,
+    pub upload_id_marker: String,
+    pub max_uploads: usize,
+}
+
+/// Uploads in (key, initiation) order after the markers, rolled up by delimiter.
+pub(crate) fn list_uploads(conn: &Connection, q: &UploadQuery) -> Result<UploadPage, MetaError> {
+    let sql = format!(
+        "SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 AND key >= ?2
+         ORDER BY key, initiated_ms, upload_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![q.bucket, q.prefix], upload_from_row)?;
+    let mut page = UploadPage::default();
+    let mut count = 0usize;
+    let mut passed_marker_upload = q.upload_id_marker.is_empty();
+    for row in rows {
+        let row = row?;
+        let key = row.object.key.clone();
+        if !key.starts_with(&q.prefix) {
+            break;
+        }
+        if !q.key_marker.is_empty() {
+            if key < q.key_marker {
+                continue;
+            }
+            if key == q.key_marker {
+                // With an upload-id marker, uploads of the marker key after it follow.
+                if q.upload_id_marker.is_empty() {
+                    continue;
+                }
+                if !passed_marker_upload {
+                    passed_marker_upload = row.upload_id == q.upload_id_marker;
+                    continue;
+                }
+            }
+        }
+        let rolled = q.delimiter.as_deref().and_then(|d| {
+            let rest = &key[q.prefix.len()..];
+            rest.find(d)
+                .map(|at| key[..q.prefix.len() + at + d.len()].to_string())
+        });
+        if let Some(common) = rolled {
+            if page.common_prefixes.last() == Some(&common) || common <= q.key_marker {
+                continue;
+            }
+            if count == q.max_uploads {
+                page.is_truncated = true;
+                break;
+            }
+            page.common_prefixes.push(common);
+        } else {
+            if count == q.max_uploads {
+                page.is_truncated = true;
+                break;
+            }
+            page.uploads.push(row);
+        }
+        count += 1;
+    }
+    Ok(page)
+}

@@ -1,0 +1,366 @@
+//! Multipart uploads: CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+//! AbortMultipartUpload, ListParts and ListMultipartUploads. Parts are stored like
+//! objects (streamed, verified, published durably); completion validates the part
+//! list and makes the object out of the part files by reference, so it costs the
+//! same whatever the object's size.
+
+use crate::checksum::{hex_encode, ChecksumAlgorithm};
+use crate::clock;
+use crate::limits;
+use crate::meta::{PartRow, UploadQuery, UploadRow};
+use crate::s3::bucket::{meta_error, require_bucket};
+use crate::s3::error::{ErrorCode, S3Error};
+use crate::s3::object::{object_row_from_headers, put_condition, remove_data, store_body};
+use crate::s3::service::RequestContext;
+use crate::s3::xml::{parse_document, XmlWriter};
+
+/// Largest part number S3 accepts.
+const PART_NUMBER_MAX: u32 = 10_000;
+/// Largest single part, as S3 (5 GiB).
+const PART_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+
+async fn send_xml(ctx: &mut RequestContext<'_>, xml: XmlWriter) -> Result<(), S3Error> {
+    let mut response = ctx.response(200);
+    response.header("Content-Type", "application/xml".to_string());
+    ctx.send(response, &xml.finish()).await
+}
+
+/// The upload named by `uploadId`, which must belong to the request's bucket and key.
+async fn require_upload(ctx: &RequestContext<'_>) -> Result<UploadRow, S3Error> {
+    let upload_id = ctx.query.get("uploadId").unwrap_or_default();
+    let upload = ctx
+        .state
+        .meta
+        .get_upload(upload_id)
+        .await
+        .map_err(|e| meta_error(e, ctx.bucket(), None))?;
+    match upload {
+        Some(upload) if upload.object.bucket == ctx.bucket() && upload.object.key == ctx.key() => {
+            Ok(upload)
+        }
+        _ => Err(S3Error::new(ErrorCode::NoSuchUpload).field("UploadId", upload_id)),
+    }
+}
+
+pub async fn create_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = require_bucket(ctx).await?;
+    let mut object = object_row_from_headers(ctx, &bucket.name)?;
+    if let Some(name) = ctx.head.header("x-amz-checksum-algorithm") {
+        let alg = ChecksumAlgorithm::from_name(name).ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Checksum algorithm provided is unsupported.",
+            )
+        })?;
+        object.checksum_algorithm = Some(alg.as_str().to_string());
+    }
+    let upload_id = ctx.state.storage.new_data_id();
+    let upload = UploadRow {
+        upload_id: upload_id.clone(),
+        initiated_ms: clock::now_unix_millis(),
+        object,
+    };
+    ctx.state
+        .meta
+        .create_upload(upload)
+        .await
+        .map_err(|e| meta_error(e, &bucket.name, None))?;
+    let mut xml = XmlWriter::new();
+    xml.root("InitiateMultipartUploadResult");
+    xml.element("Bucket", &bucket.name);
+    xml.element("Key", ctx.key());
+    xml.element("UploadId", &upload_id);
+    xml.close("InitiateMultipartUploadResult");
+    send_xml(ctx, xml).await
+}
+
+fn part_number(ctx: &RequestContext<'_>) -> Result<u32, S3Error> {
+    let raw = ctx.query.get("partNumber").unwrap_or_default();
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=PART_NUMBER_MAX).contains(n))
+        .ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+            .field("ArgumentName", "partNumber")
+            .field("ArgumentValue", raw)
+        })
+}
+
+pub async fn upload_part(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    require_bucket(ctx).await?;
+    let number = part_number(ctx)?;
+    let upload = require_upload(ctx).await?;
+    let max_size = PART_BYTES_MAX.min(ctx.state.config.max_object_size);
+    let (data_id, verified) = store_body(ctx, max_size).await?;
+    let part = PartRow {
+        upload_id: upload.upload_id.clone(),
+        part_number: number,
+        size: verified.size,
+        etag: hex_encode(&verified.md5),
+        data_id: data_id.clone(),
+        last_modified_ms: clock::now_unix_millis(),
+        checksum_value: verified.checksum.as_ref().map(|(_, v)| v.clone()),
+    };
+    match ctx.state.meta.put_part(part).await {
+        Ok(replaced) => remove_data(ctx, &replaced).await,
+        Err(error) => {
+            remove_data(ctx, &[data_id]).await;
+            return Err(meta_error(error, ctx.bucket(), Some(ctx.key())));
+        }
+    }
+    let mut response = ctx.response(200);
+    response.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
+    if let Some((alg, value)) = verified.checksum {
+        response.header(alg.header_name(), value);
+    }
+    ctx.send(response, b"").await
+}
+
+/// The (part number, unquoted ETag) list of a CompleteMultipartUpload body.
+fn completion_parts(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
+    let root = parse_document(body)?;
+    if root.name != "CompleteMultipartUpload" {
+        return Err(S3Error::new(ErrorCode::MalformedXML));
+    }
+    let mut parts = Vec::new();
+    for part in root.children_named("Part") {
+        let number = part
+            .child_text("PartNumber")
+            .and_then(|n| n.parse::<u32>().ok());
+        let etag = part.child_text("ETag");
+        match (number, etag) {
+            (Some(number), Some(etag)) => parts.push((number, etag.trim_matches('"').to_string())),
+            _ => return Err(S3Error::new(ErrorCode::MalformedXML)),
+        }
+    }
+    if parts.is_empty() {
+        return Err(S3Error::with_message(
+            ErrorCode::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        ));
+    }
+    Ok(parts)
+}
+
+pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = require_bucket(ctx).await?;
+    let condition = put_condition(ctx)?;
+    let upload_id = ctx.query.get("uploadId").unwrap_or_default().to_string();
+    let upload = ctx
+        .state
+        .meta
+        .get_upload(&upload_id)
+        .await
+        .map_err(|e| meta_error(e, &bucket.name, None))?;
+    let mut template = match upload {
+        Some(upload) if upload.object.bucket == bucket.name && upload.object.key == ctx.key() => {
+            upload.object
+        }
+        Some(_) => return Err(S3Error::new(ErrorCode::NoSuchUpload).field("UploadId", upload_id)),
+        // Possibly completed already: the metadata thread answers that idempotently.
+        None => object_row_from_headers(ctx, &bucket.name)?,
+    };
+    let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
+    let parts = completion_parts(&body)?;
+    template.last_modified_ms = clock::now_unix_millis();
+    let done = ctx
+        .state
+        .meta
+        .complete_upload(&upload_id, template, parts, condition)
+        .await
+        .map_err(|e| meta_error(e, &bucket.name, Some(ctx.key())))?;
+    remove_data(ctx, &done.released).await;
+    let mut xml = XmlWriter::new();
+    xml.root("CompleteMultipartUploadResult");
+    xml.element("Location", &format!("/{}/{}", bucket.name, ctx.key()));
+    xml.element("Bucket", &bucket.name);
+    xml.element("Key", ctx.key());
+    xml.element("ETag", &format!("\"{}\"", done.etag));
+    xml.close("CompleteMultipartUploadResult");
+    send_xml(ctx, xml).await
+}
+
+pub async fn abort_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    require_bucket(ctx).await?;
+    let upload = require_upload(ctx).await?;
+    let freed = ctx
+        .state
+        .meta
+        .abort_upload(&upload.upload_id)
+        .await
+        .map_err(|e| meta_error(e, ctx.bucket(), Some(ctx.key())))?;
+    remove_data(ctx, &freed).await;
+    let response = ctx.response(204);
+    ctx.send(response, b"").await
+}
+
+fn bounded_count(ctx: &RequestContext<'_>, name: &'static str) -> Result<usize, S3Error> {
+    match ctx.query.get(name) {
+        None => Ok(limits::LIST_KEYS_MAX),
+        Some(value) => value
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| (n as usize).min(limits::LIST_KEYS_MAX))
+            .ok_or_else(|| {
+                S3Error::with_message(
+                    ErrorCode::InvalidArgument,
+                    format!("Provided {name} not an integer or within integer range"),
+                )
+                .field("ArgumentName", name)
+                .field("ArgumentValue", value)
+            }),
+    }
+}
+
+fn write_owner(ctx: &RequestContext<'_>, xml: &mut XmlWriter, element: &str, owner_id: &str) {
+    xml.open(element);
+    xml.element("ID", owner_id);
+    let display = if owner_id == ctx.user.owner_id {
+        ctx.user.display_name.as_str()
+    } else {
+        owner_id
+    };
+    xml.element("DisplayName", display);
+    xml.close(element);
+}
+
+pub async fn list_parts(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    require_bucket(ctx).await?;
+    let upload = require_upload(ctx).await?;
+    let max = bounded_count(ctx, "max-parts")?;
+    let marker_text = ctx.query.get("part-number-marker").unwrap_or("0");
+    let marker: u32 = marker_text.parse().map_err(|_| {
+        S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Provided part-number-marker not an integer",
+        )
+        .field("ArgumentName", "part-number-marker")
+    })?;
+    let (parts, truncated) = ctx
+        .state
+        .meta
+        .list_parts(&upload.upload_id, marker, max)
+        .await
+        .map_err(|e| meta_error(e, ctx.bucket(), Some(ctx.key())))?;
+    let mut xml = XmlWriter::new();
+    xml.root("ListPartsResult");
+    xml.element("Bucket", ctx.bucket());
+    xml.element("Key", ctx.key());
+    xml.element("UploadId", &upload.upload_id);
+    write_owner(ctx, &mut xml, "Initiator", &upload.object.owner_id);
+    write_owner(ctx, &mut xml, "Owner", &upload.object.owner_id);
+    xml.element("StorageClass", &upload.object.storage_class);
+    xml.element("PartNumberMarker", &marker.to_string());
+    if let Some(last) = parts.last() {
+        xml.element("NextPartNumberMarker", &last.part_number.to_string());
+    }
+    xml.element("MaxParts", &max.to_string());
+    xml.element("IsTruncated", if truncated { "true" } else { "false" });
+    if let Some(alg) = &upload.object.checksum_algorithm {
+        xml.element("ChecksumAlgorithm", alg);
+    }
+    for part in &parts {
+        xml.open("Part");
+        xml.element("PartNumber", &part.part_number.to_string());
+        xml.element(
+            "LastModified",
+            &clock::format_iso8601_millis(part.last_modified_ms),
+        );
+        xml.element("ETag", &format!("\"{}\"", part.etag));
+        xml.element("Size", &part.size.to_string());
+        xml.close("Part");
+    }
+    xml.close("ListPartsResult");
+    send_xml(ctx, xml).await
+}
+
+pub async fn list_multipart_uploads(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = require_bucket(ctx).await?;
+    let query = UploadQuery {
+        bucket: bucket.name.clone(),
+        prefix: ctx.query.get("prefix").unwrap_or_default().to_string(),
+        delimiter: ctx
+            .query
+            .get("delimiter")
+            .filter(|d| !d.is_empty())
+            .map(str::to_string),
+        key_marker: ctx.query.get("key-marker").unwrap_or_default().to_string(),
+        upload_id_marker: ctx
+            .query
+            .get("upload-id-marker")
+            .unwrap_or_default()
+            .to_string(),
+        max_uploads: bounded_count(ctx, "max-uploads")?,
+    };
+    let page = ctx
+        .state
+        .meta
+        .list_uploads(query.clone())
+        .await
+        .map_err(|e| meta_error(e, &bucket.name, None))?;
+    let mut xml = XmlWriter::new();
+    xml.root("ListMultipartUploadsResult");
+    xml.element("Bucket", &bucket.name);
+    xml.element("KeyMarker", &query.key_marker);
+    xml.element("UploadIdMarker", &query.upload_id_marker);
+    if page.is_truncated {
+        if let Some(last) = page.uploads.last() {
+            xml.element("NextKeyMarker", &last.object.key);
+            xml.element("NextUploadIdMarker", &last.upload_id);
+        }
+    }
+    if let Some(d) = &query.delimiter {
+        xml.element("Delimiter", d);
+    }
+    xml.element("Prefix", &query.prefix);
+    xml.element("MaxUploads", &query.max_uploads.to_string());
+    xml.element(
+        "IsTruncated",
+        if page.is_truncated { "true" } else { "false" },
+    );
+    for upload in &page.uploads {
+        xml.open("Upload");
+        xml.element("Key", &upload.object.key);
+        xml.element("UploadId", &upload.upload_id);
+        write_owner(ctx, &mut xml, "Initiator", &upload.object.owner_id);
+        write_owner(ctx, &mut xml, "Owner", &upload.object.owner_id);
+        xml.element("StorageClass", &upload.object.storage_class);
+        xml.element(
+            "Initiated",
+            &clock::format_iso8601_millis(upload.initiated_ms),
+        );
+        xml.close("Upload");
+    }
+    for prefix in &page.common_prefixes {
+        xml.open("CommonPrefixes");
+        xml.element("Prefix", prefix);
+        xml.close("CommonPrefixes");
+    }
+    xml.close("ListMultipartUploadsResult");
+    send_xml(ctx, xml).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_bodies() {
+        let body = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"ab\"</ETag></Part></CompleteMultipartUpload>";
+        assert_eq!(completion_parts(body).unwrap(), vec![(1, "ab".to_string())]);
+        for bad in [
+            &b"<CompleteMultipartUpload/>"[..],
+            b"<Other/>",
+            b"<CompleteMultipartUpload><Part><ETag>x</ETag></Part></CompleteMultipartUpload>",
+        ] {
+            assert_eq!(
+                completion_parts(bad).unwrap_err().code,
+                ErrorCode::MalformedXML
+            );
+        }
+    }
+}
