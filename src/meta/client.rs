@@ -98,7 +98,35 @@ impl MetaClient {
 
     /// Removes an object; returns the data ids it used (none when it was absent).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
-        self.call(|reply| Request::DeleteObject(bucket.to_string(), key.to_string(), reply))
+        self.call(|reply| Request::DeleteObject(bucket.to_string(), key.to_string(), None, reply))
+            .await
+    }
+
+    /// Deletes only when the current object has this ETag (`If-Match` on DELETE).
+    pub async fn delete_object_if_match(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+    ) -> Result<Vec<String>, MetaError> {
+        let request = |reply| {
+            Request::DeleteObject(
+                bucket.to_string(),
+                key.to_string(),
+                Some(etag.to_string()),
+                reply,
+            )
+        };
+        self.call(request).await
+    }
+
+    /// Deletes many keys in one transaction; returns each key's freed data ids.
+    pub async fn delete_objects(
+        &self,
+        bucket: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<Result<Vec<String>, MetaError>>, MetaError> {
+        self.call(|reply| Request::DeleteObjects(bucket.to_string(), keys, reply))
             .await
     }
 

@@ -23,7 +23,12 @@ pub(crate) enum Request {
     ListBuckets(Reply<Vec<BucketRow>>),
     PutObject(Box<ObjectRow>, PutCondition, Reply<Vec<String>>),
     GetObject(String, String, Reply<Option<ObjectRow>>),
-    DeleteObject(String, String, Reply<Vec<String>>),
+    DeleteObject(String, String, Option<String>, Reply<Vec<String>>),
+    DeleteObjects(
+        String,
+        Vec<String>,
+        Reply<Vec<Result<Vec<String>, MetaError>>>,
+    ),
     ListObjects(ListQuery, Reply<ListPage>),
     GetCredential(String, Reply<Option<CredentialRow>>),
     PutCredential(CredentialRow, Reply<()>),
@@ -153,8 +158,13 @@ fn run_write(conn: &Connection, write: Request, deferred: &mut Vec<Deferred>) {
         Request::PutObject(row, cond, reply) => {
             settle(conn, reply, put_object(conn, &row, &cond), deferred)
         }
-        Request::DeleteObject(bucket, key, reply) => {
-            settle(conn, reply, delete_object(conn, &bucket, &key), deferred)
+        Request::DeleteObject(bucket, key, if_match, reply) => {
+            let result = delete_object(conn, &bucket, &key, if_match.as_deref());
+            settle(conn, reply, result, deferred)
+        }
+        Request::DeleteObjects(bucket, keys, reply) => {
+            let result = delete_objects(conn, &bucket, &keys);
+            settle(conn, reply, result, deferred)
         }
         Request::PutCredential(row, reply) => {
             settle(conn, reply, put_credential(conn, &row), deferred)
@@ -188,7 +198,8 @@ fn fail(write: Request, error: MetaError) {
         Request::CreateBucket(_, reply) => send(reply, Err(error)),
         Request::DeleteBucket(_, reply) => send(reply, Err(error)),
         Request::PutObject(_, _, reply) => send(reply, Err(error)),
-        Request::DeleteObject(_, _, reply) => send(reply, Err(error)),
+        Request::DeleteObject(_, _, _, reply) => send(reply, Err(error)),
+        Request::DeleteObjects(_, _, reply) => send(reply, Err(error)),
         Request::PutCredential(_, reply) => send(reply, Err(error)),
         Request::GetBucket(_, reply) => send(reply, Err(error)),
         Request::ListBuckets(reply) => send(reply, Err(error)),
@@ -443,11 +454,37 @@ pub(crate) fn put_object(
         .collect())
 }
 
-fn delete_object(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
+fn delete_object(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    if_match: Option<&str>,
+) -> Result<Vec<String>, MetaError> {
     if get_bucket(conn, bucket)?.is_none() {
         return Err(MetaError::NoSuchBucket);
     }
+    if let Some(etag) = if_match {
+        check_condition(
+            current_etag(conn, bucket, key)?.as_deref(),
+            &PutCondition::IfMatch(etag.to_string()),
+        )?;
+    }
     release_object(conn, bucket, key)
+}
+
+/// Deletes up to a thousand keys in one step; each key's outcome separately.
+fn delete_objects(
+    conn: &Connection,
+    bucket: &str,
+    keys: &[String],
+) -> Result<Vec<Result<Vec<String>, MetaError>>, MetaError> {
+    if get_bucket(conn, bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    Ok(keys
+        .iter()
+        .map(|key| release_object(conn, bucket, key))
+        .collect())
 }
 
 fn get_credential(conn: &Connection, access_key: &str) -> Result<Option<CredentialRow>, MetaError> {

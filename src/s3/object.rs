@@ -662,15 +662,80 @@ async fn send_segments(
 pub async fn delete_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     let bucket = require_bucket(ctx).await?;
     let key = ctx.key().to_string();
-    let removed = ctx
-        .state
-        .meta
-        .delete_object(&bucket.name, &key)
-        .await
-        .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
+    let removed = match ctx.head.header("if-match") {
+        Some(etag) => {
+            ctx.state
+                .meta
+                .delete_object_if_match(&bucket.name, &key, unquote(etag))
+                .await
+        }
+        None => ctx.state.meta.delete_object(&bucket.name, &key).await,
+    };
+    let removed = removed.map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
     remove_data(ctx, &removed).await;
     let response = ctx.response(204);
     ctx.send(response, b"").await
+}
+
+/// Keys one DeleteObjects request may name, as S3.
+const DELETE_OBJECTS_KEYS_MAX: usize = 1000;
+
+/// DeleteObjects: up to 1000 keys removed in one metadata transaction, each
+/// key's outcome reported (only errors in Quiet mode). Keys are taken exactly as
+/// sent, whitespace included.
+pub async fn delete_objects(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = require_bucket(ctx).await?;
+    let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
+    let root = crate::s3::xml::parse_document(&body)?;
+    if root.name != "Delete" {
+        return Err(S3Error::new(ErrorCode::MalformedXML));
+    }
+    let quiet = root
+        .child_text("Quiet")
+        .is_some_and(|q| q.eq_ignore_ascii_case("true"));
+    let mut keys = Vec::new();
+    for object in root.children_named("Object") {
+        let key = object
+            .child("Key")
+            .map(|k| k.text.clone())
+            .ok_or_else(|| S3Error::new(ErrorCode::MalformedXML))?;
+        keys.push(key);
+    }
+    if keys.is_empty() || keys.len() > DELETE_OBJECTS_KEYS_MAX {
+        return Err(S3Error::new(ErrorCode::MalformedXML));
+    }
+    let outcomes = ctx
+        .state
+        .meta
+        .delete_objects(&bucket.name, keys.clone())
+        .await
+        .map_err(|e| meta_error(e, &bucket.name, None))?;
+    let mut xml = crate::s3::xml::XmlWriter::new();
+    xml.root("DeleteResult");
+    for (key, outcome) in keys.iter().zip(outcomes) {
+        match outcome {
+            Ok(freed) => {
+                remove_data(ctx, &freed).await;
+                if !quiet {
+                    xml.open("Deleted");
+                    xml.element("Key", key);
+                    xml.close("Deleted");
+                }
+            }
+            Err(error) => {
+                let error = meta_error(error, &bucket.name, Some(key));
+                xml.open("Error");
+                xml.element("Key", key);
+                xml.element("Code", error.code.as_str());
+                xml.element("Message", &error.message);
+                xml.close("Error");
+            }
+        }
+    }
+    xml.close("DeleteResult");
+    let mut response = ctx.response(200);
+    response.header("Content-Type", "application/xml".to_string());
+    ctx.send(response, &xml.finish()).await
 }
 
 #[cfg(test)]

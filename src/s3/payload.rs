@@ -346,3 +346,48 @@ fn trailer_value(
             )
         })
 }
+
+/// Verifies a body read whole (the XML documents of bucket and batch operations)
+/// against the signed payload hash, `Content-MD5` and any `x-amz-checksum-*` header.
+pub fn verify_small_body(
+    head: &RequestHead,
+    payload: &PayloadCheck,
+    body: &[u8],
+) -> Result<(), S3Error> {
+    let sha256: [u8; 32] = Sha256::digest(body).into();
+    match payload {
+        PayloadCheck::Sha256(expected) if *expected != sha256 => {
+            return Err(S3Error::new(ErrorCode::XAmzContentSHA256Mismatch));
+        }
+        PayloadCheck::Deferred(pending) => pending.verify(&sha256)?,
+        PayloadCheck::StreamingSigned { .. } | PayloadCheck::StreamingUnsignedTrailer => {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Streaming payloads are accepted only for object data.",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(value) = head.header("content-md5") {
+        let expected = crate::checksum::decode_content_md5(value)
+            .ok_or_else(|| S3Error::new(ErrorCode::InvalidDigest))?;
+        let actual: [u8; 16] = Md5::digest(body).into();
+        if expected != actual {
+            return Err(S3Error::new(ErrorCode::BadDigest));
+        }
+    }
+    if let (Some(alg), ChecksumSource::Header(expected)) = checksum_expectation(head)? {
+        let mut summer = Checksummer::new(alg);
+        summer.update(body);
+        if summer.finalize() != expected {
+            return Err(S3Error::with_message(
+                ErrorCode::BadDigest,
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    alg.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -138,6 +138,7 @@ pub enum Operation {
     GetObject,
     HeadObject,
     DeleteObject,
+    DeleteObjects,
     CreateMultipartUpload,
     UploadPart,
     CompleteMultipartUpload,
@@ -163,6 +164,7 @@ impl Operation {
             Operation::GetObject => "GetObject",
             Operation::HeadObject => "HeadObject",
             Operation::DeleteObject => "DeleteObject",
+            Operation::DeleteObjects => "DeleteObjects",
             Operation::CreateMultipartUpload => "CreateMultipartUpload",
             Operation::UploadPart => "UploadPart",
             Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
@@ -391,6 +393,9 @@ fn route_bucket(method: &str, query: &Query) -> Result<Operation, S3Error> {
     if query.has("uploads") && matches!(method, "GET" | "HEAD") {
         return Ok(Operation::ListMultipartUploads);
     }
+    if query.has("delete") && method == "POST" {
+        return Ok(Operation::DeleteObjects);
+    }
     if query.has("location") {
         return match method {
             "GET" => Ok(Operation::GetBucketLocation),
@@ -520,7 +525,7 @@ mod tests {
         );
         assert_eq!(
             op("POST", "/examplebucket", "delete"),
-            Ok(Operation::NotImplemented("DeleteObjects"))
+            Ok(Operation::DeleteObjects)
         );
         assert_eq!(
             op("POST", "/examplebucket/k", "uploads"),

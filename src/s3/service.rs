@@ -90,7 +90,8 @@ impl RequestContext<'_> {
         Ok(())
     }
 
-    /// Reads the whole body into memory, for the small XML bodies of bucket operations.
+    /// Reads the whole body into memory, for the small XML bodies of bucket operations,
+    /// and verifies it against the signed payload hash and any digest headers.
     pub async fn read_small_body(&mut self, max: usize) -> Result<Vec<u8>, S3Error> {
         self.accept_body().await?;
         let mut out = Vec::new();
@@ -101,6 +102,7 @@ impl RequestContext<'_> {
                 .read_body(&mut self.body, &mut out, room.min(64 * 1024))
                 .await?;
             if n == 0 {
+                crate::s3::payload::verify_small_body(self.head, &self.payload, &out)?;
                 return Ok(out);
             }
             if out.len() > max {
@@ -345,6 +347,7 @@ async fn dispatch(ctx: &mut RequestContext<'_>, op: Operation) -> Result<(), S3E
         Operation::GetObject => object::get_object(ctx).await,
         Operation::HeadObject => object::get_object(ctx).await,
         Operation::DeleteObject => object::delete_object(ctx).await,
+        Operation::DeleteObjects => object::delete_objects(ctx).await,
         Operation::CreateMultipartUpload => multipart::create_multipart_upload(ctx).await,
         Operation::UploadPart => multipart::upload_part(ctx).await,
         Operation::CompleteMultipartUpload => multipart::complete_multipart_upload(ctx).await,
