@@ -3,6 +3,7 @@
 //! through `meta::MetaClient` and `storage::LocalStorage`.
 
 pub mod bucket;
+pub mod copy;
 pub mod error;
 pub mod list;
 pub mod multipart;

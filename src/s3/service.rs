@@ -15,7 +15,7 @@ use crate::limits;
 use crate::meta::CredentialRow;
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::route::{self, Operation, Query, Target};
-use crate::s3::{bucket, list, multipart, object, xml};
+use crate::s3::{bucket, copy, list, multipart, object, xml};
 
 /// Serves one accepted connection until it closes.
 pub async fn serve_connection(state: Rc<CoreState>, stream: TcpStream) {
@@ -348,6 +348,7 @@ async fn dispatch(ctx: &mut RequestContext<'_>, op: Operation) -> Result<(), S3E
         Operation::HeadObject => object::get_object(ctx).await,
         Operation::DeleteObject => object::delete_object(ctx).await,
         Operation::DeleteObjects => object::delete_objects(ctx).await,
+        Operation::CopyObject => copy::copy_object(ctx).await,
         Operation::CreateMultipartUpload => multipart::create_multipart_upload(ctx).await,
         Operation::UploadPart => multipart::upload_part(ctx).await,
         Operation::CompleteMultipartUpload => multipart::complete_multipart_upload(ctx).await,

@@ -1,0 +1,277 @@
+//! CopyObject: the source's bytes are copied in the kernel (copy_file_range)
+//! into new data files, never through our buffers; a multipart source keeps its
+//! parts (and so its ETag) part for part. Metadata is copied or replaced as
+//! `x-amz-metadata-directive` says, and `x-amz-copy-source-if-*` are checked first.
+
+use crate::auth::percent_decode;
+use crate::clock;
+use crate::meta::{ObjectRow, PartRef};
+use crate::s3::bucket::meta_error;
+use crate::s3::error::{ErrorCode, S3Error};
+use crate::s3::object::{object_row_from_headers, put_condition, remove_data, storage_error};
+use crate::s3::service::RequestContext;
+use crate::s3::xml::XmlWriter;
+
+/// Largest source one CopyObject may copy, as S3 (5 GiB).
+const COPY_SOURCE_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+
+/// (bucket, key) of an `x-amz-copy-source` value: `[/]bucket/key[?versionId=...]`, URL-encoded.
+fn parse_copy_source(value: &str) -> Result<(String, String), S3Error> {
+    let invalid = || {
+        S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+        .field("ArgumentName", "x-amz-copy-source")
+        .field("ArgumentValue", value)
+    };
+    let (path, version) = match value.split_once("?versionId=") {
+        Some((path, version)) => (path, Some(version)),
+        None => (value, None),
+    };
+    if version.is_some_and(|v| v != "null") {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Invalid version id specified",
+        )
+        .field("ArgumentName", "versionId"));
+    }
+    let decoded = percent_decode(path)
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(invalid)?;
+    let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let (bucket, key) = decoded.split_once('/').ok_or_else(invalid)?;
+    if bucket.is_empty() || key.is_empty() {
+        return Err(invalid());
+    }
+    Ok((bucket.to_string(), key.to_string()))
+}
+
+/// The `x-amz-copy-source-if-*` conditions against the source object.
+fn check_source_conditions(ctx: &RequestContext<'_>, source: &ObjectRow) -> Result<(), S3Error> {
+    let head = ctx.head;
+    let modified = source.last_modified_ms.div_euclid(1000);
+    let matches = |list: &str| {
+        list.split(',')
+            .map(|c| c.trim().trim_matches('"'))
+            .any(|c| c == "*" || c == source.etag)
+    };
+    let failed = || S3Error::new(ErrorCode::PreconditionFailed);
+    let if_match = head.header("x-amz-copy-source-if-match");
+    if let Some(list) = if_match {
+        if !matches(list) {
+            return Err(failed().field("Condition", "x-amz-copy-source-If-Match"));
+        }
+    } else if let Some(since) = head
+        .header("x-amz-copy-source-if-unmodified-since")
+        .and_then(clock::parse_http_date)
+    {
+        if modified > since {
+            return Err(failed().field("Condition", "x-amz-copy-source-If-Unmodified-Since"));
+        }
+    }
+    let if_none_match = head.header("x-amz-copy-source-if-none-match");
+    if let Some(list) = if_none_match {
+        if matches(list) {
+            return Err(failed().field("Condition", "x-amz-copy-source-If-None-Match"));
+        }
+    } else if let Some(since) = head
+        .header("x-amz-copy-source-if-modified-since")
+        .and_then(clock::parse_http_date)
+    {
+        if modified <= since {
+            return Err(failed().field("Condition", "x-amz-copy-source-If-Modified-Since"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = crate::s3::bucket::require_bucket(ctx).await?;
+    let (source_bucket, source_key) =
+        parse_copy_source(ctx.head.header("x-amz-copy-source").unwrap_or_default())?;
+    let source_bucket_row = ctx
+        .state
+        .meta
+        .get_bucket(&source_bucket)
+        .await
+        .map_err(|e| meta_error(e, &source_bucket, None))?
+        .ok_or_else(|| {
+            S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", source_bucket.clone())
+        })?;
+    if source_bucket_row.owner_id != ctx.user.owner_id {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    let source = ctx
+        .state
+        .meta
+        .get_object(&source_bucket, &source_key)
+        .await
+        .map_err(|e| meta_error(e, &source_bucket, Some(&source_key)))?
+        .ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", source_key.clone()))?;
+    check_source_conditions(ctx, &source)?;
+    if source.size > COPY_SOURCE_BYTES_MAX {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120",
+        ));
+    }
+    let replace = match ctx
+        .head
+        .header("x-amz-metadata-directive")
+        .unwrap_or("COPY")
+    {
+        "COPY" => false,
+        "REPLACE" => true,
+        other => {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "Unknown metadata directive.",
+            )
+            .field("ArgumentName", "x-amz-metadata-directive")
+            .field("ArgumentValue", other))
+        }
+    };
+    let same_object = source_bucket == bucket.name && source_key == ctx.key();
+    let new_storage_class = ctx
+        .head
+        .header("x-amz-storage-class")
+        .is_some_and(|c| c != source.storage_class);
+    if same_object && !replace && !new_storage_class {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let condition = put_condition(ctx)?;
+    let headers_row = object_row_from_headers(ctx, &bucket.name)?;
+    let mut row = if replace {
+        headers_row
+    } else {
+        ObjectRow {
+            bucket: bucket.name.clone(),
+            key: ctx.key().to_string(),
+            owner_id: ctx.user.owner_id.clone(),
+            acl: headers_row.acl,
+            storage_class: ctx
+                .head
+                .header("x-amz-storage-class")
+                .map_or(source.storage_class.clone(), str::to_string),
+            ..source.clone()
+        }
+    };
+    row.size = source.size;
+    row.etag = source.etag.clone();
+    row.checksum_algorithm = source.checksum_algorithm.clone();
+    row.checksum_value = source.checksum_value.clone();
+    row.parts_count = source.parts_count;
+    row.upload_id = None;
+    row.last_modified_ms = clock::now_unix_millis();
+    let copied = copy_data(ctx, &source).await?;
+    let new_ids: Vec<String> = match &copied {
+        Copied::Single(id) => vec![id.clone()],
+        Copied::Parts(parts) => parts.iter().map(|p| p.data_id.clone()).collect(),
+    };
+    match copied {
+        Copied::Single(id) => {
+            row.data_id = id;
+            row.parts = Vec::new();
+        }
+        Copied::Parts(parts) => {
+            row.data_id = String::new();
+            row.parts = parts;
+        }
+    }
+    let last_modified = row.last_modified_ms;
+    match ctx.state.meta.put_object(row, condition).await {
+        Ok(released) => remove_data(ctx, &released).await,
+        Err(error) => {
+            remove_data(ctx, &new_ids).await;
+            return Err(meta_error(error, &bucket.name, Some(ctx.key())));
+        }
+    }
+    let mut xml = XmlWriter::new();
+    xml.root("CopyObjectResult");
+    xml.element("LastModified", &clock::format_iso8601_millis(last_modified));
+    xml.element("ETag", &format!("\"{}\"", source.etag));
+    xml.close("CopyObjectResult");
+    let mut response = ctx.response(200);
+    response.header("Content-Type", "application/xml".to_string());
+    if source.bucket != bucket.name || source.key != ctx.key() {
+        response.header("x-amz-copy-source-version-id", "null".to_string());
+    }
+    ctx.send(response, &xml.finish()).await
+}
+
+enum Copied {
+    Single(String),
+    Parts(Vec<PartRef>),
+}
+
+/// Copies the source's data files into new ones, durably.
+async fn copy_data(ctx: &RequestContext<'_>, source: &ObjectRow) -> Result<Copied, S3Error> {
+    if source.parts_count.is_none() {
+        return Ok(Copied::Single(copy_file(ctx, &source.data_id).await?));
+    }
+    let mut parts = Vec::with_capacity(source.parts.len());
+    for part in &source.parts {
+        match copy_file(ctx, &part.data_id).await {
+            Ok(data_id) => parts.push(PartRef {
+                data_id,
+                ..part.clone()
+            }),
+            Err(error) => {
+                let made: Vec<String> = parts.iter().map(|p: &PartRef| p.data_id.clone()).collect();
+                remove_data(ctx, &made).await;
+                return Err(error);
+            }
+        }
+    }
+    Ok(Copied::Parts(parts))
+}
+
+async fn copy_file(ctx: &RequestContext<'_>, source_id: &str) -> Result<String, S3Error> {
+    let mut temp = ctx
+        .state
+        .storage
+        .create_temp()
+        .await
+        .map_err(storage_error)?;
+    if let Err(error) = temp.append_object(source_id).await {
+        temp.abort().await;
+        if error.kind() == std::io::ErrorKind::NotFound {
+            return Err(S3Error::with_message(
+                ErrorCode::NoSuchKey,
+                "The source object changed during the copy; retry.",
+            ));
+        }
+        return Err(storage_error(error));
+    }
+    let data_id = ctx.state.storage.new_data_id();
+    temp.commit(&data_id).await.map_err(storage_error)?;
+    Ok(data_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_forms() {
+        assert_eq!(
+            parse_copy_source("/b/k%20x").unwrap(),
+            ("b".into(), "k x".into())
+        );
+        assert_eq!(
+            parse_copy_source("b/dir/k?versionId=null").unwrap(),
+            ("b".into(), "dir/k".into())
+        );
+        assert_eq!(
+            parse_copy_source("b/a%2Fb").unwrap(),
+            ("b".into(), "a/b".into())
+        );
+        for bad in ["", "/b", "b/", "/b/k?versionId=3", "%zz/k"] {
+            assert!(parse_copy_source(bad).is_err(), "{bad}");
+        }
+    }
+}
