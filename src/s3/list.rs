@@ -242,3 +242,87 @@ async fn send_xml(ctx: &mut RequestContext<'_>, xml: XmlWriter) -> Result<(), S3
     response.header("Content-Type", "application/xml".to_string());
     ctx.send(response, &xml.finish()).await
 }
+
+/// ListObjectVersions for a bucket that never had versioning: every object is
+/// its own `null` version, the latest, so versioning-aware tools (cleaners,
+/// sync tools) see exactly what is stored and can delete it.
+pub async fn list_object_versions(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = require_bucket(ctx).await?;
+    let params = list_params(ctx)?;
+    let key_marker = ctx.query.get("key-marker").unwrap_or_default().to_string();
+    let version_marker = ctx
+        .query
+        .get("version-id-marker")
+        .unwrap_or_default()
+        .to_string();
+    if !version_marker.is_empty() && version_marker != "null" {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "Invalid version id specified",
+        )
+        .field("ArgumentName", "version-id-marker")
+        .field("ArgumentValue", version_marker));
+    }
+    let after = (!key_marker.is_empty()).then(|| key_marker.clone());
+    let page = fetch(ctx, &bucket.name, &params, after).await?;
+    let mut xml = XmlWriter::new();
+    xml.root("ListVersionsResult");
+    xml.element("Name", &bucket.name);
+    xml.element("Prefix", &encoded(&params, &params.prefix));
+    xml.element("KeyMarker", &encoded(&params, &key_marker));
+    xml.element("VersionIdMarker", &version_marker);
+    if page.is_truncated {
+        if let Some(next) = &page.next_after {
+            xml.element("NextKeyMarker", &encoded(&params, next));
+            xml.element("NextVersionIdMarker", "null");
+        }
+    }
+    xml.element("MaxKeys", &params.max_keys.to_string());
+    if let Some(d) = &params.delimiter {
+        xml.element("Delimiter", &encoded(&params, d));
+    }
+    if params.url_encoding {
+        xml.element("EncodingType", "url");
+    }
+    xml.element("IsTruncated", bool_text(page.is_truncated));
+    for row in &page.objects {
+        xml.open("Version");
+        xml.element("Key", &encoded(&params, &row.key));
+        xml.element("VersionId", "null");
+        xml.element("IsLatest", "true");
+        xml.element(
+            "LastModified",
+            &clock::format_iso8601_millis(row.last_modified_ms),
+        );
+        xml.element("ETag", &format!("\"{}\"", row.etag));
+        xml.element("Size", &row.size.to_string());
+        xml.open("Owner");
+        xml.element("ID", &row.owner_id);
+        let display = if row.owner_id == ctx.user.owner_id {
+            ctx.user.display_name.as_str()
+        } else {
+            row.owner_id.as_str()
+        };
+        xml.element("DisplayName", display);
+        xml.close("Owner");
+        xml.element("StorageClass", &row.storage_class);
+        xml.close("Version");
+    }
+    for prefix in &page.common_prefixes {
+        xml.open("CommonPrefixes");
+        xml.element("Prefix", &encoded(&params, prefix));
+        xml.close("CommonPrefixes");
+    }
+    xml.close("ListVersionsResult");
+    send_xml(ctx, xml).await
+}
+
+/// GetBucketVersioning: versioning was never enabled, which S3 answers with an
+/// empty configuration.
+pub async fn get_bucket_versioning(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    require_bucket(ctx).await?;
+    let mut xml = XmlWriter::new();
+    xml.root("VersioningConfiguration");
+    xml.close("VersioningConfiguration");
+    send_xml(ctx, xml).await
+}

@@ -140,6 +140,8 @@ pub enum Operation {
     DeleteObject,
     DeleteObjects,
     CopyObject,
+    ListObjectVersions,
+    GetBucketVersioning,
     CreateMultipartUpload,
     UploadPart,
     CompleteMultipartUpload,
@@ -167,6 +169,8 @@ impl Operation {
             Operation::DeleteObject => "DeleteObject",
             Operation::DeleteObjects => "DeleteObjects",
             Operation::CopyObject => "CopyObject",
+            Operation::ListObjectVersions => "ListObjectVersions",
+            Operation::GetBucketVersioning => "GetBucketVersioning",
             Operation::CreateMultipartUpload => "CreateMultipartUpload",
             Operation::UploadPart => "UploadPart",
             Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
@@ -397,6 +401,12 @@ fn route_bucket(method: &str, query: &Query) -> Result<Operation, S3Error> {
     }
     if query.has("delete") && method == "POST" {
         return Ok(Operation::DeleteObjects);
+    }
+    if query.has("versions") && matches!(method, "GET" | "HEAD") {
+        return Ok(Operation::ListObjectVersions);
+    }
+    if query.has("versioning") && matches!(method, "GET" | "HEAD") {
+        return Ok(Operation::GetBucketVersioning);
     }
     if query.has("location") {
         return match method {

@@ -349,6 +349,8 @@ async fn dispatch(ctx: &mut RequestContext<'_>, op: Operation) -> Result<(), S3E
         Operation::DeleteObject => object::delete_object(ctx).await,
         Operation::DeleteObjects => object::delete_objects(ctx).await,
         Operation::CopyObject => copy::copy_object(ctx).await,
+        Operation::ListObjectVersions => list::list_object_versions(ctx).await,
+        Operation::GetBucketVersioning => list::get_bucket_versioning(ctx).await,
         Operation::CreateMultipartUpload => multipart::create_multipart_upload(ctx).await,
         Operation::UploadPart => multipart::upload_part(ctx).await,
         Operation::CompleteMultipartUpload => multipart::complete_multipart_upload(ctx).await,

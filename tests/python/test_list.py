@@ -117,3 +117,23 @@ def test_list_missing_bucket(s3):
     with pytest.raises(ClientError) as info:
         s3.list_objects_v2(Bucket="does-not-exist-xyz")
     assert info.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_versions_of_an_unversioned_bucket(s3, filled):
+    assert "Status" not in s3.get_bucket_versioning(Bucket=filled)
+    versions, marker = [], None
+    for _ in range(50):
+        kwargs = dict(Bucket=filled, MaxKeys=3)
+        if marker:
+            kwargs["KeyMarker"] = marker
+        page = s3.list_object_versions(**kwargs)
+        for version in page.get("Versions", []):
+            assert version["VersionId"] == "null" and version["IsLatest"]
+            versions.append(version["Key"])
+        if not page["IsTruncated"]:
+            break
+        marker = page["NextKeyMarker"]
+    assert versions == [k for kind, k in model() if kind == "key"]
+    # A versioning-aware cleaner deletes by (key, "null") version.
+    s3.delete_objects(Bucket=filled, Delete={"Objects": [{"Key": k, "VersionId": "null"} for k in KEYS]})
+    assert s3.list_object_versions(Bucket=filled).get("Versions", []) == []
