@@ -46,6 +46,60 @@ pub struct Flags {
     /// log level: error, warn, info, debug or trace (default info; env RUST_LOG also works)
     #[argh(option)]
     pub log_level: Option<String>,
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Administrative commands that act on the data dir instead of serving.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Credentials(CredentialsCommand),
+}
+
+/// manage key pairs (each its own user) in the data dir's metadata database
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "credentials")]
+pub struct CredentialsCommand {
+    #[argh(subcommand)]
+    pub action: CredentialsAction,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum CredentialsAction {
+    Add(CredentialsAdd),
+    List(CredentialsList),
+    Remove(CredentialsRemove),
+}
+
+/// add a key pair (replacing the secret of an existing access key)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "add")]
+pub struct CredentialsAdd {
+    /// the access key id
+    #[argh(option)]
+    pub access_key: String,
+    /// the secret key
+    #[argh(option)]
+    pub secret_key: String,
+    /// the user's display name (default: the access key)
+    #[argh(option)]
+    pub display_name: Option<String>,
+}
+
+/// list key pairs (secrets are not printed)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct CredentialsList {}
+
+/// remove a key pair
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "remove")]
+pub struct CredentialsRemove {
+    /// the access key id to remove
+    #[argh(option)]
+    pub access_key: String,
 }
 
 /// The resolved configuration.
@@ -68,6 +122,10 @@ pub struct Config {
 impl Config {
     /// Merges flags over the environment (`env` looks a variable up) over defaults.
     pub fn resolve(flags: Flags, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let flags = Flags {
+            command: None,
+            ..flags
+        };
         let access_key = flags.access_key.or_else(|| env("BLEEPSTORE_ACCESS_KEY"));
         let secret_key = flags.secret_key.or_else(|| env("BLEEPSTORE_SECRET_KEY"));
         let (access_key, secret_key, dev_credentials) = match (access_key, secret_key) {

@@ -4,6 +4,7 @@
 //! their writes in one transaction (group commit), so N concurrent PUTs cost one
 //! fsync. Nothing here knows HTTP or S3 XML.
 
+pub mod admin;
 mod client;
 mod json;
 mod multipart;
