@@ -23,6 +23,9 @@ use crate::meta::{self, CredentialRow, MetaClient};
 use crate::s3::service::serve_connection;
 use crate::storage::LocalStorage;
 
+/// How long startup waits for a busy port to be released.
+const PORT_WAIT_MAX: Duration = Duration::from_secs(3);
+
 /// Runs the daemon until every serving thread ends.
 pub fn run(config: Config) -> Result<(), String> {
     if config.dev_credentials {
@@ -92,17 +95,32 @@ fn claim_address(config: &Config) -> Result<SocketAddr, String> {
         .map_err(|e| format!("bad --host {}: {e}", config.host))?
         .next()
         .ok_or_else(|| format!("--host {} resolves to no address", config.host))?;
-    let probe = std::net::TcpListener::bind(addr).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            format!(
-                "port {} on {} is already in use by another process",
-                addr.port(),
-                addr.ip()
-            )
-        } else {
-            format!("cannot bind {addr}: {e}")
+    // A process killed a moment ago can hold its port a little longer: io_uring
+    // tears down its listeners after the process is reaped. Wait for that, briefly.
+    let mut waited = Duration::ZERO;
+    let probe = loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(probe) => break probe,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && waited < PORT_WAIT_MAX => {
+                if waited.is_zero() {
+                    log::info!(
+                        "port {} is busy; waiting up to {PORT_WAIT_MAX:?} for it",
+                        addr.port()
+                    );
+                }
+                thread::sleep(Duration::from_millis(50));
+                waited += Duration::from_millis(50);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(format!(
+                    "port {} on {} is already in use by another process",
+                    addr.port(),
+                    addr.ip()
+                ))
+            }
+            Err(e) => return Err(format!("cannot bind {addr}: {e}")),
         }
-    })?;
+    };
     // Port 0 picks a free port once, so that every core binds the same one.
     let addr = probe
         .local_addr()

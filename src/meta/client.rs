@@ -213,4 +213,21 @@ impl MetaClient {
     pub async fn list_uploads(&self, query: UploadQuery) -> Result<UploadPage, MetaError> {
         self.call(|reply| Request::ListUploads(query, reply)).await
     }
+
+    /// Replaces a bucket's ACL (JSON text).
+    pub async fn set_bucket_acl(&self, name: &str, acl: String) -> Result<(), MetaError> {
+        self.call(|reply| Request::SetBucketAcl(name.to_string(), acl, reply))
+            .await
+    }
+
+    /// Replaces an object's ACL (JSON text); NoSuchKey when the object is gone.
+    pub async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        acl: String,
+    ) -> Result<(), MetaError> {
+        self.call(|reply| Request::SetObjectAcl(bucket.to_string(), key.to_string(), acl, reply))
+            .await
+    }
 }

@@ -34,6 +34,8 @@ pub(crate) enum Request {
     PutCredential(CredentialRow, Reply<()>),
     AllDataIds(Reply<Vec<String>>),
     CreateUpload(Box<UploadRow>, Reply<()>),
+    SetBucketAcl(String, String, Reply<()>),
+    SetObjectAcl(String, String, String, Reply<()>),
     GetUpload(String, Reply<Option<UploadRow>>),
     PutPart(PartRow, Reply<Vec<String>>),
     ListParts(String, u32, usize, Reply<(Vec<PartRow>, bool)>),
@@ -172,6 +174,15 @@ fn run_write(conn: &Connection, write: Request, deferred: &mut Vec<Deferred>) {
         Request::CreateUpload(row, reply) => {
             settle(conn, reply, multipart::create_upload(conn, &row), deferred)
         }
+        Request::SetBucketAcl(name, acl, reply) => {
+            settle(conn, reply, set_bucket_acl(conn, &name, &acl), deferred)
+        }
+        Request::SetObjectAcl(bucket, key, acl, reply) => settle(
+            conn,
+            reply,
+            set_object_acl(conn, &bucket, &key, &acl),
+            deferred,
+        ),
         Request::PutPart(part, reply) => {
             settle(conn, reply, multipart::put_part(conn, &part), deferred)
         }
@@ -208,6 +219,8 @@ fn fail(write: Request, error: MetaError) {
         Request::GetCredential(_, reply) => send(reply, Err(error)),
         Request::AllDataIds(reply) => send(reply, Err(error)),
         Request::CreateUpload(_, reply) => send(reply, Err(error)),
+        Request::SetBucketAcl(_, _, reply) => send(reply, Err(error)),
+        Request::SetObjectAcl(_, _, _, reply) => send(reply, Err(error)),
         Request::GetUpload(_, reply) => send(reply, Err(error)),
         Request::PutPart(_, reply) => send(reply, Err(error)),
         Request::ListParts(_, _, _, reply) => send(reply, Err(error)),
@@ -485,6 +498,26 @@ fn delete_objects(
         .iter()
         .map(|key| release_object(conn, bucket, key))
         .collect())
+}
+
+fn set_bucket_acl(conn: &Connection, name: &str, acl: &str) -> Result<(), MetaError> {
+    let changed = conn
+        .prepare_cached("UPDATE buckets SET acl = ?2 WHERE name = ?1")?
+        .execute([name, acl])?;
+    if changed == 0 {
+        return Err(MetaError::NoSuchBucket);
+    }
+    Ok(())
+}
+
+fn set_object_acl(conn: &Connection, bucket: &str, key: &str, acl: &str) -> Result<(), MetaError> {
+    let changed = conn
+        .prepare_cached("UPDATE objects SET acl = ?3 WHERE bucket = ?1 AND key = ?2")?
+        .execute([bucket, key, acl])?;
+    if changed == 0 {
+        return Err(MetaError::NoSuchKey);
+    }
+    Ok(())
 }
 
 fn get_credential(conn: &Connection, access_key: &str) -> Result<Option<CredentialRow>, MetaError> {

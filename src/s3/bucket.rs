@@ -4,6 +4,7 @@
 use crate::clock;
 use crate::limits;
 use crate::meta::{BucketRow, CreateBucketOutcome, MetaError};
+use crate::s3::acl::{Acl, Permission};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::route::validate_bucket_name;
 use crate::s3::service::RequestContext;
@@ -38,7 +39,30 @@ pub fn meta_error(error: MetaError, bucket: &str, key: Option<&str>) -> S3Error 
 }
 
 /// The bucket the request names, if it exists and the requester may use it.
+/// The bucket the request names, if it exists and only its owner may do this.
 pub async fn require_bucket(ctx: &RequestContext<'_>) -> Result<BucketRow, S3Error> {
+    let row = existing_bucket(ctx).await?;
+    if ctx.requester() != Some(row.owner_id.as_str()) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    Ok(row)
+}
+
+/// The bucket the request names, if it exists and its ACL grants the requester `permission`.
+pub async fn bucket_with(
+    ctx: &RequestContext<'_>,
+    permission: Permission,
+) -> Result<BucketRow, S3Error> {
+    let row = existing_bucket(ctx).await?;
+    let acl = Acl::from_json(&row.acl, &row.owner_id);
+    if !acl.allows(&row.owner_id, ctx.requester(), permission) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    Ok(row)
+}
+
+/// The bucket the request names, whoever asks (NoSuchBucket when absent).
+pub async fn existing_bucket(ctx: &RequestContext<'_>) -> Result<BucketRow, S3Error> {
     let name = ctx.bucket();
     let row = ctx
         .state
@@ -46,14 +70,13 @@ pub async fn require_bucket(ctx: &RequestContext<'_>) -> Result<BucketRow, S3Err
         .get_bucket(name)
         .await
         .map_err(|e| meta_error(e, name, None))?;
-    let row = row.ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", name))?;
-    if row.owner_id != ctx.user.owner_id {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
-    Ok(row)
+    row.ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", name))
 }
 
 pub async fn list_buckets(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    if ctx.requester().is_none() {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
     let rows = ctx
         .state
         .meta
@@ -86,7 +109,11 @@ pub async fn list_buckets(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
 pub async fn create_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     let name = ctx.bucket().to_string();
     validate_bucket_name(&name)?;
-    let canned = canned_acl(ctx.head.header("x-amz-acl"))?;
+    if ctx.requester().is_none() {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    let owner = ctx.user.owner_id.clone();
+    let acl = crate::s3::acl::acl_from_request(&ctx.head.headers, &owner, &owner)?;
     let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
     let region = ctx.state.config.region.clone();
     if let Some(constraint) = crate::s3::xml::parse_create_bucket_configuration(&body)? {
@@ -103,7 +130,7 @@ pub async fn create_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> 
         name: name.clone(),
         owner_id: ctx.user.owner_id.clone(),
         region: region.clone(),
-        acl: format!("{{\"canned\":\"{canned}\"}}"),
+        acl: acl.to_json(),
         created_ms: clock::now_unix_millis(),
     };
     let outcome = ctx
@@ -128,27 +155,6 @@ pub async fn create_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> 
     ctx.send(response, b"").await
 }
 
-/// Validates a canned ACL name (grants and enforcement come with the ACL issue).
-fn canned_acl(value: Option<&str>) -> Result<&str, S3Error> {
-    const CANNED: &[&str] = &[
-        "private",
-        "public-read",
-        "public-read-write",
-        "authenticated-read",
-        "aws-exec-read",
-        "bucket-owner-read",
-        "bucket-owner-full-control",
-        "log-delivery-write",
-    ];
-    match value {
-        None => Ok("private"),
-        Some(v) => CANNED.iter().find(|c| **c == v).copied().ok_or_else(|| {
-            S3Error::with_message(ErrorCode::InvalidArgument, "Invalid canned ACL")
-                .field("ArgumentName", "x-amz-acl")
-        }),
-    }
-}
-
 pub async fn delete_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     require_bucket(ctx).await?;
     let name = ctx.bucket().to_string();
@@ -162,7 +168,7 @@ pub async fn delete_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> 
 }
 
 pub async fn head_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let row = require_bucket(ctx).await?;
+    let row = bucket_with(ctx, Permission::Read).await?;
     let mut response = ctx.response(200);
     response.header("x-amz-bucket-region", row.region);
     ctx.send(response, b"").await

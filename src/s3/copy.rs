@@ -6,6 +6,7 @@
 use crate::auth::percent_decode;
 use crate::clock;
 use crate::meta::{ObjectRow, PartRef};
+use crate::s3::acl::{Acl, Permission};
 use crate::s3::bucket::meta_error;
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::object::{object_row_from_headers, put_condition, remove_data, storage_error};
@@ -87,11 +88,10 @@ fn check_source_conditions(ctx: &RequestContext<'_>, source: &ObjectRow) -> Resu
 }
 
 pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = crate::s3::bucket::require_bucket(ctx).await?;
+    let bucket = crate::s3::bucket::bucket_with(ctx, Permission::Write).await?;
     let (source_bucket, source_key) =
         parse_copy_source(ctx.head.header("x-amz-copy-source").unwrap_or_default())?;
-    let source_bucket_row = ctx
-        .state
+    ctx.state
         .meta
         .get_bucket(&source_bucket)
         .await
@@ -99,9 +99,6 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         .ok_or_else(|| {
             S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", source_bucket.clone())
         })?;
-    if source_bucket_row.owner_id != ctx.user.owner_id {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
     let source = ctx
         .state
         .meta
@@ -109,6 +106,13 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         .await
         .map_err(|e| meta_error(e, &source_bucket, Some(&source_key)))?
         .ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", source_key.clone()))?;
+    if !Acl::from_json(&source.acl, &source.owner_id).allows(
+        &source.owner_id,
+        ctx.requester(),
+        Permission::Read,
+    ) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
     check_source_conditions(ctx, &source)?;
     if source.size > COPY_SOURCE_BYTES_MAX {
         return Err(S3Error::with_message(
@@ -144,7 +148,7 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         ));
     }
     let condition = put_condition(ctx)?;
-    let headers_row = object_row_from_headers(ctx, &bucket.name)?;
+    let headers_row = object_row_from_headers(ctx, &bucket)?;
     let mut row = if replace {
         headers_row
     } else {

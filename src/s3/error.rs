@@ -35,6 +35,7 @@ pub enum ErrorCode {
     InvalidURI,
     InsufficientStorage,
     KeyTooLongError,
+    MalformedACLError,
     MalformedXML,
     MetadataTooLarge,
     MethodNotAllowed,
@@ -87,6 +88,7 @@ impl ErrorCode {
             ErrorCode::InvalidURI => "InvalidURI",
             ErrorCode::InsufficientStorage => "InsufficientStorage",
             ErrorCode::KeyTooLongError => "KeyTooLongError",
+            ErrorCode::MalformedACLError => "MalformedACLError",
             ErrorCode::MalformedXML => "MalformedXML",
             ErrorCode::MetadataTooLarge => "MetadataTooLarge",
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
@@ -139,6 +141,7 @@ impl ErrorCode {
             ErrorCode::InvalidURI => 400,
             ErrorCode::InsufficientStorage => 507,
             ErrorCode::KeyTooLongError => 400,
+            ErrorCode::MalformedACLError => 400,
             ErrorCode::MalformedXML => 400,
             ErrorCode::MetadataTooLarge => 400,
             ErrorCode::MethodNotAllowed => 405,
@@ -207,6 +210,9 @@ impl ErrorCode {
                 "There is not enough space left on the device to store the object."
             }
             ErrorCode::KeyTooLongError => "Your key is too long.",
+            ErrorCode::MalformedACLError => {
+                "The XML you provided was not well-formed or did not validate against our published schema."
+            }
             ErrorCode::MalformedXML => {
                 "The XML you provided was not well-formed or did not validate against our published schema."
             }

@@ -6,7 +6,8 @@ use crate::checksum::{base64_decode, base64_encode};
 use crate::clock;
 use crate::limits;
 use crate::meta::{ListPage, ListQuery, ObjectRow};
-use crate::s3::bucket::{meta_error, require_bucket};
+use crate::s3::acl::Permission;
+use crate::s3::bucket::{bucket_with, meta_error, require_bucket};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::service::RequestContext;
 use crate::s3::xml::XmlWriter;
@@ -91,7 +92,7 @@ fn encoded(params: &ListParams, value: &str) -> String {
 }
 
 pub async fn list_objects(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
+    let bucket = bucket_with(ctx, Permission::Read).await?;
     let params = list_params(ctx)?;
     let marker = ctx.query.get("marker").unwrap_or_default().to_string();
     let after = (!marker.is_empty()).then(|| marker.clone());
@@ -120,7 +121,7 @@ pub async fn list_objects(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
 }
 
 pub async fn list_objects_v2(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
+    let bucket = bucket_with(ctx, Permission::Read).await?;
     let params = list_params(ctx)?;
     let token = ctx.query.get("continuation-token").map(str::to_string);
     let start_after = ctx
@@ -247,7 +248,7 @@ async fn send_xml(ctx: &mut RequestContext<'_>, xml: XmlWriter) -> Result<(), S3
 /// its own `null` version, the latest, so versioning-aware tools (cleaners,
 /// sync tools) see exactly what is stored and can delete it.
 pub async fn list_object_versions(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
+    let bucket = bucket_with(ctx, Permission::Read).await?;
     let params = list_params(ctx)?;
     let key_marker = ctx.query.get("key-marker").unwrap_or_default().to_string();
     let version_marker = ctx

@@ -2,6 +2,7 @@
 //! type every failure becomes. Knows nothing of SQLite or files: it reaches them
 //! through `meta::MetaClient` and `storage::LocalStorage`.
 
+pub mod acl;
 pub mod bucket;
 pub mod copy;
 pub mod error;

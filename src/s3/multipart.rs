@@ -8,7 +8,8 @@ use crate::checksum::{hex_encode, ChecksumAlgorithm};
 use crate::clock;
 use crate::limits;
 use crate::meta::{PartRow, UploadQuery, UploadRow};
-use crate::s3::bucket::{meta_error, require_bucket};
+use crate::s3::acl::Permission;
+use crate::s3::bucket::{bucket_with, meta_error};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::object::{object_row_from_headers, put_condition, remove_data, store_body};
 use crate::s3::service::RequestContext;
@@ -43,8 +44,8 @@ async fn require_upload(ctx: &RequestContext<'_>) -> Result<UploadRow, S3Error> 
 }
 
 pub async fn create_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
-    let mut object = object_row_from_headers(ctx, &bucket.name)?;
+    let bucket = bucket_with(ctx, Permission::Write).await?;
+    let mut object = object_row_from_headers(ctx, &bucket)?;
     if let Some(name) = ctx.head.header("x-amz-checksum-algorithm") {
         let alg = ChecksumAlgorithm::from_name(name).ok_or_else(|| {
             S3Error::with_message(
@@ -90,7 +91,7 @@ fn part_number(ctx: &RequestContext<'_>) -> Result<u32, S3Error> {
 }
 
 pub async fn upload_part(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    require_bucket(ctx).await?;
+    bucket_with(ctx, Permission::Write).await?;
     let number = part_number(ctx)?;
     let upload = require_upload(ctx).await?;
     let max_size = PART_BYTES_MAX.min(ctx.state.config.max_object_size);
@@ -146,7 +147,7 @@ fn completion_parts(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
 }
 
 pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
+    let bucket = bucket_with(ctx, Permission::Write).await?;
     let condition = put_condition(ctx)?;
     let upload_id = ctx.query.get("uploadId").unwrap_or_default().to_string();
     let upload = ctx
@@ -161,7 +162,7 @@ pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(
         }
         Some(_) => return Err(S3Error::new(ErrorCode::NoSuchUpload).field("UploadId", upload_id)),
         // Possibly completed already: the metadata thread answers that idempotently.
-        None => object_row_from_headers(ctx, &bucket.name)?,
+        None => object_row_from_headers(ctx, &bucket)?,
     };
     let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
     let parts = completion_parts(&body)?;
@@ -184,7 +185,7 @@ pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(
 }
 
 pub async fn abort_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    require_bucket(ctx).await?;
+    bucket_with(ctx, Permission::Write).await?;
     let upload = require_upload(ctx).await?;
     let freed = ctx
         .state
@@ -229,7 +230,7 @@ fn write_owner(ctx: &RequestContext<'_>, xml: &mut XmlWriter, element: &str, own
 }
 
 pub async fn list_parts(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    require_bucket(ctx).await?;
+    bucket_with(ctx, Permission::Read).await?;
     let upload = require_upload(ctx).await?;
     let max = bounded_count(ctx, "max-parts")?;
     let marker_text = ctx.query.get("part-number-marker").unwrap_or("0");
@@ -279,7 +280,7 @@ pub async fn list_parts(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
 }
 
 pub async fn list_multipart_uploads(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
+    let bucket = bucket_with(ctx, Permission::Read).await?;
     let query = UploadQuery {
         bucket: bucket.name.clone(),
         prefix: ctx.query.get("prefix").unwrap_or_default().to_string(),

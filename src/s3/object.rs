@@ -7,7 +7,8 @@ use crate::clock;
 use crate::http::BodyKind;
 use crate::limits;
 use crate::meta::{ObjectRow, PutCondition};
-use crate::s3::bucket::{meta_error, require_bucket};
+use crate::s3::acl::{acl_from_request, Acl, Permission};
+use crate::s3::bucket::{bucket_with, existing_bucket, meta_error};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::payload::{UploadExpectations, UploadReader, VerifiedUpload};
 use crate::s3::service::RequestContext;
@@ -32,9 +33,9 @@ const STORAGE_CLASSES: &[&str] = &[
 ];
 
 pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
+    let bucket = bucket_with(ctx, Permission::Write).await?;
     let condition = put_condition(ctx)?;
-    let mut row = object_row_from_headers(ctx, &bucket.name)?;
+    let mut row = object_row_from_headers(ctx, &bucket)?;
     let max_size = ctx.state.config.max_object_size;
     let (data_id, verified) = store_body(ctx, max_size).await?;
     row.size = verified.size;
@@ -166,9 +167,10 @@ pub(crate) fn put_condition(ctx: &RequestContext<'_>) -> Result<PutCondition, S3
 /// data id are filled in once the body is stored).
 pub(crate) fn object_row_from_headers(
     ctx: &RequestContext<'_>,
-    bucket: &str,
+    bucket: &crate::meta::BucketRow,
 ) -> Result<ObjectRow, S3Error> {
     let head = ctx.head;
+    let owner = ctx.user.owner_id.clone();
     let mut user_meta = Vec::new();
     let mut meta_bytes = 0;
     for (name, value) in &head.headers {
@@ -190,7 +192,7 @@ pub(crate) fn object_row_from_headers(
     }
     let text = |name: &str| head.header(name).map(str::to_string);
     Ok(ObjectRow {
-        bucket: bucket.to_string(),
+        bucket: bucket.name.clone(),
         key: ctx.key().to_string(),
         size: 0,
         etag: String::new(),
@@ -203,7 +205,7 @@ pub(crate) fn object_row_from_headers(
         expires: text("expires"),
         user_meta,
         storage_class: storage_class.to_string(),
-        acl: "{\"canned\":\"private\"}".to_string(),
+        acl: acl_from_request(&head.headers, &owner, &bucket.owner_id)?.to_json(),
         last_modified_ms: clock::now_unix_millis(),
         data_id: String::new(),
         checksum_algorithm: None,
@@ -373,7 +375,7 @@ const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
 
 /// GetObject and HeadObject: the same checks and headers, HEAD without the bytes.
 pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
+    let bucket = existing_bucket(ctx).await?;
     if let Some(version) = ctx.query.get("versionId") {
         if version != "null" {
             return Err(S3Error::with_message(
@@ -391,8 +393,26 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         .get_object(&bucket.name, &key)
         .await
         .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
-    let mut row =
-        row.ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", key.clone()))?;
+    let mut row = match row {
+        Some(row) => row,
+        // Only those who may list the bucket learn that a key is absent.
+        None if Acl::from_json(&bucket.acl, &bucket.owner_id).allows(
+            &bucket.owner_id,
+            ctx.requester(),
+            Permission::Read,
+        ) =>
+        {
+            return Err(S3Error::new(ErrorCode::NoSuchKey).field("Key", key.clone()));
+        }
+        None => return Err(S3Error::new(ErrorCode::AccessDenied)),
+    };
+    if !Acl::from_json(&row.acl, &row.owner_id).allows(
+        &row.owner_id,
+        ctx.requester(),
+        Permission::Read,
+    ) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
     let last_modified = row.last_modified_ms.div_euclid(1000);
     let validators = [
         ("ETag", format!("\"{}\"", row.etag)),
@@ -660,7 +680,7 @@ async fn send_segments(
 }
 
 pub async fn delete_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
+    let bucket = bucket_with(ctx, Permission::Write).await?;
     let key = ctx.key().to_string();
     let removed = match ctx.head.header("if-match") {
         Some(etag) => {
@@ -684,7 +704,7 @@ const DELETE_OBJECTS_KEYS_MAX: usize = 1000;
 /// key's outcome reported (only errors in Quiet mode). Keys are taken exactly as
 /// sent, whitespace included.
 pub async fn delete_objects(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = require_bucket(ctx).await?;
+    let bucket = bucket_with(ctx, Permission::Write).await?;
     let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
     let root = crate::s3::xml::parse_document(&body)?;
     if root.name != "Delete" {

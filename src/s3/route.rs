@@ -142,6 +142,10 @@ pub enum Operation {
     CopyObject,
     ListObjectVersions,
     GetBucketVersioning,
+    GetBucketAcl,
+    PutBucketAcl,
+    GetObjectAcl,
+    PutObjectAcl,
     CreateMultipartUpload,
     UploadPart,
     CompleteMultipartUpload,
@@ -171,6 +175,10 @@ impl Operation {
             Operation::CopyObject => "CopyObject",
             Operation::ListObjectVersions => "ListObjectVersions",
             Operation::GetBucketVersioning => "GetBucketVersioning",
+            Operation::GetBucketAcl => "GetBucketAcl",
+            Operation::PutBucketAcl => "PutBucketAcl",
+            Operation::GetObjectAcl => "GetObjectAcl",
+            Operation::PutObjectAcl => "PutObjectAcl",
             Operation::CreateMultipartUpload => "CreateMultipartUpload",
             Operation::UploadPart => "UploadPart",
             Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
@@ -402,6 +410,13 @@ fn route_bucket(method: &str, query: &Query) -> Result<Operation, S3Error> {
     if query.has("delete") && method == "POST" {
         return Ok(Operation::DeleteObjects);
     }
+    if query.has("acl") {
+        return match method {
+            "GET" | "HEAD" => Ok(Operation::GetBucketAcl),
+            "PUT" => Ok(Operation::PutBucketAcl),
+            _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        };
+    }
     if query.has("versions") && matches!(method, "GET" | "HEAD") {
         return Ok(Operation::ListObjectVersions);
     }
@@ -441,6 +456,13 @@ fn route_object(method: &str, query: &Query, copy_source: bool) -> Result<Operat
     }
     if query.has("uploads") && method == "POST" {
         return Ok(Operation::CreateMultipartUpload);
+    }
+    if query.has("acl") {
+        return match method {
+            "GET" | "HEAD" => Ok(Operation::GetObjectAcl),
+            "PUT" => Ok(Operation::PutObjectAcl),
+            _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        };
     }
     if let Some(op) = subresource(OBJECT_SUBRESOURCES, method, query) {
         return op;

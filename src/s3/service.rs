@@ -15,7 +15,7 @@ use crate::limits;
 use crate::meta::CredentialRow;
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::route::{self, Operation, Query, Target};
-use crate::s3::{bucket, copy, list, multipart, object, xml};
+use crate::s3::{acl, bucket, copy, list, multipart, object, xml};
 
 /// Serves one accepted connection until it closes.
 pub async fn serve_connection(state: Rc<CoreState>, stream: TcpStream) {
@@ -71,6 +71,15 @@ impl RequestContext<'_> {
 
     pub fn key(&self) -> &str {
         self.target.key.as_deref().unwrap_or_default()
+    }
+
+    /// The requester's canonical id, `None` for an anonymous request.
+    pub fn requester(&self) -> Option<&str> {
+        if self.user.access_key.is_empty() {
+            None
+        } else {
+            Some(self.user.owner_id.as_str())
+        }
     }
 
     pub fn is_head(&self) -> bool {
@@ -299,8 +308,24 @@ async fn prepare(state: &CoreState, head: &RequestHead) -> Result<Prepared, S3Er
         headers: &head.headers,
     };
     let parsed = auth::parse_auth(&parts)?;
+    let query = Query::parse(&head.query)?;
+    let op = route::route(
+        &head.method,
+        &target,
+        &query,
+        head.header("x-amz-copy-source").is_some(),
+    )?;
     let access_key = match &parsed {
-        ParsedAuth::Anonymous => return Err(S3Error::new(ErrorCode::AccessDenied)),
+        // Anonymous requests go on: handlers allow them exactly where an ACL grants AllUsers.
+        ParsedAuth::Anonymous => {
+            return Ok(Prepared {
+                query,
+                target,
+                op,
+                payload: PayloadCheck::Unsigned,
+                user: anonymous_user(),
+            })
+        }
         other => other.access_key().unwrap_or_default().to_string(),
     };
     let user = state.credential(&access_key).await?.ok_or_else(|| {
@@ -318,13 +343,6 @@ async fn prepare(state: &CoreState, head: &RequestHead) -> Result<Prepared, S3Er
             &mut cache,
         )?
     };
-    let query = Query::parse(&head.query)?;
-    let op = route::route(
-        &head.method,
-        &target,
-        &query,
-        head.header("x-amz-copy-source").is_some(),
-    )?;
     Ok(Prepared {
         query,
         target,
@@ -351,6 +369,10 @@ async fn dispatch(ctx: &mut RequestContext<'_>, op: Operation) -> Result<(), S3E
         Operation::CopyObject => copy::copy_object(ctx).await,
         Operation::ListObjectVersions => list::list_object_versions(ctx).await,
         Operation::GetBucketVersioning => list::get_bucket_versioning(ctx).await,
+        Operation::GetBucketAcl => acl::get_bucket_acl(ctx).await,
+        Operation::PutBucketAcl => acl::put_bucket_acl(ctx).await,
+        Operation::GetObjectAcl => acl::get_object_acl(ctx).await,
+        Operation::PutObjectAcl => acl::put_object_acl(ctx).await,
         Operation::CreateMultipartUpload => multipart::create_multipart_upload(ctx).await,
         Operation::UploadPart => multipart::upload_part(ctx).await,
         Operation::CompleteMultipartUpload => multipart::complete_multipart_upload(ctx).await,

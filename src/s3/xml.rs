@@ -73,6 +73,11 @@ impl XmlWriter {
         self.close(name);
     }
 
+    /// Markup written as is: only for constant tags with attributes.
+    pub fn raw(&mut self, markup: &str) {
+        self.out.push_str(markup);
+    }
+
     /// Escaped text inside the element opened last.
     pub fn text(&mut self, text: &str) {
         escape_into(&mut self.out, text);

@@ -45,17 +45,26 @@ pub struct RecoveryReport {
 
 impl LocalStorage {
     /// Prepares the data dir at `root` before any runtime serves: creates `root`, `tmp/` and
-    /// `objects/00`..`objects/ff` as needed (fsyncing each parent that gained an entry), and
-    /// removes every file in `tmp/`, since after a restart no write can still own one.
+    /// `objects/00`..`objects/ff` as needed (fsyncing each parent that gained an entry),
+    /// removes everything in `tmp/`, and makes `tmp/<session>/` for this run's writes.
+    ///
+    /// Temp files live in a directory per run because a process killed with writes in
+    /// flight on io_uring can still have operations completing in the kernel after it is
+    /// reaped: a late create or rename into its own, now removed, directory fails instead
+    /// of leaving a file behind this run's cleanup.
     pub fn open(root: &Path) -> io::Result<(LocalStorage, RecoveryReport)> {
-        let inner = Inner {
+        let seed = IdSeed::from_urandom()?;
+        let session = seed.next_id();
+        let mut inner = Inner {
             root: root.to_path_buf(),
             tmp_dir: root.join(TMP_DIR),
             objects_dir: root.join(OBJECTS_DIR),
-            seed: IdSeed::from_urandom()?,
+            seed,
         };
         create_layout(&inner)?;
         let temp_files_removed = remove_temp_files(&inner.tmp_dir)?;
+        inner.tmp_dir = inner.tmp_dir.join(session);
+        fs::create_dir(&inner.tmp_dir)?;
         if temp_files_removed > 0 {
             log::info!("removed {temp_files_removed} interrupted writes from tmp/");
         }
@@ -195,18 +204,38 @@ fn fanout_name(index: u32) -> String {
     format!("{index:02x}")
 }
 
-/// Removes every file in `tmp/`. Unlinks are not fsynced: one a crash forgets is redone at
-/// the next startup.
+/// Removes everything in `tmp/`: files of writes a crash interrupted and the
+/// directories of earlier runs. Unlinks are not fsynced: one a crash forgets is redone
+/// at the next startup. A directory that refills while being removed (a dead
+/// process's last operations still completing) is tried again.
 fn remove_temp_files(tmp_dir: &Path) -> io::Result<u64> {
     let mut removed = 0;
     for entry in fs::read_dir(tmp_dir)? {
         let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            log::warn!("leaving unexpected directory {}", entry.path().display());
+        if !entry.file_type()?.is_dir() {
+            fs::remove_file(entry.path())?;
+            removed += 1;
             continue;
         }
-        fs::remove_file(entry.path())?;
-        removed += 1;
+        let mut attempt = 0;
+        loop {
+            for file in fs::read_dir(entry.path())? {
+                let file = file?;
+                match fs::remove_file(file.path()) {
+                    Ok(()) => removed += 1,
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            match fs::remove_dir(entry.path()) {
+                Ok(()) => break,
+                Err(error) if attempt < 50 && error.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
     Ok(removed)
 }

@@ -59,6 +59,21 @@ fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).unwrap().count()
 }
 
+/// Files under `dir`, recursively (temp files live in a per-run subdirectory).
+fn count_tmp(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                count_tmp(&entry.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
 /// Bytes that differ at every offset, so a misplaced piece cannot go unnoticed.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len)
@@ -111,7 +126,7 @@ fn write_in_pieces_commit_and_read_back() {
             assert!(root.join("objects").join(&id[..2]).join(&id).is_file());
             assert_eq!(get(&storage, &id).await, data, "size {size}");
         }
-        assert_eq!(count_files(&root.join("tmp")), 0);
+        assert_eq!(count_tmp(&root.join("tmp")), 0);
     });
 }
 
@@ -121,9 +136,9 @@ fn abort_leaves_nothing_in_tmp() {
         let mut temp = storage.create_temp().await.unwrap();
         let (result, _) = temp.write(pattern(10_000)).await;
         result.unwrap();
-        assert_eq!(count_files(&root.join("tmp")), 1);
+        assert_eq!(count_tmp(&root.join("tmp")), 1);
         temp.abort().await;
-        assert_eq!(count_files(&root.join("tmp")), 0);
+        assert_eq!(count_tmp(&root.join("tmp")), 0);
     });
 }
 
@@ -134,7 +149,7 @@ fn drop_without_commit_leaves_nothing() {
         let (result, _) = temp.write(pattern(10_000)).await;
         result.unwrap();
         drop(temp);
-        assert_eq!(count_files(&root.join("tmp")), 0);
+        assert_eq!(count_tmp(&root.join("tmp")), 0);
     });
 }
 
@@ -155,7 +170,7 @@ fn startup_removes_interrupted_writes() {
 
     let (storage, report) = LocalStorage::open(&dir.0).unwrap();
     assert_eq!(report.temp_files_removed, 3);
-    assert_eq!(count_files(&dir.0.join("tmp")), 0);
+    assert_eq!(count_tmp(&dir.0.join("tmp")), 0);
     let data = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .build()
         .unwrap()
@@ -257,6 +272,6 @@ fn invalid_data_ids_are_rejected() {
             let err = temp.commit(id).await.err().unwrap();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{id:?}");
         }
-        assert_eq!(count_files(&root.join("tmp")), 0);
+        assert_eq!(count_tmp(&root.join("tmp")), 0);
     });
 }

@@ -42,6 +42,9 @@ class Daemon:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
+        # Wait for this process's own "listening" line: a connect alone could reach the
+        # lingering listener of a process killed a moment ago.
+        offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         args = [BIN, "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
                 "--threads", "2", "--domain", "localhost", "--log-level", "info", *self.extra_args]
@@ -50,11 +53,11 @@ class Daemon:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited with {self.proc.returncode}: {open(self.log_path).read()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                if b"listening on" in log.read():
+                    return self
+            time.sleep(0.05)
         raise RuntimeError("daemon did not start listening")
 
     def kill9(self):

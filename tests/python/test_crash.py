@@ -46,7 +46,8 @@ def test_kill9_loses_nothing_acknowledged():
                 t.join()
             daemon.start()
             s3 = daemon.client()
-            assert os.listdir(os.path.join(daemon.data_dir, "tmp")) == []
+            leftovers = [f for _, _, files in os.walk(os.path.join(daemon.data_dir, "tmp")) for f in files]
+            assert leftovers == []
             for key, digest in acknowledged.items():
                 body = s3.get_object(Bucket="crash", Key=key)["Body"].read()
                 assert hashlib.sha256(body).hexdigest() == digest, key
