@@ -202,3 +202,44 @@ def test_unimplemented_object_subresources_answer_501(daemon, bucket, query):
                                     sigv4.EMPTY_SHA256, ACCESS_KEY, SECRET_KEY, sigv4.amz_now())
     status, _, body = sigv4.request(daemon.port, "GET", f"/{bucket}/k", headers, query=f"{query}=")
     assert status == 501 and b"<Code>NotImplemented</Code>" in body
+
+
+def test_racing_create_only_puts_have_one_winner(daemon, bucket):
+    import threading
+    results = []
+    barrier = threading.Barrier(8)
+
+    def racer(n):
+        client = daemon.client()
+        barrier.wait()
+        try:
+            client.put_object(Bucket=bucket, Key="race", Body=f"writer {n}".encode(), IfNoneMatch="*")
+            results.append(("won", n))
+        except ClientError as error:
+            results.append((error.response["ResponseMetadata"]["HTTPStatusCode"], n))
+
+    threads = [threading.Thread(target=racer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [n for outcome, n in results if outcome == "won"]
+    assert len(winners) == 1 and sorted(o for o, _ in results if o != "won") == [412] * 7
+    body = daemon.client().get_object(Bucket=bucket, Key="race")["Body"].read()
+    assert body == f"writer {winners[0]}".encode()
+
+
+def test_wrong_crc32c_stores_nothing(daemon, bucket):
+    import base64
+    body = b"crc32c protected"
+    headers = {"host": f"127.0.0.1:{daemon.port}",
+               "x-amz-checksum-crc32c": base64.b64encode(b"\x00\x00\x00\x01").decode()}
+    headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/c32c", [], headers, "UNSIGNED-PAYLOAD",
+                                    ACCESS_KEY, SECRET_KEY, sigv4.amz_now())
+    status, _, resp = sigv4.request(daemon.port, "PUT", f"/{bucket}/c32c", headers, body)
+    assert status == 400 and b"<Code>BadDigest</Code>" in resp
+    assert b"CRC32C" in resp
+    status, _, _ = sigv4.request(daemon.port, "HEAD", f"/{bucket}/c32c",
+                                 sigv4.sign_headers("HEAD", f"/{bucket}/c32c", [], {"host": f"127.0.0.1:{daemon.port}"},
+                                                    sigv4.EMPTY_SHA256, ACCESS_KEY, SECRET_KEY, sigv4.amz_now())[0])
+    assert status == 404
