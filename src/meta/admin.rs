@@ -5,27 +5,12 @@
 
 use std::path::Path;
 
-use rusqlite::params;
-
+use crate::meta::thread::{credential_from_row, put_credential};
 use crate::meta::{schema, CredentialRow, MetaError};
 
 /// Adds or replaces a key pair.
 pub fn add_credential(db_path: &Path, row: &CredentialRow) -> Result<(), MetaError> {
-    let conn = schema::open(db_path)?;
-    conn.execute(
-        "INSERT INTO credentials (access_key, secret_key, owner_id, display_name, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (access_key) DO UPDATE SET secret_key = excluded.secret_key,
-             owner_id = excluded.owner_id, display_name = excluded.display_name",
-        params![
-            row.access_key,
-            row.secret_key,
-            row.owner_id,
-            row.display_name,
-            row.created_ms
-        ],
-    )?;
-    Ok(())
+    put_credential(&schema::open(db_path)?, row)
 }
 
 /// Every key pair, by access key. Secrets are included: callers decide what to print.
@@ -34,15 +19,7 @@ pub fn list_credentials(db_path: &Path) -> Result<Vec<CredentialRow>, MetaError>
     let mut stmt = conn.prepare(
         "SELECT access_key, secret_key, owner_id, display_name, created_ms FROM credentials ORDER BY access_key",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(CredentialRow {
-            access_key: r.get(0)?,
-            secret_key: r.get(1)?,
-            owner_id: r.get(2)?,
-            display_name: r.get(3)?,
-            created_ms: r.get(4)?,
-        })
-    })?;
+    let rows = stmt.query_map([], credential_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -520,25 +520,26 @@ fn set_object_acl(conn: &Connection, bucket: &str, key: &str, acl: &str) -> Resu
     Ok(())
 }
 
+pub(crate) fn credential_from_row(r: &Row<'_>) -> rusqlite::Result<CredentialRow> {
+    Ok(CredentialRow {
+        access_key: r.get(0)?,
+        secret_key: r.get(1)?,
+        owner_id: r.get(2)?,
+        display_name: r.get(3)?,
+        created_ms: r.get(4)?,
+    })
+}
+
 fn get_credential(conn: &Connection, access_key: &str) -> Result<Option<CredentialRow>, MetaError> {
     let mut stmt = conn.prepare_cached(
         "SELECT access_key, secret_key, owner_id, display_name, created_ms FROM credentials WHERE access_key = ?1",
     )?;
-    let row = stmt
-        .query_row([access_key], |r| {
-            Ok(CredentialRow {
-                access_key: r.get(0)?,
-                secret_key: r.get(1)?,
-                owner_id: r.get(2)?,
-                display_name: r.get(3)?,
-                created_ms: r.get(4)?,
-            })
-        })
-        .optional()?;
-    Ok(row)
+    Ok(stmt
+        .query_row([access_key], credential_from_row)
+        .optional()?)
 }
 
-fn put_credential(conn: &Connection, row: &CredentialRow) -> Result<(), MetaError> {
+pub(crate) fn put_credential(conn: &Connection, row: &CredentialRow) -> Result<(), MetaError> {
     conn.prepare_cached(
         "INSERT INTO credentials (access_key, secret_key, owner_id, display_name, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)

@@ -224,15 +224,7 @@ fn write_object(
     }
     xml.element("Size", &row.size.to_string());
     if owner {
-        xml.open("Owner");
-        xml.element("ID", &row.owner_id);
-        let display = if row.owner_id == ctx.user.owner_id {
-            ctx.user.display_name.as_str()
-        } else {
-            row.owner_id.as_str()
-        };
-        xml.element("DisplayName", display);
-        xml.close("Owner");
+        write_owner(ctx, xml, "Owner", &row.owner_id);
     }
     xml.element("StorageClass", &row.storage_class);
     xml.close("Contents");
@@ -297,15 +289,7 @@ pub async fn list_object_versions(ctx: &mut RequestContext<'_>) -> Result<(), S3
         );
         xml.element("ETag", &format!("\"{}\"", row.etag));
         xml.element("Size", &row.size.to_string());
-        xml.open("Owner");
-        xml.element("ID", &row.owner_id);
-        let display = if row.owner_id == ctx.user.owner_id {
-            ctx.user.display_name.as_str()
-        } else {
-            row.owner_id.as_str()
-        };
-        xml.element("DisplayName", display);
-        xml.close("Owner");
+        write_owner(ctx, &mut xml, "Owner", &row.owner_id);
         xml.element("StorageClass", &row.storage_class);
         xml.close("Version");
     }
@@ -326,4 +310,23 @@ pub async fn get_bucket_versioning(ctx: &mut RequestContext<'_>) -> Result<(), S
     xml.root("VersioningConfiguration");
     xml.close("VersioningConfiguration");
     send_xml(ctx, xml).await
+}
+
+/// `<element><ID/><DisplayName/></element>` for an owner; the display name is known
+/// for the requester, and is the id itself for anyone else.
+pub(crate) fn write_owner(
+    ctx: &RequestContext<'_>,
+    xml: &mut XmlWriter,
+    element: &str,
+    owner_id: &str,
+) {
+    xml.open(element);
+    xml.element("ID", owner_id);
+    let display = if owner_id == ctx.user.owner_id {
+        ctx.user.display_name.as_str()
+    } else {
+        owner_id
+    };
+    xml.element("DisplayName", display);
+    xml.close(element);
 }

@@ -11,6 +11,7 @@ use crate::meta::{PartRow, UploadQuery, UploadRow};
 use crate::s3::acl::Permission;
 use crate::s3::bucket::{bucket_with, meta_error};
 use crate::s3::error::{ErrorCode, S3Error};
+use crate::s3::list::write_owner;
 use crate::s3::object::{object_row_from_headers, put_condition, remove_data, store_body};
 use crate::s3::service::RequestContext;
 use crate::s3::xml::{parse_document, XmlWriter};
@@ -215,18 +216,6 @@ fn bounded_count(ctx: &RequestContext<'_>, name: &'static str) -> Result<usize, 
                 .field("ArgumentValue", value)
             }),
     }
-}
-
-fn write_owner(ctx: &RequestContext<'_>, xml: &mut XmlWriter, element: &str, owner_id: &str) {
-    xml.open(element);
-    xml.element("ID", owner_id);
-    let display = if owner_id == ctx.user.owner_id {
-        ctx.user.display_name.as_str()
-    } else {
-        owner_id
-    };
-    xml.element("DisplayName", display);
-    xml.close(element);
 }
 
 pub async fn list_parts(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
