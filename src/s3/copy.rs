@@ -87,8 +87,9 @@ fn check_source_conditions(ctx: &RequestContext<'_>, source: &ObjectRow) -> Resu
     Ok(())
 }
 
-pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = crate::s3::bucket::bucket_with(ctx, Permission::Write).await?;
+/// The object `x-amz-copy-source` names, if the requester may read it and the
+/// `x-amz-copy-source-if-*` conditions hold.
+pub(crate) async fn readable_source(ctx: &RequestContext<'_>) -> Result<ObjectRow, S3Error> {
     let (source_bucket, source_key) =
         parse_copy_source(ctx.head.header("x-amz-copy-source").unwrap_or_default())?;
     ctx.state
@@ -114,6 +115,42 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         return Err(S3Error::new(ErrorCode::AccessDenied));
     }
     check_source_conditions(ctx, &source)?;
+    Ok(source)
+}
+
+/// (data id, offset, length) pieces holding bytes `first..first + length` of an object.
+pub(crate) fn source_ranges(
+    source: &ObjectRow,
+    first: u64,
+    length: u64,
+) -> Vec<(String, u64, u64)> {
+    let pieces: Vec<(&str, u64)> = if source.parts_count.is_some() {
+        source
+            .parts
+            .iter()
+            .map(|p| (p.data_id.as_str(), p.size))
+            .collect()
+    } else {
+        vec![(source.data_id.as_str(), source.size)]
+    };
+    let end = first + length;
+    let mut ranges = Vec::new();
+    let mut start = 0u64;
+    for (data_id, size) in pieces {
+        let stop = start + size;
+        if stop > first && start < end && size > 0 {
+            let offset = first.max(start) - start;
+            ranges.push((data_id.to_string(), offset, end.min(stop) - start - offset));
+        }
+        start = stop;
+    }
+    ranges
+}
+
+pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let bucket = crate::s3::bucket::bucket_with(ctx, Permission::Write).await?;
+    let source = readable_source(ctx).await?;
+    let (source_bucket, source_key) = (source.bucket.clone(), source.key.clone());
     if source.size > COPY_SOURCE_BYTES_MAX {
         return Err(S3Error::with_message(
             ErrorCode::InvalidRequest,

@@ -12,7 +12,9 @@ use crate::s3::acl::Permission;
 use crate::s3::bucket::{bucket_with, meta_error};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::list::write_owner;
-use crate::s3::object::{object_row_from_headers, put_condition, remove_data, store_body};
+use crate::s3::object::{
+    object_row_from_headers, put_condition, remove_data, storage_error, store_body,
+};
 use crate::s3::service::RequestContext;
 use crate::s3::xml::{parse_document, XmlWriter};
 
@@ -334,6 +336,90 @@ pub async fn list_multipart_uploads(ctx: &mut RequestContext<'_>) -> Result<(), 
     send_xml(ctx, xml).await
 }
 
+/// The `x-amz-copy-source-range` of UploadPartCopy: `bytes=first-last`, inside the source.
+fn copy_source_range(value: Option<&str>, size: u64) -> Result<(u64, u64), S3Error> {
+    let Some(value) = value else {
+        return Ok((0, size));
+    };
+    let malformed = || {
+        S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+        )
+        .field("ArgumentName", "x-amz-copy-source-range")
+        .field("ArgumentValue", value)
+    };
+    let spec = value.trim().strip_prefix("bytes=").ok_or_else(malformed)?;
+    let (first, last) = spec.split_once('-').ok_or_else(malformed)?;
+    let first: u64 = first.trim().parse().map_err(|_| malformed())?;
+    let last: u64 = last.trim().parse().map_err(|_| malformed())?;
+    if first > last {
+        return Err(malformed());
+    }
+    if last >= size {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidArgument,
+            format!("Range specified is not valid for source object of size: {size}"),
+        )
+        .field("ArgumentName", "x-amz-copy-source-range")
+        .field("ArgumentValue", value));
+    }
+    Ok((first, last - first + 1))
+}
+
+/// UploadPartCopy: a part made of (a range of) another object. The bytes are read
+/// and hashed once, off the runtime, for the part's ETag.
+pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    bucket_with(ctx, Permission::Write).await?;
+    let number = part_number(ctx)?;
+    let upload = require_upload(ctx).await?;
+    let source = crate::s3::copy::readable_source(ctx).await?;
+    let (first, length) =
+        copy_source_range(ctx.head.header("x-amz-copy-source-range"), source.size)?;
+    if length > PART_BYTES_MAX {
+        return Err(S3Error::new(ErrorCode::EntityTooLarge));
+    }
+    let ranges = crate::s3::copy::source_ranges(&source, first, length);
+    let mut temp = ctx
+        .state
+        .storage
+        .create_temp()
+        .await
+        .map_err(storage_error)?;
+    let md5 = match temp.append_ranges_hashed(ranges).await {
+        Ok(md5) => md5,
+        Err(error) => {
+            temp.abort().await;
+            return Err(storage_error(error));
+        }
+    };
+    let data_id = ctx.state.storage.new_data_id();
+    temp.commit(&data_id).await.map_err(storage_error)?;
+    let now = clock::now_unix_millis();
+    let part = PartRow {
+        upload_id: upload.upload_id.clone(),
+        part_number: number,
+        size: length,
+        etag: hex_encode(&md5),
+        data_id: data_id.clone(),
+        last_modified_ms: now,
+        checksum_value: None,
+    };
+    match ctx.state.meta.put_part(part).await {
+        Ok(replaced) => remove_data(ctx, &replaced).await,
+        Err(error) => {
+            remove_data(ctx, &[data_id]).await;
+            return Err(meta_error(error, ctx.bucket(), Some(ctx.key())));
+        }
+    }
+    let mut xml = XmlWriter::new();
+    xml.root("CopyPartResult");
+    xml.element("LastModified", &clock::format_iso8601_millis(now));
+    xml.element("ETag", &format!("\"{}\"", hex_encode(&md5)));
+    xml.close("CopyPartResult");
+    send_xml(ctx, xml).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +436,19 @@ mod tests {
             assert_eq!(
                 completion_parts(bad).unwrap_err().code,
                 ErrorCode::MalformedXML
+            );
+        }
+    }
+
+    #[test]
+    fn copy_source_ranges() {
+        assert_eq!(copy_source_range(None, 10).unwrap(), (0, 10));
+        assert_eq!(copy_source_range(Some("bytes=2-5"), 10).unwrap(), (2, 4));
+        for bad in ["bytes=5-2", "bytes=0-10", "bytes=-3", "2-5", "bytes=a-b"] {
+            assert_eq!(
+                copy_source_range(Some(bad), 10).unwrap_err().code,
+                ErrorCode::InvalidArgument,
+                "{bad}"
             );
         }
     }

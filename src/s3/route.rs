@@ -148,6 +148,7 @@ pub enum Operation {
     PutObjectAcl,
     CreateMultipartUpload,
     UploadPart,
+    UploadPartCopy,
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
@@ -181,6 +182,7 @@ impl Operation {
             Operation::PutObjectAcl => "PutObjectAcl",
             Operation::CreateMultipartUpload => "CreateMultipartUpload",
             Operation::UploadPart => "UploadPart",
+            Operation::UploadPartCopy => "UploadPartCopy",
             Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
             Operation::AbortMultipartUpload => "AbortMultipartUpload",
             Operation::ListParts => "ListParts",
@@ -446,7 +448,7 @@ fn route_bucket(method: &str, query: &Query) -> Result<Operation, S3Error> {
 fn route_object(method: &str, query: &Query, copy_source: bool) -> Result<Operation, S3Error> {
     if query.has("uploadId") {
         return match method {
-            "PUT" if copy_source => Ok(Operation::NotImplemented("UploadPartCopy")),
+            "PUT" if copy_source => Ok(Operation::UploadPartCopy),
             "PUT" => Ok(Operation::UploadPart),
             "POST" => Ok(Operation::CompleteMultipartUpload),
             "DELETE" => Ok(Operation::AbortMultipartUpload),

@@ -375,6 +375,7 @@ async fn dispatch(ctx: &mut RequestContext<'_>, op: Operation) -> Result<(), S3E
         Operation::PutObjectAcl => acl::put_object_acl(ctx).await,
         Operation::CreateMultipartUpload => multipart::create_multipart_upload(ctx).await,
         Operation::UploadPart => multipart::upload_part(ctx).await,
+        Operation::UploadPartCopy => multipart::upload_part_copy(ctx).await,
         Operation::CompleteMultipartUpload => multipart::complete_multipart_upload(ctx).await,
         Operation::AbortMultipartUpload => multipart::abort_multipart_upload(ctx).await,
         Operation::ListParts => multipart::list_parts(ctx).await,

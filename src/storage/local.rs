@@ -275,6 +275,69 @@ impl TempObject {
         self.len
     }
 
+    /// Appends byte ranges of stored objects, in order, and returns the MD5 of what
+    /// was appended: UploadPartCopy needs the part's ETag, so these bytes are read and
+    /// hashed once on a short-lived thread (never on the runtime) while they are written.
+    pub async fn append_ranges_hashed(
+        &mut self,
+        ranges: Vec<(String, u64, u64)>,
+    ) -> io::Result<[u8; 16]> {
+        if self.write_failed {
+            return Err(earlier_write_failed());
+        }
+        let mut sources = Vec::with_capacity(ranges.len());
+        for (data_id, offset, len) in ranges {
+            check_data_id(&data_id)?;
+            sources.push((self.storage.object_path(&data_id), offset, len));
+        }
+        let target = self.guard.path.clone();
+        let start = self.len;
+        let (reply_tx, reply_rx) = flume::bounded(1);
+        std::thread::Builder::new()
+            .name("bleepstore-copy".into())
+            .spawn(move || {
+                let copied = (|| -> io::Result<(u64, [u8; 16])> {
+                    use md5::{Digest, Md5};
+                    use std::io::{Read, Seek, SeekFrom, Write};
+                    let mut to = std::fs::OpenOptions::new().write(true).open(&target)?;
+                    to.seek(SeekFrom::Start(start))?;
+                    let mut md5 = Md5::new();
+                    let mut buf = vec![0u8; 1024 * 1024];
+                    let mut total = 0u64;
+                    for (path, offset, len) in sources {
+                        let mut from = std::fs::File::open(&path)?;
+                        from.seek(SeekFrom::Start(offset))?;
+                        let mut from = from.take(len);
+                        loop {
+                            let n = from.read(&mut buf)?;
+                            if n == 0 {
+                                break;
+                            }
+                            md5.update(&buf[..n]);
+                            to.write_all(&buf[..n])?;
+                            total += n as u64;
+                        }
+                    }
+                    Ok((total, md5.finalize().into()))
+                })();
+                let _ = reply_tx.send(copied);
+            })?;
+        let copied = reply_rx
+            .recv_async()
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("copy thread ended without a reply")));
+        match copied {
+            Ok((n, md5)) => {
+                self.len += n;
+                Ok(md5)
+            }
+            Err(error) => {
+                self.write_failed = true;
+                Err(error)
+            }
+        }
+    }
+
     /// Appends a whole stored object in the kernel (`copy_file_range`, which std's
     /// `io::copy` uses between files), on a short-lived thread so the runtime never
     /// blocks: the bytes never pass through user space. Returns the bytes copied.

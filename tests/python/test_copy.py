@@ -1,6 +1,7 @@
 """CopyObject: metadata directives, conditions, self-copy, multipart sources."""
 
 import datetime
+import hashlib
 import os
 
 import pytest
@@ -84,3 +85,33 @@ def test_copy_multipart_source(s3, bucket):
     assert got["ETag"] == done["ETag"]
     s3.delete_object(Bucket=bucket, Key="mp")
     assert s3.get_object(Bucket=bucket, Key="mp-copy", PartNumber=2)["Body"].read() == bodies[1]
+
+
+def test_upload_part_copy_with_ranges(s3, bucket):
+    source = os.urandom(6 * MIB + 123)
+    s3.put_object(Bucket=bucket, Key="big-src", Body=source)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="assembled")["UploadId"]
+    first = s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=upload_id, PartNumber=1,
+                                CopySource={"Bucket": bucket, "Key": "big-src"},
+                                CopySourceRange=f"bytes=0-{5 * MIB - 1}")
+    assert first["CopyPartResult"]["ETag"] == '"%s"' % hashlib.md5(source[:5 * MIB]).hexdigest()
+    second = s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=upload_id, PartNumber=2,
+                                 CopySource={"Bucket": bucket, "Key": "big-src"},
+                                 CopySourceRange=f"bytes={5 * MIB}-{len(source) - 1}")
+    with pytest.raises(ClientError) as info:
+        s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=upload_id, PartNumber=3,
+                            CopySource={"Bucket": bucket, "Key": "big-src"},
+                            CopySourceRange=f"bytes=0-{len(source)}")
+    assert info.value.response["Error"]["Code"] == "InvalidArgument"
+    parts = [{"PartNumber": 1, "ETag": first["CopyPartResult"]["ETag"]},
+             {"PartNumber": 2, "ETag": second["CopyPartResult"]["ETag"]}]
+    s3.complete_multipart_upload(Bucket=bucket, Key="assembled", UploadId=upload_id, MultipartUpload={"Parts": parts})
+    assert s3.get_object(Bucket=bucket, Key="assembled")["Body"].read() == source
+    # A part copied out of a multipart object, straddling its two parts.
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="slice")["UploadId"]
+    piece = s3.upload_part_copy(Bucket=bucket, Key="slice", UploadId=upload_id, PartNumber=1,
+                                CopySource={"Bucket": bucket, "Key": "assembled"},
+                                CopySourceRange=f"bytes={5 * MIB - 5}-{5 * MIB + 4}")
+    s3.complete_multipart_upload(Bucket=bucket, Key="slice", UploadId=upload_id, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": piece["CopyPartResult"]["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="slice")["Body"].read() == source[5 * MIB - 5:5 * MIB + 5]
