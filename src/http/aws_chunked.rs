@@ -7,6 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::http::line::LineBuffer;
 use crate::limits;
 use crate::s3::error::{ErrorCode, S3Error};
 
@@ -30,7 +31,7 @@ pub struct AwsChunkedDecoder<C: ChunkSignatureCheck> {
     check: Option<C>,
     expect_trailer: bool,
     phase: Phase,
-    line: Vec<u8>,
+    line: LineBuffer,
     chunk_hash: Sha256,
     chunk_signature: String,
     trailers: Vec<(String, String)>,
@@ -46,7 +47,7 @@ impl<C: ChunkSignatureCheck> AwsChunkedDecoder<C> {
             check,
             expect_trailer,
             phase: Phase::Size,
-            line: Vec::new(),
+            line: LineBuffer::default(),
             chunk_hash: Sha256::new(),
             chunk_signature: String::new(),
             trailers: Vec::new(),
@@ -233,28 +234,9 @@ impl<C: ChunkSignatureCheck> AwsChunkedDecoder<C> {
         max: usize,
     ) -> Result<Option<Vec<u8>>, S3Error> {
         let rest = &input[*used..];
-        match rest.iter().position(|b| *b == b'\n') {
-            Some(at) => {
-                self.line.extend_from_slice(&rest[..at]);
-                *used += at + 1;
-                let mut line = std::mem::take(&mut self.line);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if line.len() > max {
-                    return Err(malformed("line too long"));
-                }
-                Ok(Some(line))
-            }
-            None => {
-                self.line.extend_from_slice(rest);
-                *used += rest.len();
-                if self.line.len() > max + 1 {
-                    return Err(malformed("line too long"));
-                }
-                Ok(None)
-            }
-        }
+        self.line
+            .take(rest, used, max)
+            .map_err(|_| malformed("line too long"))
     }
 }
 

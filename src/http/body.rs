@@ -1,6 +1,7 @@
 //! Request body framing: a known length, or HTTP chunked encoding decoded by a
 //! small state machine that works on whatever bytes have arrived.
 
+use crate::http::line::LineBuffer;
 use crate::limits;
 use crate::s3::error::{ErrorCode, S3Error};
 
@@ -58,7 +59,7 @@ impl Body {
 #[derive(Debug, Default)]
 pub(crate) struct Chunked {
     phase: Phase,
-    line: Vec<u8>,
+    line: LineBuffer,
     trailer_bytes: usize,
 }
 
@@ -156,38 +157,13 @@ impl Chunked {
     /// Collects one CRLF- (or LF-) terminated line across calls; `None` until complete.
     fn take_line(
         &mut self,
-        input: &[u8],
+        rest: &[u8],
         used: &mut usize,
         max: usize,
     ) -> Result<Option<Vec<u8>>, S3Error> {
-        match input.iter().position(|b| *b == b'\n') {
-            Some(at) => {
-                self.line.extend_from_slice(&input[..at]);
-                *used += at + 1;
-                let mut line = std::mem::take(&mut self.line);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if line.len() > max {
-                    return Err(S3Error::with_message(
-                        ErrorCode::BadRequest,
-                        "Chunk line too long.",
-                    ));
-                }
-                Ok(Some(line))
-            }
-            None => {
-                self.line.extend_from_slice(input);
-                *used += input.len();
-                if self.line.len() > max + 1 {
-                    return Err(S3Error::with_message(
-                        ErrorCode::BadRequest,
-                        "Chunk line too long.",
-                    ));
-                }
-                Ok(None)
-            }
-        }
+        self.line
+            .take(rest, used, max)
+            .map_err(|_| S3Error::with_message(ErrorCode::BadRequest, "Chunk line too long."))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod aws_chunked;
 mod body;
 mod connection;
 mod head;
+mod line;
 mod response;
 
 pub use body::{Body, BodyKind};

@@ -118,7 +118,8 @@ pub(crate) async fn readable_source(ctx: &RequestContext<'_>) -> Result<ObjectRo
     Ok(source)
 }
 
-/// (data id, offset, length) pieces holding bytes `first..first + length` of an object.
+/// (data id, offset, length) pieces holding bytes `first..first + length` of an object,
+/// in order: one piece of a single-PUT object, or the parts a range touches.
 pub(crate) fn source_ranges(
     source: &ObjectRow,
     first: u64,

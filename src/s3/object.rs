@@ -562,26 +562,10 @@ async fn open_segments(
     first: u64,
     length: u64,
 ) -> std::io::Result<Vec<Segment>> {
-    let pieces: Vec<(&str, u64)> = if row.parts_count.is_some() {
-        row.parts
-            .iter()
-            .map(|p| (p.data_id.as_str(), p.size))
-            .collect()
-    } else {
-        vec![(row.data_id.as_str(), row.size)]
-    };
-    let end = first + length;
     let mut segments = Vec::new();
-    let mut start = 0u64;
-    for (data_id, size) in pieces {
-        let stop = start + size;
-        if stop > first && start < end && size > 0 {
-            let file = ctx.state.storage.open_object(data_id).await?;
-            let offset = first.max(start) - start;
-            let len = end.min(stop) - start - offset;
-            segments.push(Segment { file, offset, len });
-        }
-        start = stop;
+    for (data_id, offset, len) in crate::s3::copy::source_ranges(row, first, length) {
+        let file = ctx.state.storage.open_object(&data_id).await?;
+        segments.push(Segment { file, offset, len });
     }
     Ok(segments)
 }

@@ -292,40 +292,31 @@ impl TempObject {
         }
         let target = self.guard.path.clone();
         let start = self.len;
-        let (reply_tx, reply_rx) = flume::bounded(1);
-        std::thread::Builder::new()
-            .name("bleepstore-copy".into())
-            .spawn(move || {
-                let copied = (|| -> io::Result<(u64, [u8; 16])> {
-                    use md5::{Digest, Md5};
-                    use std::io::{Read, Seek, SeekFrom, Write};
-                    let mut to = std::fs::OpenOptions::new().write(true).open(&target)?;
-                    to.seek(SeekFrom::Start(start))?;
-                    let mut md5 = Md5::new();
-                    let mut buf = vec![0u8; 1024 * 1024];
-                    let mut total = 0u64;
-                    for (path, offset, len) in sources {
-                        let mut from = std::fs::File::open(&path)?;
-                        from.seek(SeekFrom::Start(offset))?;
-                        let mut from = from.take(len);
-                        loop {
-                            let n = from.read(&mut buf)?;
-                            if n == 0 {
-                                break;
-                            }
-                            md5.update(&buf[..n]);
-                            to.write_all(&buf[..n])?;
-                            total += n as u64;
-                        }
+        let copied = off_runtime(move || -> io::Result<(u64, [u8; 16])> {
+            use md5::{Digest, Md5};
+            use std::io::{Read, Seek, SeekFrom, Write};
+            let mut to = std::fs::OpenOptions::new().write(true).open(&target)?;
+            to.seek(SeekFrom::Start(start))?;
+            let mut md5 = Md5::new();
+            let mut buf = vec![0u8; 1024 * 1024];
+            let mut total = 0u64;
+            for (path, offset, len) in sources {
+                let mut from = std::fs::File::open(&path)?;
+                from.seek(SeekFrom::Start(offset))?;
+                let mut from = from.take(len);
+                loop {
+                    let n = from.read(&mut buf)?;
+                    if n == 0 {
+                        break;
                     }
-                    Ok((total, md5.finalize().into()))
-                })();
-                let _ = reply_tx.send(copied);
-            })?;
-        let copied = reply_rx
-            .recv_async()
-            .await
-            .unwrap_or_else(|_| Err(io::Error::other("copy thread ended without a reply")));
+                    md5.update(&buf[..n]);
+                    to.write_all(&buf[..n])?;
+                    total += n as u64;
+                }
+            }
+            Ok((total, md5.finalize().into()))
+        })
+        .await;
         match copied {
             Ok((n, md5)) => {
                 self.len += n;
@@ -349,23 +340,14 @@ impl TempObject {
         let source = self.storage.object_path(source_data_id);
         let target = self.guard.path.clone();
         let offset = self.len;
-        let (reply_tx, reply_rx) = flume::bounded(1);
-        std::thread::Builder::new()
-            .name("bleepstore-copy".into())
-            .spawn(move || {
-                let copied = (|| -> io::Result<u64> {
-                    use std::io::{Seek, SeekFrom};
-                    let mut from = std::fs::File::open(&source)?;
-                    let mut to = std::fs::OpenOptions::new().write(true).open(&target)?;
-                    to.seek(SeekFrom::Start(offset))?;
-                    std::io::copy(&mut from, &mut to)
-                })();
-                let _ = reply_tx.send(copied);
-            })?;
-        let copied = reply_rx
-            .recv_async()
-            .await
-            .unwrap_or_else(|_| Err(io::Error::other("copy thread ended without a reply")));
+        let copied = off_runtime(move || -> io::Result<u64> {
+            use std::io::{Seek, SeekFrom};
+            let mut from = std::fs::File::open(&source)?;
+            let mut to = std::fs::OpenOptions::new().write(true).open(&target)?;
+            to.seek(SeekFrom::Start(offset))?;
+            std::io::copy(&mut from, &mut to)
+        })
+        .await;
         match copied {
             Ok(n) => self.len += n,
             Err(_) => self.write_failed = true,
@@ -411,6 +393,23 @@ impl TempObject {
         drop(self.file);
         self.guard.remove().await;
     }
+}
+
+/// Runs blocking file work on a short-lived thread and awaits its result, so a
+/// runtime thread never blocks on it.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let (reply_tx, reply_rx) = flume::bounded(1);
+    std::thread::Builder::new()
+        .name("bleepstore-copy".into())
+        .spawn(move || {
+            let _ = reply_tx.send(work());
+        })?;
+    reply_rx
+        .recv_async()
+        .await
+        .unwrap_or_else(|_| Err(io::Error::other("copy thread ended without a reply")))
 }
 
 /// The error `write` and `commit` return once a write has failed part-way.
