@@ -112,17 +112,23 @@ impl Daemon {
     }
 }
 
-/// Reads whatever arrives until EOF or a 1.5 s pause.
+/// Reads whatever arrives until EOF, waiting up to 10 s for the first byte (a loaded
+/// machine may be slow to answer) and then until a 1.5 s pause.
 pub fn read_available(stream: &mut TcpStream) -> String {
     stream
-        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 65536];
     loop {
         match stream.read(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                stream
+                    .set_read_timeout(Some(Duration::from_millis(1500)))
+                    .unwrap();
+            }
         }
     }
     String::from_utf8_lossy(&out).into_owned()
