@@ -139,6 +139,99 @@ impl Checksummer {
     }
 }
 
+/// How a multipart object's checksum is made from its parts' (`x-amz-checksum-type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumType {
+    /// The checksum of the concatenated part checksums, shown with a `-<parts>` suffix.
+    Composite,
+    /// The checksum of the whole object's bytes, combined from the part CRCs.
+    FullObject,
+}
+
+impl ChecksumType {
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Self::Composite, Self::FullObject]
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Composite => "COMPOSITE",
+            Self::FullObject => "FULL_OBJECT",
+        }
+    }
+
+    /// What S3 uses when CreateMultipartUpload names only the algorithm.
+    pub fn default_for(alg: ChecksumAlgorithm) -> Self {
+        match alg {
+            ChecksumAlgorithm::Crc64Nvme => Self::FullObject,
+            _ => Self::Composite,
+        }
+    }
+
+    /// Whether S3 supports this pairing: CRCs combine into a full-object value and the
+    /// SHAs do not; CRC64/NVME is full-object only.
+    pub fn supports(self, alg: ChecksumAlgorithm) -> bool {
+        match self {
+            Self::Composite => alg != ChecksumAlgorithm::Crc64Nvme,
+            Self::FullObject => matches!(
+                alg,
+                ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64Nvme
+            ),
+        }
+    }
+}
+
+/// The object checksum of a multipart upload, from its parts' base64 checksums and sizes in
+/// object order. Composite: the algorithm over the concatenated raw part digests, then
+/// `-<parts>`. Full object: the part CRCs combined as if computed over all the bytes.
+/// `None` when a part value is not valid base64 of the algorithm's length, or when the
+/// pairing is one S3 does not support.
+pub fn multipart_checksum(
+    alg: ChecksumAlgorithm,
+    kind: ChecksumType,
+    parts: &[(&str, u64)],
+) -> Option<String> {
+    if !kind.supports(alg) {
+        return None;
+    }
+    let mut digests = Vec::with_capacity(parts.len());
+    for (value, size) in parts {
+        let raw = base64_decode(value).filter(|raw| raw.len() == alg.digest_len())?;
+        digests.push((raw, *size));
+    }
+    match kind {
+        ChecksumType::Composite => {
+            let mut outer = Checksummer::new(alg);
+            for (raw, _) in &digests {
+                outer.update(raw);
+            }
+            Some(format!(
+                "{}-{}",
+                base64_encode(&outer.finalize()),
+                digests.len()
+            ))
+        }
+        ChecksumType::FullObject => {
+            let crc_alg = match alg {
+                ChecksumAlgorithm::Crc32 => crc_fast::CrcAlgorithm::Crc32IsoHdlc,
+                ChecksumAlgorithm::Crc32c => crc_fast::CrcAlgorithm::Crc32Iscsi,
+                _ => crc_fast::CrcAlgorithm::Crc64Nvme,
+            };
+            let as_u64 = |raw: &[u8]| raw.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+            let mut combined = Checksummer::new(alg).finalize();
+            let mut value = as_u64(&combined);
+            for (raw, size) in &digests {
+                value = crc_fast::checksum_combine(crc_alg, value, as_u64(raw), *size);
+            }
+            let width = alg.digest_len();
+            combined = value.to_be_bytes()[8 - width..].to_vec();
+            Some(base64_encode(&combined))
+        }
+    }
+}
+
 /// Standard-alphabet base64 with padding, as every S3 checksum and Content-MD5 header uses.
 pub fn base64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -319,5 +412,57 @@ mod tests {
         assert_eq!(hex_decode("abc"), None);
         assert_eq!(hex_decode("0g"), None);
         assert_eq!(hex_decode("+1"), None);
+    }
+
+    #[test]
+    fn multipart_checksums_combine_parts() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let cuts = [0usize, 100_000, 250_000, 250_000, 300_000];
+        for alg in ALL {
+            let parts: Vec<(String, u64)> = cuts
+                .windows(2)
+                .map(|w| {
+                    let piece = &data[w[0]..w[1]];
+                    (base64_encode(&digest(alg, piece)), piece.len() as u64)
+                })
+                .collect();
+            let refs: Vec<(&str, u64)> = parts.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+            if ChecksumType::FullObject.supports(alg) {
+                assert_eq!(
+                    multipart_checksum(alg, ChecksumType::FullObject, &refs).unwrap(),
+                    base64_encode(&digest(alg, &data)),
+                    "{alg:?}"
+                );
+            } else {
+                assert_eq!(
+                    multipart_checksum(alg, ChecksumType::FullObject, &refs),
+                    None
+                );
+            }
+            if ChecksumType::Composite.supports(alg) {
+                let mut concat = Vec::new();
+                for (value, _) in &parts {
+                    concat.extend(base64_decode(value).unwrap());
+                }
+                let expected = format!("{}-4", base64_encode(&digest(alg, &concat)));
+                assert_eq!(
+                    multipart_checksum(alg, ChecksumType::Composite, &refs).unwrap(),
+                    expected
+                );
+            } else {
+                assert_eq!(
+                    multipart_checksum(alg, ChecksumType::Composite, &refs),
+                    None
+                );
+            }
+        }
+        assert_eq!(
+            multipart_checksum(
+                ChecksumAlgorithm::Crc32,
+                ChecksumType::Composite,
+                &[("x", 1)]
+            ),
+            None
+        );
     }
 }

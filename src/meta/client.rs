@@ -6,10 +6,10 @@ use std::thread::JoinHandle;
 
 use crate::limits;
 use crate::meta::multipart::UploadQuery;
-use crate::meta::thread::{run, CompleteRequest, Request};
+use crate::meta::thread::{run, Request};
 use crate::meta::{
-    schema, BucketRow, CompletedUpload, CreateBucketOutcome, CredentialRow, ListPage, ListQuery,
-    MetaError, ObjectRow, PartRow, PutCondition, UploadPage, UploadRow,
+    schema, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
+    ListPage, ListQuery, MetaError, ObjectRow, PartRow, PutCondition, UploadPage, UploadRow,
 };
 
 /// Sends requests to the metadata thread. Clone one per runtime.
@@ -183,17 +183,8 @@ impl MetaClient {
     /// those parts by reference, in one transaction step.
     pub async fn complete_upload(
         &self,
-        upload_id: &str,
-        template: ObjectRow,
-        parts: Vec<(u32, String)>,
-        condition: PutCondition,
+        request: CompleteRequest,
     ) -> Result<CompletedUpload, MetaError> {
-        let request = CompleteRequest {
-            upload_id: upload_id.to_string(),
-            template: Box::new(template),
-            parts,
-            condition,
-        };
         self.call(|reply| Request::CompleteUpload(request, reply))
             .await
     }

@@ -47,7 +47,10 @@ pub struct ObjectRow {
     /// Name of the data file in storage.
     pub data_id: String,
     pub checksum_algorithm: Option<String>,
+    /// Base64 checksum; a composite multipart value ends in `-<parts>`.
     pub checksum_value: Option<String>,
+    /// `COMPOSITE` or `FULL_OBJECT` when a checksum is present.
+    pub checksum_type: Option<String>,
     pub owner_id: String,
     /// Number of parts for an object completed from a multipart upload.
     pub parts_count: Option<u32>,
@@ -66,6 +69,8 @@ pub struct PartRef {
     /// Hex MD5 of the part, unquoted.
     pub etag: String,
     pub data_id: String,
+    /// Base64 checksum of the part in the upload's algorithm, if it had one.
+    pub checksum_value: Option<String>,
 }
 
 /// A multipart upload in progress. `object` carries what CreateMultipartUpload
@@ -89,12 +94,36 @@ pub struct PartRow {
     pub checksum_value: Option<String>,
 }
 
+/// One `<Part>` of a CompleteMultipartUpload body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    /// Unquoted ETag.
+    pub etag: String,
+    /// A `Checksum<ALG>` element: the algorithm's S3 name and the base64 value.
+    pub checksum: Option<(String, String)>,
+}
+
+/// What CompleteMultipartUpload asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteRequest {
+    pub upload_id: String,
+    /// The object to create: the upload's headers, with the completion time.
+    pub template: Box<ObjectRow>,
+    pub parts: Vec<CompletedPart>,
+    /// An object checksum the client sent (`x-amz-checksum-<alg>`), to verify.
+    pub expected_checksum: Option<String>,
+    pub condition: PutCondition,
+}
+
 /// Result of CompleteMultipartUpload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedUpload {
     /// `<hex md5 of the parts' binary md5s>-<count>`.
     pub etag: String,
     pub size: u64,
+    /// (algorithm, value, type) of the object's checksum, when the upload had one.
+    pub checksum: Option<(String, String, String)>,
     /// Data files no row references any more: the replaced object's and unused parts'.
     pub released: Vec<String>,
 }
@@ -164,6 +193,10 @@ pub enum MetaError {
     InvalidPartOrder,
     /// A part other than the last is below the 5 MiB minimum (part number, size).
     EntityTooSmall(u32, u64),
+    /// A composite-checksum completion lacks the checksum of this part.
+    MissingPartChecksum(u32),
+    /// The object checksum given with a completion differs from the computed one.
+    BadDigest,
     /// The metadata thread is gone (shutdown or a crash of the thread).
     Closed,
     Sqlite(String),
@@ -179,6 +212,8 @@ impl fmt::Display for MetaError {
             MetaError::InvalidPart(n) => write!(f, "invalid part {n}"),
             MetaError::InvalidPartOrder => f.write_str("parts not in ascending order"),
             MetaError::EntityTooSmall(n, size) => write!(f, "part {n} too small ({size} bytes)"),
+            MetaError::MissingPartChecksum(n) => write!(f, "no checksum given for part {n}"),
+            MetaError::BadDigest => f.write_str("object checksum does not match"),
             MetaError::PreconditionFailed => f.write_str("precondition failed"),
             MetaError::Closed => f.write_str("metadata thread closed"),
             MetaError::Sqlite(message) => write!(f, "sqlite: {message}"),

@@ -5,17 +5,19 @@
 use md5::{Digest, Md5};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::checksum::{multipart_checksum, ChecksumAlgorithm, ChecksumType};
 use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::thread::{check_condition, current_etag, get_bucket, put_object};
 use crate::meta::{
-    CompletedUpload, MetaError, ObjectRow, PartRef, PartRow, PutCondition, UploadPage, UploadRow,
+    CompleteRequest, CompletedUpload, MetaError, ObjectRow, PartRef, PartRow, PutCondition,
+    UploadPage, UploadRow,
 };
 
 /// Smallest size of every part but the last, as S3 enforces at completion.
 pub const PART_BYTES_MIN: u64 = 5 * 1024 * 1024;
 
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, owner_id, initiated_ms, content_type, content_encoding, \
-     content_language, content_disposition, cache_control, expires, user_meta, acl, storage_class, checksum_algorithm";
+     content_language, content_disposition, cache_control, expires, user_meta, acl, storage_class, checksum_algorithm, checksum_type";
 
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
     let user_meta: String = row.get(11)?;
@@ -40,6 +42,7 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
             data_id: String::new(),
             checksum_algorithm: row.get(14)?,
             checksum_value: None,
+            checksum_type: row.get(15)?,
             owner_id: row.get(3)?,
             parts_count: None,
             upload_id: None,
@@ -54,7 +57,7 @@ pub(crate) fn create_upload(conn: &Connection, upload: &UploadRow) -> Result<(),
         return Err(MetaError::NoSuchBucket);
     }
     let sql = format!(
-        "INSERT INTO multipart_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        "INSERT INTO multipart_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     );
     conn.prepare_cached(&sql)?.execute(params![
         upload.upload_id,
@@ -72,6 +75,7 @@ pub(crate) fn create_upload(conn: &Connection, upload: &UploadRow) -> Result<(),
         o.acl,
         o.storage_class,
         o.checksum_algorithm,
+        o.checksum_type,
     ])?;
     Ok(())
 }
@@ -154,36 +158,62 @@ pub(crate) fn list_parts(
 /// an upload that already completed answers its object again.
 pub(crate) fn complete_upload(
     conn: &Connection,
-    upload_id: &str,
-    template: &ObjectRow,
-    requested: &[(u32, String)],
-    cond: &PutCondition,
+    request: &CompleteRequest,
 ) -> Result<CompletedUpload, MetaError> {
+    let upload_id = request.upload_id.as_str();
+    let template = &request.template;
+    let requested = &request.parts;
     if get_upload(conn, upload_id)?.is_none() {
-        let done: Option<(String, i64)> = conn
-            .prepare_cached("SELECT etag, size FROM objects WHERE upload_id = ?1")?
-            .query_row([upload_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        return match done {
-            Some((etag, size)) => Ok(CompletedUpload {
-                etag,
-                size: size as u64,
-                released: Vec::new(),
-            }),
-            None => Err(MetaError::NoSuchUpload),
-        };
+        return completed_before(conn, upload_id);
     }
     let (all, _) = list_parts(conn, upload_id, 0, 10_000)?;
-    // S3 checks the order of the whole list first, then each part, then sizes.
-    if requested.windows(2).any(|pair| pair[1].0 <= pair[0].0) {
+    let checksum = template
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::from_name)
+        .map(|alg| {
+            let kind = template
+                .checksum_type
+                .as_deref()
+                .and_then(ChecksumType::from_name)
+                .unwrap_or(ChecksumType::default_for(alg));
+            (alg, kind)
+        });
+    // S3 checks the order of the whole list first, then each part, then sizes. With
+    // composite checksums the parts must also run 1, 2, 3... without gaps.
+    let gapless = !matches!(checksum, Some((_, ChecksumType::Composite)))
+        || requested
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.part_number == i as u32 + 1);
+    if requested
+        .windows(2)
+        .any(|pair| pair[1].part_number <= pair[0].part_number)
+        || !gapless
+    {
         return Err(MetaError::InvalidPartOrder);
     }
     let mut chosen = Vec::with_capacity(requested.len());
-    for (number, etag) in requested {
+    for want in requested {
         let part = all
             .iter()
-            .find(|p| p.part_number == *number && p.etag == *etag)
-            .ok_or(MetaError::InvalidPart(*number))?;
+            .find(|p| p.part_number == want.part_number && p.etag == want.etag)
+            .ok_or(MetaError::InvalidPart(want.part_number))?;
+        if let Some((alg, kind)) = checksum {
+            match &want.checksum {
+                Some((name, value)) => {
+                    let same = ChecksumAlgorithm::from_name(name) == Some(alg)
+                        && part.checksum_value.as_deref() == Some(value.as_str());
+                    if !same {
+                        return Err(MetaError::InvalidPart(want.part_number));
+                    }
+                }
+                None if kind == ChecksumType::Composite => {
+                    return Err(MetaError::MissingPartChecksum(want.part_number));
+                }
+                None => {}
+            }
+        }
         chosen.push(part);
     }
     if let Some(small) = chosen
@@ -194,9 +224,29 @@ pub(crate) fn complete_upload(
     {
         return Err(MetaError::EntityTooSmall(small.part_number, small.size));
     }
+    let object_checksum = match checksum {
+        None => None,
+        Some((alg, kind)) => {
+            let values: Option<Vec<(&str, u64)>> = chosen
+                .iter()
+                .map(|p| Some((p.checksum_value.as_deref()?, p.size)))
+                .collect();
+            let value = values
+                .and_then(|values| multipart_checksum(alg, kind, &values))
+                .ok_or(MetaError::MissingPartChecksum(
+                    chosen.first().map_or(1, |p| p.part_number),
+                ))?;
+            if let Some(expected) = &request.expected_checksum {
+                if strip_part_count(expected) != strip_part_count(&value) {
+                    return Err(MetaError::BadDigest);
+                }
+            }
+            Some((alg, kind, value))
+        }
+    };
     check_condition(
         current_etag(conn, &template.bucket, &template.key)?.as_deref(),
-        cond,
+        &request.condition,
     )?;
     let mut md5 = Md5::new();
     for part in &chosen {
@@ -209,12 +259,20 @@ pub(crate) fn complete_upload(
         chosen.len()
     );
     let size: u64 = chosen.iter().map(|p| p.size).sum();
-    let mut row = template.clone();
+    let mut row = (**template).clone();
     row.size = size;
     row.etag = etag.clone();
     row.data_id = String::new();
     row.parts_count = Some(chosen.len() as u32);
     row.upload_id = Some(upload_id.to_string());
+    row.checksum_algorithm = None;
+    row.checksum_value = None;
+    row.checksum_type = None;
+    if let Some((alg, kind, value)) = &object_checksum {
+        row.checksum_algorithm = Some(alg.as_str().to_string());
+        row.checksum_value = Some(value.clone());
+        row.checksum_type = Some(kind.as_str().to_string());
+    }
     row.parts = chosen
         .iter()
         .map(|p| PartRef {
@@ -222,6 +280,7 @@ pub(crate) fn complete_upload(
             size: p.size,
             etag: p.etag.clone(),
             data_id: p.data_id.clone(),
+            checksum_value: checksum.and(p.checksum_value.clone()),
         })
         .collect();
     let mut released = put_object(conn, &row, &PutCondition::None)?;
@@ -235,8 +294,45 @@ pub(crate) fn complete_upload(
     Ok(CompletedUpload {
         etag,
         size,
+        checksum: object_checksum
+            .map(|(alg, kind, value)| (alg.as_str().to_string(), value, kind.as_str().to_string())),
         released,
     })
+}
+
+/// A composite checksum without its `-<parts>` suffix; clients may send either form.
+fn strip_part_count(value: &str) -> &str {
+    match value.rsplit_once('-') {
+        Some((head, count)) if count.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => value,
+    }
+}
+
+/// The answer to completing an upload that no longer exists: its object, if this
+/// upload made the current one, else NoSuchUpload.
+fn completed_before(conn: &Connection, upload_id: &str) -> Result<CompletedUpload, MetaError> {
+    type Done = (String, i64, Option<String>, Option<String>, Option<String>);
+    let done: Option<Done> = conn
+        .prepare_cached(
+            "SELECT etag, size, checksum_algorithm, checksum_value, checksum_type
+             FROM objects WHERE upload_id = ?1",
+        )?
+        .query_row([upload_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    match done {
+        Some((etag, size, alg, value, kind)) => Ok(CompletedUpload {
+            etag,
+            size: size as u64,
+            checksum: match (alg, value, kind) {
+                (Some(alg), Some(value), Some(kind)) => Some((alg, value, kind)),
+                _ => None,
+            },
+            released: Vec::new(),
+        }),
+        None => Err(MetaError::NoSuchUpload),
+    }
 }
 
 fn drop_upload(conn: &Connection, upload_id: &str) -> Result<(), MetaError> {

@@ -84,6 +84,10 @@ const MIGRATIONS: &[&str] = &[
         data_id TEXT NOT NULL,
         PRIMARY KEY (bucket, key, part_number)
     ) WITHOUT ROWID;",
+    // Version 3: multipart checksums (the type of an object's checksum, each part's value).
+    "ALTER TABLE objects ADD COLUMN checksum_type TEXT;
+    ALTER TABLE multipart_uploads ADD COLUMN checksum_type TEXT;
+    ALTER TABLE object_parts ADD COLUMN checksum_value TEXT;",
 ];
 
 /// Opens the database with the durability settings the daemon relies on.

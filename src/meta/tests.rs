@@ -48,6 +48,7 @@ fn object(bucket: &str, key: &str, data_id: &str) -> ObjectRow {
         data_id: data_id.into(),
         checksum_algorithm: None,
         checksum_value: None,
+        checksum_type: None,
         owner_id: "o".into(),
         parts_count: None,
         upload_id: None,

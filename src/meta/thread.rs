@@ -11,8 +11,8 @@ use crate::meta::client::Reply;
 use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::multipart::{self, UploadQuery};
 use crate::meta::{
-    BucketRow, CompletedUpload, CreateBucketOutcome, CredentialRow, ListPage, ListQuery, MetaError,
-    ObjectRow, PartRef, PartRow, PutCondition, UploadPage, UploadRow,
+    BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow, ListPage,
+    ListQuery, MetaError, ObjectRow, PartRef, PartRow, PutCondition, UploadPage, UploadRow,
 };
 
 /// One request per metadata operation, each with its reply channel.
@@ -43,14 +43,6 @@ pub(crate) enum Request {
     AbortUpload(String, Reply<Vec<String>>),
     ReapUploads(i64, Reply<Vec<String>>),
     ListUploads(UploadQuery, Reply<UploadPage>),
-}
-
-/// What CompleteMultipartUpload asks for.
-pub(crate) struct CompleteRequest {
-    pub upload_id: String,
-    pub template: Box<ObjectRow>,
-    pub parts: Vec<(u32, String)>,
-    pub condition: PutCondition,
 }
 
 /// A reply held back until the batch's commit: called with the commit's outcome.
@@ -187,8 +179,7 @@ fn run_write(conn: &Connection, write: Request, deferred: &mut Vec<Deferred>) {
             settle(conn, reply, multipart::put_part(conn, &part), deferred)
         }
         Request::CompleteUpload(c, reply) => {
-            let result =
-                multipart::complete_upload(conn, &c.upload_id, &c.template, &c.parts, &c.condition);
+            let result = multipart::complete_upload(conn, &c);
             settle(conn, reply, result, deferred)
         }
         Request::AbortUpload(id, reply) => {
@@ -298,7 +289,7 @@ fn delete_bucket(conn: &Connection, name: &str) -> Result<(), MetaError> {
 const OBJECT_COLUMNS: &str =
     "bucket, key, size, etag, content_type, content_encoding, content_language, \
      content_disposition, cache_control, expires, user_meta, storage_class, acl, last_modified_ms, \
-     data_id, checksum_algorithm, checksum_value, owner_id, parts_count, upload_id";
+     data_id, checksum_algorithm, checksum_value, owner_id, parts_count, upload_id, checksum_type";
 
 fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     let user_meta: String = row.get(10)?;
@@ -323,6 +314,7 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
         owner_id: row.get(17)?,
         parts_count: row.get::<_, Option<i64>>(18)?.map(|n| n as u32),
         upload_id: row.get(19)?,
+        checksum_type: row.get(20)?,
         parts: Vec::new(),
     })
 }
@@ -342,7 +334,7 @@ fn get_object(conn: &Connection, bucket: &str, key: &str) -> Result<Option<Objec
 
 fn object_parts(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<PartRef>, MetaError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT part_number, size, etag, data_id FROM object_parts
+        "SELECT part_number, size, etag, data_id, checksum_value FROM object_parts
          WHERE bucket = ?1 AND key = ?2 ORDER BY part_number",
     )?;
     let parts = stmt.query_map([bucket, key], |r| {
@@ -351,6 +343,7 @@ fn object_parts(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<PartRe
             size: r.get::<_, i64>(1)? as u64,
             etag: r.get(2)?,
             data_id: r.get(3)?,
+            checksum_value: r.get(4)?,
         })
     })?;
     Ok(parts.collect::<Result<_, _>>()?)
@@ -424,7 +417,7 @@ pub(crate) fn put_object(
     let released = release_object(conn, &row.bucket, &row.key)?;
     let sql = format!(
         "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
     );
     conn.prepare_cached(&sql)?.execute(params![
         row.bucket,
@@ -447,9 +440,11 @@ pub(crate) fn put_object(
         row.owner_id,
         row.parts_count.map(i64::from),
         row.upload_id,
+        row.checksum_type,
     ])?;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO object_parts (bucket, key, part_number, size, etag, data_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO object_parts (bucket, key, part_number, size, etag, data_id, checksum_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for part in &row.parts {
         insert.execute(params![
@@ -458,7 +453,8 @@ pub(crate) fn put_object(
             part.part_number,
             part.size as i64,
             part.etag,
-            part.data_id
+            part.data_id,
+            part.checksum_value
         ])?;
     }
     Ok(released

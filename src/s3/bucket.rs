@@ -34,11 +34,21 @@ pub fn meta_error(error: MetaError, bucket: &str, key: Option<&str>) -> S3Error 
             .field("PartNumber", number.to_string())
             .field("ProposedSize", size.to_string())
             .field("MinSizeAllowed", crate::meta::PART_BYTES_MIN.to_string()),
+        MetaError::MissingPartChecksum(number) => S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            format!(
+                "The upload was created using a checksum algorithm. The complete request must \
+                 include the checksum for each part. It was missing for part {number} in the request."
+            ),
+        ),
+        MetaError::BadDigest => S3Error::with_message(
+            ErrorCode::BadDigest,
+            "The checksum you specified did not match the calculated checksum of the object.",
+        ),
         other => S3Error::internal(format!("metadata: {other}")),
     }
 }
 
-/// The bucket the request names, if it exists and the requester may use it.
 /// The bucket the request names, if it exists and only its owner may do this.
 pub async fn require_bucket(ctx: &RequestContext<'_>) -> Result<BucketRow, S3Error> {
     let row = existing_bucket(ctx).await?;

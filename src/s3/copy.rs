@@ -4,6 +4,7 @@
 //! `x-amz-metadata-directive` says, and `x-amz-copy-source-if-*` are checked first.
 
 use crate::auth::percent_decode;
+use crate::checksum::{base64_encode, ChecksumAlgorithm, ChecksumType, Checksummer};
 use crate::clock;
 use crate::meta::{ObjectRow, PartRef};
 use crate::s3::acl::{Acl, Permission};
@@ -206,6 +207,7 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     row.etag = source.etag.clone();
     row.checksum_algorithm = source.checksum_algorithm.clone();
     row.checksum_value = source.checksum_value.clone();
+    row.checksum_type = source.checksum_type.clone();
     row.parts_count = source.parts_count;
     row.upload_id = None;
     row.last_modified_ms = clock::now_unix_millis();
@@ -224,7 +226,16 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
             row.parts = parts;
         }
     }
+    if let Err(error) = recompute_checksum(ctx, &mut row).await {
+        remove_data(ctx, &new_ids).await;
+        return Err(error);
+    }
     let last_modified = row.last_modified_ms;
+    let checksum = row
+        .checksum_algorithm
+        .clone()
+        .zip(row.checksum_value.clone());
+    let checksum_type = row.checksum_type.clone();
     match ctx.state.meta.put_object(row, condition).await {
         Ok(released) => remove_data(ctx, &released).await,
         Err(error) => {
@@ -236,6 +247,10 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     xml.root("CopyObjectResult");
     xml.element("LastModified", &clock::format_iso8601_millis(last_modified));
     xml.element("ETag", &format!("\"{}\"", source.etag));
+    if let Some((alg, value)) = &checksum {
+        xml.element(&format!("Checksum{alg}"), value);
+        xml.optional("ChecksumType", checksum_type.as_deref());
+    }
     xml.close("CopyObjectResult");
     let mut response = ctx.response(200);
     response.header("Content-Type", "application/xml".to_string());
@@ -243,6 +258,40 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         response.header("x-amz-copy-source-version-id", "null".to_string());
     }
     ctx.send(response, &xml.finish()).await
+}
+
+/// `x-amz-checksum-algorithm` on a copy: unless the object already carries a
+/// full-object checksum of that algorithm, it is computed over the new copy's bytes.
+async fn recompute_checksum(ctx: &RequestContext<'_>, row: &mut ObjectRow) -> Result<(), S3Error> {
+    let Some(name) = ctx.head.header("x-amz-checksum-algorithm") else {
+        return Ok(());
+    };
+    let alg = ChecksumAlgorithm::from_name(name).ok_or_else(|| {
+        S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "Checksum algorithm provided is unsupported.",
+        )
+    })?;
+    let full = ChecksumType::FullObject.as_str();
+    if row.checksum_algorithm.as_deref() == Some(alg.as_str())
+        && row.checksum_type.as_deref().is_none_or(|t| t == full)
+    {
+        return Ok(());
+    }
+    let ranges = source_ranges(row, 0, row.size);
+    let raw = ctx
+        .state
+        .storage
+        .checksum_ranges(ranges, Checksummer::new(alg))
+        .await
+        .map_err(storage_error)?;
+    row.checksum_algorithm = Some(alg.as_str().to_string());
+    row.checksum_value = Some(base64_encode(&raw));
+    row.checksum_type = Some(full.to_string());
+    for part in &mut row.parts {
+        part.checksum_value = None;
+    }
+    Ok(())
 }
 
 enum Copied {

@@ -3,6 +3,7 @@
 //! through `meta::MetaClient` and `storage::LocalStorage`.
 
 pub mod acl;
+pub mod attributes;
 pub mod bucket;
 pub mod copy;
 pub mod error;

@@ -4,10 +4,11 @@
 //! list and makes the object out of the part files by reference, so it costs the
 //! same whatever the object's size.
 
-use crate::checksum::{hex_encode, ChecksumAlgorithm};
+use crate::checksum::{hex_encode, ChecksumAlgorithm, ChecksumType, Checksummer};
 use crate::clock;
+use crate::http::ResponseHead;
 use crate::limits;
-use crate::meta::{PartRow, UploadQuery, UploadRow};
+use crate::meta::{CompleteRequest, CompletedPart, ObjectRow, PartRow, UploadQuery, UploadRow};
 use crate::s3::acl::Permission;
 use crate::s3::bucket::{bucket_with, meta_error};
 use crate::s3::error::{ErrorCode, S3Error};
@@ -46,17 +47,74 @@ async fn require_upload(ctx: &RequestContext<'_>) -> Result<UploadRow, S3Error> 
     }
 }
 
+/// The checksum CreateMultipartUpload asks for: `x-amz-checksum-algorithm` and
+/// `x-amz-checksum-type`, the type defaulting as S3 does and checked against the algorithm.
+fn requested_checksum(
+    ctx: &RequestContext<'_>,
+) -> Result<Option<(ChecksumAlgorithm, ChecksumType)>, S3Error> {
+    let invalid = |message: String| S3Error::with_message(ErrorCode::InvalidRequest, message);
+    let alg =
+        match ctx.head.header("x-amz-checksum-algorithm") {
+            None => None,
+            Some(name) => Some(ChecksumAlgorithm::from_name(name).ok_or_else(|| {
+                invalid("Checksum algorithm provided is unsupported.".to_string())
+            })?),
+        };
+    let kind = match ctx.head.header("x-amz-checksum-type") {
+        None => None,
+        Some(name) => Some(ChecksumType::from_name(name).ok_or_else(|| {
+            invalid("Value for x-amz-checksum-type header is invalid.".to_string())
+        })?),
+    };
+    match (alg, kind) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(invalid(
+            "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+                .to_string(),
+        )),
+        (Some(alg), kind) => {
+            let kind = kind.unwrap_or(ChecksumType::default_for(alg));
+            if !kind.supports(alg) {
+                return Err(invalid(format!(
+                    "The {} checksum type cannot be used with the {} checksum algorithm.",
+                    kind.as_str(),
+                    alg.as_str().to_ascii_lowercase()
+                )));
+            }
+            Ok(Some((alg, kind)))
+        }
+    }
+}
+
+/// The checksum an upload (or an object made from one) carries, if any.
+pub(crate) fn recorded_checksum(row: &ObjectRow) -> Option<(ChecksumAlgorithm, ChecksumType)> {
+    let alg = ChecksumAlgorithm::from_name(row.checksum_algorithm.as_deref()?)?;
+    let kind = row
+        .checksum_type
+        .as_deref()
+        .and_then(ChecksumType::from_name)
+        .unwrap_or(ChecksumType::default_for(alg));
+    Some((alg, kind))
+}
+
+/// Adds `x-amz-checksum-algorithm` and `x-amz-checksum-type` to an upload's answers.
+fn checksum_headers(
+    response: &mut ResponseHead,
+    checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
+) {
+    if let Some((alg, kind)) = checksum {
+        response.header("x-amz-checksum-algorithm", alg.as_str().to_string());
+        response.header("x-amz-checksum-type", kind.as_str().to_string());
+    }
+}
+
 pub async fn create_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     let bucket = bucket_with(ctx, Permission::Write).await?;
     let mut object = object_row_from_headers(ctx, &bucket)?;
-    if let Some(name) = ctx.head.header("x-amz-checksum-algorithm") {
-        let alg = ChecksumAlgorithm::from_name(name).ok_or_else(|| {
-            S3Error::with_message(
-                ErrorCode::InvalidRequest,
-                "Checksum algorithm provided is unsupported.",
-            )
-        })?;
+    let checksum = requested_checksum(ctx)?;
+    if let Some((alg, kind)) = checksum {
         object.checksum_algorithm = Some(alg.as_str().to_string());
+        object.checksum_type = Some(kind.as_str().to_string());
     }
     let upload_id = ctx.state.storage.new_data_id();
     let upload = UploadRow {
@@ -75,7 +133,10 @@ pub async fn create_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(),
     xml.element("Key", ctx.key());
     xml.element("UploadId", &upload_id);
     xml.close("InitiateMultipartUploadResult");
-    send_xml(ctx, xml).await
+    let mut response = ctx.response(200);
+    response.header("Content-Type", "application/xml".to_string());
+    checksum_headers(&mut response, checksum);
+    ctx.send(response, &xml.finish()).await
 }
 
 fn part_number(ctx: &RequestContext<'_>) -> Result<u32, S3Error> {
@@ -98,7 +159,8 @@ pub async fn upload_part(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     let number = part_number(ctx)?;
     let upload = require_upload(ctx).await?;
     let max_size = PART_BYTES_MAX.min(ctx.state.config.max_object_size);
-    let (data_id, verified) = store_body(ctx, max_size).await?;
+    let checksum = recorded_checksum(&upload.object);
+    let (data_id, verified) = store_body(ctx, max_size, checksum).await?;
     let part = PartRow {
         upload_id: upload.upload_id.clone(),
         part_number: number,
@@ -123,8 +185,8 @@ pub async fn upload_part(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     ctx.send(response, b"").await
 }
 
-/// The (part number, unquoted ETag) list of a CompleteMultipartUpload body.
-fn completion_parts(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
+/// The parts a CompleteMultipartUpload body lists: number, unquoted ETag and checksum.
+fn completion_parts(body: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
     let root = parse_document(body)?;
     if root.name != "CompleteMultipartUpload" {
         return Err(S3Error::new(ErrorCode::MalformedXML));
@@ -135,8 +197,16 @@ fn completion_parts(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
             .child_text("PartNumber")
             .and_then(|n| n.parse::<u32>().ok());
         let etag = part.child_text("ETag");
+        let checksum = part.children.iter().find_map(|c| {
+            let alg = ChecksumAlgorithm::from_name(c.name.strip_prefix("Checksum")?)?;
+            Some((alg.as_str().to_string(), c.text.trim().to_string()))
+        });
         match (number, etag) {
-            (Some(number), Some(etag)) => parts.push((number, etag.trim_matches('"').to_string())),
+            (Some(number), Some(etag)) => parts.push(CompletedPart {
+                part_number: number,
+                etag: etag.trim_matches('"').to_string(),
+                checksum,
+            }),
             _ => return Err(S3Error::new(ErrorCode::MalformedXML)),
         }
     }
@@ -167,13 +237,21 @@ pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(
         // Possibly completed already: the metadata thread answers that idempotently.
         None => object_row_from_headers(ctx, &bucket)?,
     };
-    let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
+    let expected_checksum = completion_checksum(ctx, &template)?;
+    let body = ctx.read_completion_body(limits::XML_BODY_BYTES_MAX).await?;
     let parts = completion_parts(&body)?;
     template.last_modified_ms = clock::now_unix_millis();
+    let request = CompleteRequest {
+        upload_id,
+        template: Box::new(template),
+        parts,
+        expected_checksum,
+        condition,
+    };
     let done = ctx
         .state
         .meta
-        .complete_upload(&upload_id, template, parts, condition)
+        .complete_upload(request)
         .await
         .map_err(|e| meta_error(e, &bucket.name, Some(ctx.key())))?;
     remove_data(ctx, &done.released).await;
@@ -183,8 +261,50 @@ pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(
     xml.element("Bucket", &bucket.name);
     xml.element("Key", ctx.key());
     xml.element("ETag", &format!("\"{}\"", done.etag));
+    if let Some((alg, value, kind)) = &done.checksum {
+        xml.element(&format!("Checksum{alg}"), value);
+        xml.element("ChecksumType", kind);
+    }
     xml.close("CompleteMultipartUploadResult");
     send_xml(ctx, xml).await
+}
+
+/// The object checksum sent with a completion (`x-amz-checksum-<alg>`), checked against
+/// the upload's algorithm and type; the metadata step compares it with the computed one.
+fn completion_checksum(
+    ctx: &RequestContext<'_>,
+    template: &ObjectRow,
+) -> Result<Option<String>, S3Error> {
+    let recorded = recorded_checksum(template);
+    if let Some(name) = ctx.head.header("x-amz-checksum-type") {
+        let sent = ChecksumType::from_name(name);
+        if sent.is_none() || sent != recorded.map(|(_, kind)| kind) {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                    recorded.map_or("null", |(_, kind)| kind.as_str())
+                ),
+            ));
+        }
+    }
+    let mut found = None;
+    for (name, value) in &ctx.head.headers {
+        if let Some(alg) = ChecksumAlgorithm::from_header_name(name) {
+            if recorded.map(|(a, _)| a) != Some(alg) {
+                return Err(S3Error::with_message(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "The upload was created using {} checksum algorithm; {} was sent with the complete request.",
+                        recorded.map_or("no", |(a, _)| a.as_str()),
+                        alg.as_str()
+                    ),
+                ));
+            }
+            found = Some(value.trim().to_string());
+        }
+    }
+    Ok(found)
 }
 
 pub async fn abort_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
@@ -252,8 +372,10 @@ pub async fn list_parts(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     }
     xml.element("MaxParts", &max.to_string());
     xml.element("IsTruncated", if truncated { "true" } else { "false" });
-    if let Some(alg) = &upload.object.checksum_algorithm {
-        xml.element("ChecksumAlgorithm", alg);
+    let checksum = recorded_checksum(&upload.object);
+    if let Some((alg, kind)) = checksum {
+        xml.element("ChecksumAlgorithm", alg.as_str());
+        xml.element("ChecksumType", kind.as_str());
     }
     for part in &parts {
         xml.open("Part");
@@ -264,6 +386,9 @@ pub async fn list_parts(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         );
         xml.element("ETag", &format!("\"{}\"", part.etag));
         xml.element("Size", &part.size.to_string());
+        if let (Some((alg, _)), Some(value)) = (checksum, &part.checksum_value) {
+            xml.element(&format!("Checksum{}", alg.as_str()), value);
+        }
         xml.close("Part");
     }
     xml.close("ListPartsResult");
@@ -386,8 +511,10 @@ pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Erro
         .create_temp()
         .await
         .map_err(storage_error)?;
-    let md5 = match temp.append_ranges_hashed(ranges).await {
-        Ok(md5) => md5,
+    let checksum = recorded_checksum(&upload.object);
+    let summer = checksum.map(|(alg, _)| Checksummer::new(alg));
+    let (md5, part_checksum) = match temp.append_ranges_hashed(ranges, summer).await {
+        Ok(hashed) => hashed,
         Err(error) => {
             temp.abort().await;
             return Err(storage_error(error));
@@ -403,7 +530,7 @@ pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Erro
         etag: hex_encode(&md5),
         data_id: data_id.clone(),
         last_modified_ms: now,
-        checksum_value: None,
+        checksum_value: part_checksum.as_deref().map(crate::checksum::base64_encode),
     };
     match ctx.state.meta.put_part(part).await {
         Ok(replaced) => remove_data(ctx, &replaced).await,
@@ -416,6 +543,12 @@ pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Erro
     xml.root("CopyPartResult");
     xml.element("LastModified", &clock::format_iso8601_millis(now));
     xml.element("ETag", &format!("\"{}\"", hex_encode(&md5)));
+    if let (Some((alg, _)), Some(raw)) = (checksum, &part_checksum) {
+        xml.element(
+            &format!("Checksum{}", alg.as_str()),
+            &crate::checksum::base64_encode(raw),
+        );
+    }
     xml.close("CopyPartResult");
     send_xml(ctx, xml).await
 }
@@ -426,8 +559,21 @@ mod tests {
 
     #[test]
     fn completion_bodies() {
-        let body = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"ab\"</ETag></Part></CompleteMultipartUpload>";
-        assert_eq!(completion_parts(body).unwrap(), vec![(1, "ab".to_string())]);
+        let body = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"ab\"</ETag></Part>\
+            <Part><ChecksumCRC32C>yZRlqg==</ChecksumCRC32C><ETag>cd</ETag><PartNumber>2</PartNumber></Part>\
+            </CompleteMultipartUpload>";
+        let part = |n: u32, etag: &str, checksum: Option<(&str, &str)>| CompletedPart {
+            part_number: n,
+            etag: etag.to_string(),
+            checksum: checksum.map(|(a, v)| (a.to_string(), v.to_string())),
+        };
+        assert_eq!(
+            completion_parts(body).unwrap(),
+            vec![
+                part(1, "ab", None),
+                part(2, "cd", Some(("CRC32C", "yZRlqg==")))
+            ]
+        );
         for bad in [
             &b"<CompleteMultipartUpload/>"[..],
             b"<Other/>",

@@ -2,11 +2,11 @@
 //! durably, then recorded), GetObject and HeadObject (conditionals, ranges,
 //! response overrides, streamed from disk), DeleteObject.
 
-use crate::checksum::{hex_encode, ChecksumAlgorithm};
+use crate::checksum::{hex_encode, ChecksumAlgorithm, ChecksumType};
 use crate::clock;
-use crate::http::BodyKind;
+use crate::http::{BodyKind, ResponseHead};
 use crate::limits;
-use crate::meta::{ObjectRow, PutCondition};
+use crate::meta::{BucketRow, ObjectRow, PutCondition};
 use crate::s3::acl::{acl_from_request, Acl, Permission};
 use crate::s3::bucket::{bucket_with, existing_bucket, meta_error};
 use crate::s3::error::{ErrorCode, S3Error};
@@ -37,13 +37,14 @@ pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     let condition = put_condition(ctx)?;
     let mut row = object_row_from_headers(ctx, &bucket)?;
     let max_size = ctx.state.config.max_object_size;
-    let (data_id, verified) = store_body(ctx, max_size).await?;
+    let (data_id, verified) = store_body(ctx, max_size, None).await?;
     row.size = verified.size;
     row.etag = hex_encode(&verified.md5);
     row.data_id = data_id.clone();
     if let Some((alg, value)) = &verified.checksum {
         row.checksum_algorithm = Some(alg.as_str().to_string());
         row.checksum_value = Some(value.clone());
+        row.checksum_type = Some(ChecksumType::FullObject.as_str().to_string());
     }
     let key = row.key.clone();
     match ctx.state.meta.put_object(row, condition).await {
@@ -57,6 +58,10 @@ pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     response.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
     if let Some((alg, value)) = verified.checksum {
         response.header(alg.header_name(), value);
+        response.header(
+            "x-amz-checksum-type",
+            ChecksumType::FullObject.as_str().to_string(),
+        );
     }
     ctx.send(response, b"").await
 }
@@ -65,16 +70,21 @@ pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
 /// (size limit before any byte is read), tells a waiting client to send, streams
 /// and hashes every byte once, verifies digests and signatures, then publishes the
 /// file durably. Returns its data id; on any failure nothing is left on disk.
+/// `part_checksum` is the checksum a multipart upload holds its parts to.
 pub(crate) async fn store_body(
     ctx: &mut RequestContext<'_>,
     max_size: u64,
+    part_checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
 ) -> Result<(String, VerifiedUpload), S3Error> {
     let raw_length = match ctx.head.body_kind()? {
         BodyKind::Length(n) => Some(n),
         BodyKind::Empty => Some(0),
         BodyKind::Chunked => None,
     };
-    let expect = UploadExpectations::from_head(ctx.head, &ctx.payload, raw_length)?;
+    let mut expect = UploadExpectations::from_head(ctx.head, &ctx.payload, raw_length)?;
+    if let Some((alg, kind)) = part_checksum {
+        expect.require_checksum(alg, kind)?;
+    }
     if expect.declared_size.is_some_and(|size| size > max_size) {
         return Err(S3Error::new(ErrorCode::EntityTooLarge)
             .field(
@@ -210,6 +220,7 @@ pub(crate) fn object_row_from_headers(
         data_id: String::new(),
         checksum_algorithm: None,
         checksum_value: None,
+        checksum_type: None,
         owner_id: ctx.user.owner_id.clone(),
         parts_count: None,
         upload_id: None,
@@ -374,7 +385,11 @@ const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
 ];
 
 /// GetObject and HeadObject: the same checks and headers, HEAD without the bytes.
-pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+/// The object a read names (`versionId` may only be `null`), if the requester may read
+/// it. A missing key is NoSuchKey only for those who may list the bucket, else AccessDenied.
+pub(crate) async fn readable_object(
+    ctx: &RequestContext<'_>,
+) -> Result<(BucketRow, ObjectRow), S3Error> {
     let bucket = existing_bucket(ctx).await?;
     if let Some(version) = ctx.query.get("versionId") {
         if version != "null" {
@@ -393,7 +408,7 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         .get_object(&bucket.name, &key)
         .await
         .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
-    let mut row = match row {
+    let row = match row {
         Some(row) => row,
         // Only those who may list the bucket learn that a key is absent.
         None if Acl::from_json(&bucket.acl, &bucket.owner_id).allows(
@@ -413,6 +428,12 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     ) {
         return Err(S3Error::new(ErrorCode::AccessDenied));
     }
+    Ok((bucket, row))
+}
+
+pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
+    let (bucket, mut row) = readable_object(ctx).await?;
+    let key = row.key.clone();
     let last_modified = row.last_modified_ms.div_euclid(1000);
     let validators = [
         ("ETag", format!("\"{}\"", row.etag)),
@@ -489,18 +510,13 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         response.header("x-amz-mp-parts-count", count.to_string());
     }
     add_representation_headers(ctx, &row, &mut response);
-    let whole = range.is_none() || (status == 206 && length == size);
-    if whole
-        && ctx
-            .head
-            .header("x-amz-checksum-mode")
-            .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
+    if ctx
+        .head
+        .header("x-amz-checksum-mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
     {
-        if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
-            if let Some(alg) = ChecksumAlgorithm::from_name(alg) {
-                response.header(alg.header_name(), value.clone());
-            }
-        }
+        let whole = range.is_none() || length == size;
+        add_checksum_headers(ctx, &row, whole, &mut response);
     }
     if ctx.is_head() {
         let mut out = Vec::with_capacity(1024);
@@ -508,6 +524,57 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         return ctx.write(out).await;
     }
     send_segments(ctx, response, &segments, length).await
+}
+
+/// The checksum headers of a GET or HEAD in checksum mode: the object's checksum and
+/// type for the whole object, the part's own checksum for `partNumber=N`, nothing
+/// for a byte range (no stored checksum describes it).
+fn add_checksum_headers(
+    ctx: &RequestContext<'_>,
+    row: &ObjectRow,
+    whole: bool,
+    response: &mut ResponseHead,
+) {
+    let Some(alg) = row
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::from_name)
+    else {
+        return;
+    };
+    match ctx.query.get("partNumber") {
+        Some(number) => {
+            let part = number
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| row.parts.get(n.checked_sub(1)?));
+            match (part, row.parts_count) {
+                (Some(part), _) => {
+                    if let Some(value) = &part.checksum_value {
+                        response.header(alg.header_name(), value.clone());
+                    }
+                }
+                // A single PUT is its own part 1.
+                (None, None) => {
+                    if let Some(value) = &row.checksum_value {
+                        response.header(alg.header_name(), value.clone());
+                    }
+                }
+                (None, Some(_)) => {}
+            }
+        }
+        None if whole => {
+            if let Some(value) = &row.checksum_value {
+                response.header(alg.header_name(), value.clone());
+                let kind = row
+                    .checksum_type
+                    .as_deref()
+                    .unwrap_or(ChecksumType::FullObject.as_str());
+                response.header("x-amz-checksum-type", kind.to_string());
+            }
+        }
+        None => {}
+    }
 }
 
 /// The byte range of part `part` of a multipart object (`partNumber=N`). A single

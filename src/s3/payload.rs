@@ -7,7 +7,7 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use crate::auth::{ChunkVerifier, PayloadCheck};
-use crate::checksum::{base64_decode, base64_encode, ChecksumAlgorithm, Checksummer};
+use crate::checksum::{base64_decode, base64_encode, ChecksumAlgorithm, ChecksumType, Checksummer};
 use crate::http::aws_chunked::{AwsChunkedDecoder, ChunkSignatureCheck};
 use crate::http::{Body, Connection, RequestHead};
 use crate::s3::error::{ErrorCode, S3Error};
@@ -94,6 +94,32 @@ impl UploadExpectations {
 
     pub fn checksum_algorithm(&self) -> Option<ChecksumAlgorithm> {
         self.checksum
+    }
+
+    /// Holds a part to its upload's checksum: a part of another algorithm is refused, as
+    /// is a part without one when the object checksum is composite (S3 needs every part's
+    /// value from the client then); a full-object CRC is computed here when none was sent.
+    pub fn require_checksum(
+        &mut self,
+        alg: ChecksumAlgorithm,
+        kind: ChecksumType,
+    ) -> Result<(), S3Error> {
+        match self.checksum {
+            Some(sent) if sent == alg => Ok(()),
+            None if kind == ChecksumType::FullObject => {
+                self.checksum = Some(alg);
+                self.checksum_source = ChecksumSource::ComputeOnly;
+                Ok(())
+            }
+            sent => Err(S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    alg.as_str().to_ascii_lowercase(),
+                    sent.map_or("null".to_string(), |s| s.as_str().to_ascii_lowercase()),
+                ),
+            )),
+        }
     }
 }
 
@@ -348,11 +374,14 @@ fn trailer_value(
 }
 
 /// Verifies a body read whole (the XML documents of bucket and batch operations)
-/// against the signed payload hash, `Content-MD5` and any `x-amz-checksum-*` header.
+/// against the signed payload hash, `Content-MD5` and, when `checksum_headers` says they
+/// describe this body, any `x-amz-checksum-*` header. (On CompleteMultipartUpload
+/// they describe the object being completed instead.)
 pub fn verify_small_body(
     head: &RequestHead,
     payload: &PayloadCheck,
     body: &[u8],
+    checksum_headers: bool,
 ) -> Result<(), S3Error> {
     let sha256: [u8; 32] = Sha256::digest(body).into();
     match payload {
@@ -375,6 +404,9 @@ pub fn verify_small_body(
         if expected != actual {
             return Err(S3Error::new(ErrorCode::BadDigest));
         }
+    }
+    if !checksum_headers {
+        return Ok(());
     }
     if let (Some(alg), ChecksumSource::Header(expected)) = checksum_expectation(head)? {
         let mut summer = Checksummer::new(alg);

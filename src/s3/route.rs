@@ -153,6 +153,7 @@ pub enum Operation {
     AbortMultipartUpload,
     ListParts,
     ListMultipartUploads,
+    GetObjectAttributes,
     /// Known to S3, not served yet: answers 501 NotImplemented.
     NotImplemented(&'static str),
 }
@@ -187,6 +188,7 @@ impl Operation {
             Operation::AbortMultipartUpload => "AbortMultipartUpload",
             Operation::ListParts => "ListParts",
             Operation::ListMultipartUploads => "ListMultipartUploads",
+            Operation::GetObjectAttributes => "GetObjectAttributes",
             Operation::NotImplemented(name) => name,
         }
     }
@@ -333,7 +335,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str, &str)] = &[
 /// Object subresources, as above.
 const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str, &str)] = &[
     ("acl", "GetObjectAcl", "PutObjectAcl", "", ""),
-    ("attributes", "GetObjectAttributes", "", "", ""),
     (
         "legal-hold",
         "GetObjectLegalHold",
@@ -463,6 +464,12 @@ fn route_object(method: &str, query: &Query, copy_source: bool) -> Result<Operat
         return match method {
             "GET" | "HEAD" => Ok(Operation::GetObjectAcl),
             "PUT" => Ok(Operation::PutObjectAcl),
+            _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        };
+    }
+    if query.has("attributes") {
+        return match method {
+            "GET" => Ok(Operation::GetObjectAttributes),
             _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
         };
     }

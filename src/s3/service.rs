@@ -15,7 +15,7 @@ use crate::limits;
 use crate::meta::CredentialRow;
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::route::{self, Operation, Query, Target};
-use crate::s3::{acl, bucket, copy, list, multipart, object, xml};
+use crate::s3::{acl, attributes, bucket, copy, list, multipart, object, xml};
 
 /// Serves one accepted connection until it closes.
 pub async fn serve_connection(state: Rc<CoreState>, stream: TcpStream) {
@@ -102,6 +102,15 @@ impl RequestContext<'_> {
     /// Reads the whole body into memory, for the small XML bodies of bucket operations,
     /// and verifies it against the signed payload hash and any digest headers.
     pub async fn read_small_body(&mut self, max: usize) -> Result<Vec<u8>, S3Error> {
+        self.read_xml_body(max, true).await
+    }
+
+    /// As `read_small_body`, for a body the `x-amz-checksum-*` headers do not describe.
+    pub async fn read_completion_body(&mut self, max: usize) -> Result<Vec<u8>, S3Error> {
+        self.read_xml_body(max, false).await
+    }
+
+    async fn read_xml_body(&mut self, max: usize, checksums: bool) -> Result<Vec<u8>, S3Error> {
         self.accept_body().await?;
         let mut out = Vec::new();
         loop {
@@ -111,7 +120,7 @@ impl RequestContext<'_> {
                 .read_body(&mut self.body, &mut out, room.min(64 * 1024))
                 .await?;
             if n == 0 {
-                crate::s3::payload::verify_small_body(self.head, &self.payload, &out)?;
+                crate::s3::payload::verify_small_body(self.head, &self.payload, &out, checksums)?;
                 return Ok(out);
             }
             if out.len() > max {
@@ -380,6 +389,7 @@ async fn dispatch(ctx: &mut RequestContext<'_>, op: Operation) -> Result<(), S3E
         Operation::AbortMultipartUpload => multipart::abort_multipart_upload(ctx).await,
         Operation::ListParts => multipart::list_parts(ctx).await,
         Operation::ListMultipartUploads => multipart::list_multipart_uploads(ctx).await,
+        Operation::GetObjectAttributes => attributes::get_object_attributes(ctx).await,
         Operation::NotImplemented(name) => Err(S3Error::with_message(
             ErrorCode::NotImplemented,
             format!("{name} is not implemented by this server."),

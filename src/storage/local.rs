@@ -110,6 +110,38 @@ impl LocalStorage {
         Ok(ObjectFile { file, len })
     }
 
+    /// Reads `(data_id, offset, len)` ranges of published objects in order, off the
+    /// runtime, and returns their checksum (for a copy asked to carry a new algorithm).
+    pub async fn checksum_ranges(
+        &self,
+        ranges: Vec<(String, u64, u64)>,
+        mut checksum: crate::checksum::Checksummer,
+    ) -> io::Result<Vec<u8>> {
+        let mut sources = Vec::with_capacity(ranges.len());
+        for (data_id, offset, len) in ranges {
+            check_data_id(&data_id)?;
+            sources.push((self.object_path(&data_id), offset, len));
+        }
+        off_runtime(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut buf = vec![0u8; 1024 * 1024];
+            for (path, offset, len) in sources {
+                let mut from = std::fs::File::open(&path)?;
+                from.seek(SeekFrom::Start(offset))?;
+                let mut from = from.take(len);
+                loop {
+                    let n = from.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    checksum.update(&buf[..n]);
+                }
+            }
+            Ok(checksum.finalize())
+        })
+        .await
+    }
+
     /// Removes a published object; removing one already gone succeeds, so a retried delete is
     /// harmless. The directory is not fsynced: if a crash forgets the removal, the file is an
     /// orphan that `sweep_orphans` removes at the next startup.
@@ -281,7 +313,8 @@ impl TempObject {
     pub async fn append_ranges_hashed(
         &mut self,
         ranges: Vec<(String, u64, u64)>,
-    ) -> io::Result<[u8; 16]> {
+        checksum: Option<crate::checksum::Checksummer>,
+    ) -> io::Result<([u8; 16], Option<Vec<u8>>)> {
         if self.write_failed {
             return Err(earlier_write_failed());
         }
@@ -292,7 +325,9 @@ impl TempObject {
         }
         let target = self.guard.path.clone();
         let start = self.len;
-        let copied = off_runtime(move || -> io::Result<(u64, [u8; 16])> {
+        type Hashed = (u64, [u8; 16], Option<Vec<u8>>);
+        let copied = off_runtime(move || -> io::Result<Hashed> {
+            let mut checksum = checksum;
             use md5::{Digest, Md5};
             use std::io::{Read, Seek, SeekFrom, Write};
             let mut to = std::fs::OpenOptions::new().write(true).open(&target)?;
@@ -310,17 +345,20 @@ impl TempObject {
                         break;
                     }
                     md5.update(&buf[..n]);
+                    if let Some(summer) = &mut checksum {
+                        summer.update(&buf[..n]);
+                    }
                     to.write_all(&buf[..n])?;
                     total += n as u64;
                 }
             }
-            Ok((total, md5.finalize().into()))
+            Ok((total, md5.finalize().into(), checksum.map(|c| c.finalize())))
         })
         .await;
         match copied {
-            Ok((n, md5)) => {
+            Ok((n, md5, checksum)) => {
                 self.len += n;
-                Ok(md5)
+                Ok((md5, checksum))
             }
             Err(error) => {
                 self.write_failed = true;
