@@ -13,6 +13,8 @@ use crate::clock;
 use crate::config::Config;
 use crate::limits;
 use crate::meta::{CredentialRow, MetaClient};
+use crate::ops::lifecycle::Lifecycle;
+use crate::ops::metrics::CoreMetrics;
 use crate::s3::error::S3Error;
 use crate::storage::LocalStorage;
 
@@ -20,6 +22,12 @@ pub struct CoreState {
     pub config: Arc<Config>,
     pub meta: MetaClient,
     pub storage: LocalStorage,
+    /// Readiness, drain and the per-core figures other threads read.
+    pub lifecycle: Arc<Lifecycle>,
+    /// This core's request metrics; a scrape merges every core's.
+    pub metrics: RefCell<CoreMetrics>,
+    /// Connections this core serves at most (its share of --max-connections).
+    pub max_connections: usize,
     /// SigV4 signing keys by (secret, date, region, service): one HMAC chain saved per request.
     pub signing_keys: RefCell<SigningKeyCache>,
     /// Credential lookups by access key, so an authenticated request does not
@@ -40,15 +48,20 @@ impl CoreState {
         config: Arc<Config>,
         meta: MetaClient,
         storage: LocalStorage,
+        lifecycle: Arc<Lifecycle>,
         core: usize,
         nonce: u64,
     ) -> CoreState {
         let request_id_base = (nonce << 8) ^ ((core as u64) << 56);
         let host_id = format!("bleepstore-{}-{core}", config.region);
+        let max_connections = config.max_connections.div_ceil(config.threads);
         CoreState {
             config,
             meta,
             storage,
+            lifecycle,
+            metrics: RefCell::new(CoreMetrics::default()),
+            max_connections,
             signing_keys: RefCell::new(SigningKeyCache::new(limits::AUTH_CACHE_ENTRIES_MAX)),
             credentials: RefCell::new(HashMap::new()),
             request_counter: Cell::new(0),

@@ -60,3 +60,10 @@ const _: () = assert!(META_BATCH_MAX <= META_QUEUE_DEPTH_MAX);
 pub const MULTIPART_UPLOAD_TTL_SECS: i64 = 7 * 24 * 3600;
 /// Seconds between two sweeps for abandoned multipart uploads while serving.
 pub const MULTIPART_REAP_INTERVAL_SECS: u64 = 3600;
+
+/// How long a SIGTERM or SIGINT waits for in-flight requests before the process exits.
+pub const SHUTDOWN_TIMEOUT_DEFAULT_SECS: u64 = 30;
+
+/// Connections served at once across all threads, unless configured. Each costs a
+/// descriptor, so the systemd unit raises LimitNOFILE well above this.
+pub const CONNECTIONS_DEFAULT_MAX: usize = 10_000;

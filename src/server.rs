@@ -9,10 +9,13 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use monoio::io::Canceller;
 use monoio::net::{ListenerOpts, TcpListener};
 use sha2::{Digest, Sha256};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::checksum::hex_encode;
 use crate::clock;
@@ -20,7 +23,8 @@ use crate::config::Config;
 use crate::core_state::CoreState;
 use crate::limits;
 use crate::meta::{self, CredentialRow, MetaClient};
-use crate::s3::service::serve_connection;
+use crate::ops::lifecycle::{Control, Lifecycle};
+use crate::s3::service::{refuse_connection, serve_connection};
 use crate::storage::LocalStorage;
 
 /// How long startup waits for a busy port to be released.
@@ -28,6 +32,10 @@ const PORT_WAIT_MAX: Duration = Duration::from_secs(3);
 
 /// Runs the daemon until every serving thread ends.
 pub fn run(config: Config) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    // Files written before this instant may be orphans of an earlier run; later ones are ours.
+    // A second of margin covers file systems with coarse timestamps.
+    let started_wall = SystemTime::now() - Duration::from_secs(1);
     if config.dev_credentials {
         log::warn!(
             "no key pair configured: using development credentials {} / {}; set --access-key and --secret-key (or BLEEPSTORE_ACCESS_KEY / BLEEPSTORE_SECRET_KEY) for real use",
@@ -44,46 +52,89 @@ pub fn run(config: Config) -> Result<(), String> {
             config.data_dir.display()
         )
     })?;
-    log::info!("storage recovery: {recovery:?}");
-    let db_path = config.data_dir.join("metadata.db");
+    log::info!(
+        "recovery: {} interrupted writes removed from tmp/",
+        recovery.temp_files_removed
+    );
+    let db_path = config.metadata_path.clone();
+    if let Some(parent) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
     let (meta, meta_thread) = meta::start(&db_path)
         .map_err(|e| format!("cannot open metadata {}: {e}", db_path.display()))?;
     startup_with_metadata(&config, &meta, &storage)?;
 
+    // Registered before serving, so a SIGTERM from here on drains instead of killing.
+    let mut signals = Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let config = Arc::new(config);
     let nonce = startup_nonce();
+    let (lifecycle, controls) = Lifecycle::new(config.threads);
     let (bound_tx, bound_rx) = mpsc::channel::<Result<(), String>>();
-    let mut cores = Vec::with_capacity(config.threads);
-    for core in 0..config.threads {
-        let (config, meta, storage, bound_tx) = (
-            config.clone(),
-            meta.clone(),
-            storage.clone(),
-            bound_tx.clone(),
-        );
-        let handle = thread::Builder::new()
+    for (core, control) in controls.into_iter().enumerate() {
+        let core_parts = CoreParts {
+            core,
+            addr,
+            config: config.clone(),
+            meta: meta.clone(),
+            storage: storage.clone(),
+            lifecycle: lifecycle.clone(),
+            control,
+            nonce,
+        };
+        let bound_tx = bound_tx.clone();
+        thread::Builder::new()
             .name(format!("bleepstore-core-{core}"))
-            .spawn(move || run_core(core, addr, config, meta, storage, nonce, bound_tx))
+            .spawn(move || run_core(core_parts, bound_tx))
             .map_err(|e| format!("cannot start thread: {e}"))?;
-        cores.push(handle);
     }
     drop(bound_tx);
-    drop(meta);
     for _ in 0..config.threads {
         bound_rx
             .recv()
             .map_err(|_| "a serving thread died at startup".to_string())??;
     }
+    lifecycle.set_ready();
+    sweep_orphans_in_background(meta.clone(), storage.clone(), started_wall);
     log::info!(
-        "listening on http://{addr} with {} threads, data in {}",
+        "listening on http://{addr} with {} threads, data in {} (started in {} ms)",
         config.threads,
-        config.data_dir.display()
+        config.data_dir.display(),
+        started.elapsed().as_millis()
     );
-    for core in cores {
-        let _ = core.join();
-    }
-    meta_thread.join();
+    let signal = signals.forever().next();
+    let name = match signal {
+        Some(SIGINT) => "SIGINT",
+        _ => "SIGTERM",
+    };
+    drain(&lifecycle, &mut signals, name, config.shutdown_timeout);
+    drop(meta);
+    drop(meta_thread);
     Ok(())
+}
+
+/// The graceful drain: stop accepting, report not ready, wait for in-flight
+/// requests up to `timeout` (a second signal ends the wait), then return so the
+/// process exits. Nothing is flushed or closed that a crash would not also
+/// leave behind: every acknowledged write is already durable.
+fn drain(lifecycle: &Lifecycle, signals: &mut Signals, name: &str, timeout: Duration) {
+    log::info!(
+        "{name} received: draining, {} requests in flight, waiting up to {} s",
+        lifecycle.in_flight(),
+        timeout.as_secs()
+    );
+    lifecycle.begin_drain();
+    let interrupted = || signals.pending().next().is_some();
+    if lifecycle.wait_idle(timeout, interrupted) {
+        log::info!("drained: no request in flight; exiting");
+    } else {
+        log::warn!(
+            "exiting with {} requests still in flight",
+            lifecycle.in_flight()
+        );
+    }
+    crate::ops::logging::flush(Duration::from_secs(1));
 }
 
 /// Resolves the listen address and makes sure no other process holds the port.
@@ -129,7 +180,8 @@ fn claim_address(config: &Config) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-/// Seeds the configured key pair and sweeps orphan data files, on a short-lived runtime.
+/// Seeds the configured key pair and reaps expired multipart uploads, on a
+/// short-lived runtime. Both are quick whatever the size of the database.
 fn startup_with_metadata(
     config: &Config,
     meta: &MetaClient,
@@ -139,23 +191,61 @@ fn startup_with_metadata(
         .enable_timer()
         .build()
         .map_err(|e| format!("cannot build startup runtime: {e}"))?;
-    let referenced = runtime.block_on(async {
+    let freed = runtime.block_on(async {
         meta.put_credential(seed_credential(config))
             .await
             .map_err(|e| format!("cannot seed credentials: {e}"))?;
-        meta.all_data_ids()
+        let cutoff = clock::now_unix_millis() - limits::MULTIPART_UPLOAD_TTL_SECS * 1000;
+        meta.reap_uploads(cutoff)
             .await
-            .map_err(|e| format!("cannot read metadata: {e}"))
+            .map_err(|e| format!("cannot reap expired uploads: {e}"))
     })?;
-    let referenced: HashSet<String> = referenced.into_iter().collect();
-    let swept = storage
-        .sweep_orphans(&referenced)
-        .map_err(|e| format!("orphan sweep failed: {e}"))?;
+    for data_id in &freed {
+        if let Err(error) = storage.remove_object_now(data_id) {
+            log::warn!("could not remove part {data_id}: {error}");
+        }
+    }
     log::info!(
-        "startup: {} objects referenced, {swept} orphan data files removed",
-        referenced.len()
+        "recovery: {} part files of expired multipart uploads removed",
+        freed.len()
     );
     Ok(())
+}
+
+/// Sweeps orphan data files (published, but a crash came before their metadata
+/// commit) on a background thread, so startup does not wait for a walk of every
+/// object file. Only files older than this run are candidates.
+fn sweep_orphans_in_background(meta: MetaClient, storage: LocalStorage, started: SystemTime) {
+    let spawned = thread::Builder::new()
+        .name("bleepstore-sweep".into())
+        .spawn(move || {
+            let begun = std::time::Instant::now();
+            let referenced = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|mut rt| {
+                    rt.block_on(meta.all_data_ids())
+                        .map_err(|e| e.to_string())
+                });
+            let referenced: HashSet<String> = match referenced {
+                Ok(ids) => ids.into_iter().collect(),
+                Err(error) => {
+                    log::warn!("orphan sweep skipped: cannot read metadata: {error}");
+                    return;
+                }
+            };
+            match storage.sweep_orphans(&referenced, started) {
+                Ok((examined, removed)) => log::info!(
+                    "recovery: orphan sweep examined {examined} data files, removed {removed} orphans in {} ms",
+                    begun.elapsed().as_millis()
+                ),
+                Err(error) => log::warn!("orphan sweep failed: {error}"),
+            }
+        });
+    if let Err(error) = spawned {
+        log::warn!("orphan sweep not started: {error}");
+    }
 }
 
 /// The key pair from the configuration, as a metadata row. The owner id is a
@@ -185,21 +275,37 @@ fn startup_nonce() -> u64 {
     (clock::now_unix_millis() as u64) & 0x00FF_FFFF_FFFF_FFFF
 }
 
-fn run_core(
+/// What one serving thread starts from.
+struct CoreParts {
     core: usize,
     addr: SocketAddr,
     config: Arc<Config>,
     meta: MetaClient,
     storage: LocalStorage,
+    lifecycle: Arc<Lifecycle>,
+    control: flume::Receiver<Control>,
     nonce: u64,
-    bound: mpsc::Sender<Result<(), String>>,
-) {
-    let state = Rc::new(CoreState::new(config, meta, storage, core, nonce));
+}
+
+fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
+    let CoreParts {
+        core,
+        addr,
+        config,
+        meta,
+        storage,
+        lifecycle,
+        control,
+        nonce,
+    } = parts;
+    let state = Rc::new(CoreState::new(
+        config, meta, storage, lifecycle, core, nonce,
+    ));
     match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .enable_timer()
         .build()
     {
-        Ok(mut runtime) => runtime.block_on(serve(state, addr, bound)),
+        Ok(mut runtime) => runtime.block_on(serve(state, addr, control, bound)),
         Err(error) => {
             log::warn!(
                 "core {core}: io_uring unavailable ({error}); using the legacy epoll driver"
@@ -208,7 +314,7 @@ fn run_core(
                 .enable_timer()
                 .build()
             {
-                Ok(mut runtime) => runtime.block_on(serve(state, addr, bound)),
+                Ok(mut runtime) => runtime.block_on(serve(state, addr, control, bound)),
                 Err(error) => {
                     let _ =
                         bound.send(Err(format!("core {core}: cannot build a runtime: {error}")));
@@ -218,8 +324,14 @@ fn run_core(
     }
 }
 
-/// Binds this core's listener and accepts until the process ends.
-async fn serve(state: Rc<CoreState>, addr: SocketAddr, bound: mpsc::Sender<Result<(), String>>) {
+/// Binds this core's listener and accepts until the drain begins; then the
+/// runtime keeps serving the connections it has until the process exits.
+async fn serve(
+    state: Rc<CoreState>,
+    addr: SocketAddr,
+    control: flume::Receiver<Control>,
+    bound: mpsc::Sender<Result<(), String>>,
+) {
     let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
     let listener = match TcpListener::bind_with_config(addr, &opts) {
         Ok(listener) => {
@@ -235,15 +347,56 @@ async fn serve(state: Rc<CoreState>, addr: SocketAddr, bound: mpsc::Sender<Resul
     if state.core_id() == 0 {
         monoio::spawn(reap_uploads_periodically(state.clone()));
     }
+    let (stop_tx, stop_rx) = flume::bounded::<()>(1);
+    monoio::spawn(answer_controls(state.clone(), control, stop_tx));
+    let mut stop = std::pin::pin!(stop_rx.recv_async());
     loop {
-        match listener.accept().await {
+        let canceller = Canceller::new();
+        let mut accept = std::pin::pin!(listener.cancelable_accept(canceller.handle()));
+        let accepted = monoio::select! {
+            accepted = &mut accept => accepted,
+            _ = &mut stop => {
+                // Cancel the accept and wait for the kernel to let go of it; a
+                // connection that arrived meanwhile is still served.
+                let _canceller = canceller.cancel();
+                if let Ok((stream, _)) = accept.await {
+                    monoio::spawn(serve_connection(state.clone(), stream));
+                }
+                break;
+            }
+        };
+        match accepted {
             Ok((stream, _peer)) => {
-                monoio::spawn(serve_connection(state.clone(), stream));
+                if state.lifecycle.core_connections(state.core_id()) >= state.max_connections {
+                    monoio::spawn(refuse_connection(state.clone(), stream));
+                } else {
+                    monoio::spawn(serve_connection(state.clone(), stream));
+                }
             }
             Err(error) => {
                 // Out of descriptors or memory: back off briefly instead of spinning.
                 log::warn!("accept failed: {error}");
                 monoio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    drop(listener);
+    log::debug!("core {}: listener closed", state.core_id());
+}
+
+/// Answers the process's requests to this core: metrics snapshots, stop accepting.
+async fn answer_controls(
+    state: Rc<CoreState>,
+    control: flume::Receiver<Control>,
+    stop: flume::Sender<()>,
+) {
+    while let Ok(request) = control.recv_async().await {
+        match request {
+            Control::Snapshot(reply) => {
+                let _ = reply.send(state.metrics.borrow().clone());
+            }
+            Control::StopAccepting => {
+                let _ = stop.try_send(());
             }
         }
     }

@@ -20,6 +20,8 @@ pub struct Connection {
     /// Bytes received and not consumed yet are `buf[start..]`.
     buf: Vec<u8>,
     start: usize,
+    /// Bytes written to the client so far (for metrics and the access log).
+    written: u64,
 }
 
 /// Why a read returned no data.
@@ -35,6 +37,7 @@ impl Connection {
             stream,
             buf: Vec::with_capacity(limits::READ_BUFFER_BYTES),
             start: 0,
+            written: 0,
         }
     }
 
@@ -171,7 +174,15 @@ impl Connection {
 
     pub async fn write_all(&mut self, buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
         let (result, buf) = self.stream.write_all(buf).await;
+        if let Ok(n) = &result {
+            self.written += *n as u64;
+        }
         (result.map(|_| ()), buf)
+    }
+
+    /// Bytes written to the client over the connection's life.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
     }
 
     pub async fn send_continue(&mut self) -> std::io::Result<()> {
@@ -180,10 +191,6 @@ impl Connection {
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
             .await;
         result.map(|_| ())
-    }
-
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
-        &mut self.stream
     }
 }
 

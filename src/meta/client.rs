@@ -9,7 +9,8 @@ use crate::meta::multipart::UploadQuery;
 use crate::meta::thread::{run, Request};
 use crate::meta::{
     schema, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
-    ListPage, ListQuery, MetaError, ObjectRow, PartRow, PutCondition, UploadPage, UploadRow,
+    ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition, UploadPage,
+    UploadRow,
 };
 
 /// Sends requests to the metadata thread. Clone one per runtime.
@@ -145,6 +146,16 @@ impl MetaClient {
     /// Inserts or replaces a key pair.
     pub async fn put_credential(&self, row: CredentialRow) -> Result<(), MetaError> {
         self.call(|reply| Request::PutCredential(row, reply)).await
+    }
+
+    /// Answers once the metadata thread has read the database (a health check).
+    pub async fn ping(&self) -> Result<(), MetaError> {
+        self.call(Request::Ping).await
+    }
+
+    /// How many buckets, objects and multipart uploads exist (for /metrics).
+    pub async fn counts(&self) -> Result<MetaCounts, MetaError> {
+        self.call(Request::Counts).await
     }
 
     /// Every data id any row references (objects and parts), for the orphan sweep.

@@ -128,6 +128,14 @@ pub struct CompletedUpload {
     pub released: Vec<String>,
 }
 
+/// Row counts, for the gauges of /metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MetaCounts {
+    pub buckets: u64,
+    pub objects: u64,
+    pub uploads: u64,
+}
+
 /// A page of ListMultipartUploads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UploadPage {
@@ -199,6 +207,8 @@ pub enum MetaError {
     BadDigest,
     /// The metadata thread is gone (shutdown or a crash of the thread).
     Closed,
+    /// The database's disk is full: the write was rolled back.
+    DiskFull,
     Sqlite(String),
 }
 
@@ -216,6 +226,7 @@ impl fmt::Display for MetaError {
             MetaError::BadDigest => f.write_str("object checksum does not match"),
             MetaError::PreconditionFailed => f.write_str("precondition failed"),
             MetaError::Closed => f.write_str("metadata thread closed"),
+            MetaError::DiskFull => f.write_str("metadata disk full"),
             MetaError::Sqlite(message) => write!(f, "sqlite: {message}"),
         }
     }
@@ -225,6 +236,11 @@ impl std::error::Error for MetaError {}
 
 impl From<rusqlite::Error> for MetaError {
     fn from(error: rusqlite::Error) -> MetaError {
+        if let rusqlite::Error::SqliteFailure(failure, _) = &error {
+            if failure.code == rusqlite::ErrorCode::DiskFull {
+                return MetaError::DiskFull;
+            }
+        }
         MetaError::Sqlite(error.to_string())
     }
 }

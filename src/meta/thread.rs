@@ -12,7 +12,8 @@ use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::multipart::{self, UploadQuery};
 use crate::meta::{
     BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow, ListPage,
-    ListQuery, MetaError, ObjectRow, PartRef, PartRow, PutCondition, UploadPage, UploadRow,
+    ListQuery, MetaCounts, MetaError, ObjectRow, PartRef, PartRow, PutCondition, UploadPage,
+    UploadRow,
 };
 
 /// One request per metadata operation, each with its reply channel.
@@ -33,6 +34,8 @@ pub(crate) enum Request {
     GetCredential(String, Reply<Option<CredentialRow>>),
     PutCredential(CredentialRow, Reply<()>),
     AllDataIds(Reply<Vec<String>>),
+    Ping(Reply<()>),
+    Counts(Reply<MetaCounts>),
     CreateUpload(Box<UploadRow>, Reply<()>),
     SetBucketAcl(String, String, Reply<()>),
     SetObjectAcl(String, String, String, Reply<()>),
@@ -82,6 +85,8 @@ fn serve_read(conn: &Connection, request: Request) -> Option<Request> {
         Request::ListObjects(query, reply) => send(reply, list_objects(conn, &query)),
         Request::GetCredential(key, reply) => send(reply, get_credential(conn, &key)),
         Request::AllDataIds(reply) => send(reply, all_data_ids(conn)),
+        Request::Ping(reply) => send(reply, ping(conn)),
+        Request::Counts(reply) => send(reply, counts(conn)),
         Request::GetUpload(id, reply) => send(reply, multipart::get_upload(conn, &id)),
         Request::ListParts(id, after, max, reply) => {
             send(reply, multipart::list_parts(conn, &id, after, max))
@@ -209,6 +214,8 @@ fn fail(write: Request, error: MetaError) {
         Request::ListObjects(_, reply) => send(reply, Err(error)),
         Request::GetCredential(_, reply) => send(reply, Err(error)),
         Request::AllDataIds(reply) => send(reply, Err(error)),
+        Request::Ping(reply) => send(reply, Err(error)),
+        Request::Counts(reply) => send(reply, Err(error)),
         Request::CreateUpload(_, reply) => send(reply, Err(error)),
         Request::SetBucketAcl(_, _, reply) => send(reply, Err(error)),
         Request::SetObjectAcl(_, _, _, reply) => send(reply, Err(error)),
@@ -550,6 +557,26 @@ pub(crate) fn put_credential(conn: &Connection, row: &CredentialRow) -> Result<(
         row.created_ms
     ])?;
     Ok(())
+}
+
+/// A read that proves the database answers (for /health).
+fn ping(conn: &Connection) -> Result<(), MetaError> {
+    conn.prepare_cached("SELECT COUNT(*) FROM schema_version")?
+        .query_row([], |r| r.get::<_, i64>(0))?;
+    Ok(())
+}
+
+fn counts(conn: &Connection) -> Result<MetaCounts, MetaError> {
+    let count = |sql: &str| -> Result<u64, MetaError> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row([], |r| r.get::<_, i64>(0))? as u64)
+    };
+    Ok(MetaCounts {
+        buckets: count("SELECT COUNT(*) FROM buckets")?,
+        objects: count("SELECT COUNT(*) FROM objects")?,
+        uploads: count("SELECT COUNT(*) FROM multipart_uploads")?,
+    })
 }
 
 fn all_data_ids(conn: &Connection) -> Result<Vec<String>, MetaError> {

@@ -1,3 +1,8 @@
-//! Operational surfaces: logging setup (metrics, health and docs come with their issue).
+//! Operational surfaces: logging, the process lifecycle (readiness, drain, per-core
+//! figures), request metrics, and the unauthenticated health, metrics and API
+//! description endpoints.
 
+pub mod endpoints;
+pub mod lifecycle;
 pub mod logging;
+pub mod metrics;

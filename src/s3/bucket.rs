@@ -41,6 +41,10 @@ pub fn meta_error(error: MetaError, bucket: &str, key: Option<&str>) -> S3Error 
                  include the checksum for each part. It was missing for part {number} in the request."
             ),
         ),
+        MetaError::DiskFull => {
+            log::error!("metadata disk full");
+            S3Error::new(ErrorCode::InsufficientStorage)
+        }
         MetaError::BadDigest => S3Error::with_message(
             ErrorCode::BadDigest,
             "The checksum you specified did not match the calculated checksum of the object.",

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::rc::Rc;
+use std::time::Instant;
 
 use monoio::net::TcpStream;
 
@@ -13,18 +14,27 @@ use crate::core_state::CoreState;
 use crate::http::{Body, BodyKind, Connection, RequestHead, ResponseHead};
 use crate::limits;
 use crate::meta::CredentialRow;
+use crate::ops::endpoints;
+use crate::ops::metrics::RequestRecord;
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::route::{self, Operation, Query, Target};
 use crate::s3::{acl, attributes, bucket, copy, list, multipart, object, xml};
 
-/// Serves one accepted connection until it closes.
+/// Serves one accepted connection until it closes (or, once the process
+/// drains, until its current request is answered).
 pub async fn serve_connection(state: Rc<CoreState>, stream: TcpStream) {
+    let _open = state.lifecycle.connection(state.core_id());
     let _ = stream.set_nodelay(true);
     let mut conn = Connection::new(stream);
     loop {
         match conn.read_head().await {
             Ok(Some(head)) => {
-                if !handle_request(&state, &mut conn, head).await {
+                let _in_flight = state.lifecycle.request(state.core_id());
+                let keep = match endpoints::endpoint_for(&head) {
+                    Some(endpoint) => serve_endpoint(&state, &mut conn, head, endpoint).await,
+                    None => handle_request(&state, &mut conn, head).await,
+                };
+                if !keep || state.lifecycle.is_draining() {
                     break;
                 }
             }
@@ -47,6 +57,102 @@ pub async fn serve_connection(state: Rc<CoreState>, stream: TcpStream) {
     }
 }
 
+/// Answers a connection over the cap with 503 SlowDown and closes it.
+pub async fn refuse_connection(state: Rc<CoreState>, stream: TcpStream) {
+    let mut conn = Connection::new(stream);
+    let request_id = state.next_request_id();
+    let error = S3Error::with_message(
+        ErrorCode::SlowDown,
+        "The server is at its connection limit; retry shortly.",
+    );
+    let mut response = ResponseHead::new(error.status());
+    add_common_headers(&state, &mut response, &request_id);
+    response.header("Content-Type", "application/xml".to_string());
+    let body = xml::error_document(&error, "", &request_id, state.host_id());
+    let mut out = Vec::with_capacity(512 + body.len());
+    response.encode(Some(body.len() as u64), false, &mut out);
+    out.extend_from_slice(&body);
+    let _ = conn.write_all(out).await;
+    log::debug!("connection refused: core {} at its cap", state.core_id());
+}
+
+/// Serves an operations endpoint; returns whether the connection can carry another request.
+async fn serve_endpoint(
+    state: &CoreState,
+    conn: &mut Connection,
+    head: RequestHead,
+    endpoint: endpoints::Endpoint,
+) -> bool {
+    let started = Instant::now();
+    let request_id = state.next_request_id();
+    // A body on these GETs would be left in the stream: answer, then close.
+    let bodiless = matches!(head.body_kind(), Ok(BodyKind::Empty));
+    let (status, bytes_out, keep) = endpoints::serve(
+        state,
+        conn,
+        &head,
+        endpoint,
+        &request_id,
+        head.keep_alive() && bodiless,
+    )
+    .await;
+    if !endpoint.is_quiet() {
+        finish_request(
+            state,
+            &RequestRecord {
+                method: method_label(&head.method),
+                path: endpoint.path(),
+                status,
+                operation: None,
+                bytes_in: 0,
+                bytes_out,
+                duration: started.elapsed(),
+            },
+            &request_id,
+        );
+    }
+    keep
+}
+
+/// Counts a finished request in this core's metrics and writes its access-log line.
+fn finish_request(state: &CoreState, record: &RequestRecord, request_id: &str) {
+    state.metrics.borrow_mut().record(record);
+    log::info!(
+        target: "access",
+        method = record.method,
+        path = record.path,
+        status = record.status,
+        bytes_in = record.bytes_in,
+        bytes_out = record.bytes_out,
+        duration_ms = record.duration.as_secs_f64() * 1000.0,
+        request_id = request_id,
+        operation = record.operation.unwrap_or("-");
+        "request"
+    );
+}
+
+/// The method as a label from a fixed set, so clients cannot mint label values.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "PUT" => "PUT",
+        "POST" => "POST",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// The path template of an S3 request: never a bucket or key, which are unbounded.
+fn path_template(target: &Target) -> &'static str {
+    match (&target.bucket, &target.key) {
+        (None, _) => "/",
+        (Some(_), None) => "/{bucket}",
+        (Some(_), Some(_)) => "/{bucket}/{key}",
+    }
+}
+
 /// Everything a handler needs about the request it serves.
 pub struct RequestContext<'a> {
     pub state: &'a CoreState,
@@ -60,6 +166,8 @@ pub struct RequestContext<'a> {
     pub request_id: String,
     /// Set once the status line is on the wire: an error after that can only close.
     pub response_started: bool,
+    /// Status of the response sent (0 until one is).
+    pub status: u16,
     pub keep_alive: bool,
     continue_sent: bool,
 }
@@ -147,6 +255,7 @@ impl RequestContext<'_> {
         } else {
             Some(body.len() as u64)
         };
+        self.status = response.status();
         response.encode(length, self.keep_alive, &mut out);
         if !self.is_head() {
             out.extend_from_slice(body);
@@ -163,6 +272,7 @@ impl RequestContext<'_> {
     ) -> Result<Vec<u8>, S3Error> {
         let mut out = out;
         out.clear();
+        self.status = response.status();
         response.encode(Some(length), self.keep_alive, &mut out);
         self.response_started = true;
         Ok(out)
@@ -204,8 +314,10 @@ fn add_common_headers(state: &CoreState, response: &mut ResponseHead, request_id
 
 /// Serves one request; returns whether the connection can carry another.
 async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestHead) -> bool {
+    let started = Instant::now();
+    let written_before = conn.bytes_written();
     let request_id = state.next_request_id();
-    let keep_alive = head.keep_alive();
+    let keep_alive = head.keep_alive() && !state.lifecycle.is_draining();
     let body_kind = head.body_kind();
     // A request whose body framing is unreadable leaves the stream position unknown.
     let framing_ok = body_kind.is_ok();
@@ -239,6 +351,7 @@ async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestH
         user,
         request_id,
         response_started: false,
+        status: 0,
         keep_alive,
         continue_sent: false,
     };
@@ -247,20 +360,41 @@ async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestH
         (_, Some(error)) => Err(error),
         (None, None) => Err(S3Error::new(ErrorCode::InternalError)),
     };
-    if let Err(error) = result {
-        log::debug!("{} {} -> {}", head.method, head.path, error);
-        if ctx.response_started {
-            return false;
+    let keep = match result {
+        Err(error) if ctx.response_started => {
+            log::debug!(
+                "{} {} -> {} after the answer began",
+                head.method,
+                head.path,
+                error
+            );
+            false
         }
-        if !framing_ok {
-            ctx.keep_alive = false;
+        Err(error) => {
+            log::debug!("{} {} -> {}", head.method, head.path, error);
+            if !framing_ok {
+                ctx.keep_alive = false;
+            }
+            settle_body(&mut ctx).await;
+            ctx.send_error(&error).await;
+            ctx.keep_alive
         }
-        settle_body(&mut ctx).await;
-        ctx.send_error(&error).await;
-        return ctx.keep_alive;
-    }
-    settle_body(&mut ctx).await;
-    ctx.keep_alive
+        Ok(()) => {
+            settle_body(&mut ctx).await;
+            ctx.keep_alive
+        }
+    };
+    let record = RequestRecord {
+        method: method_label(&head.method),
+        path: path_template(&ctx.target),
+        status: ctx.status,
+        operation: op.map(Operation::name),
+        bytes_in: ctx.body.received(),
+        bytes_out: ctx.conn.bytes_written() - written_before,
+        duration: started.elapsed(),
+    };
+    finish_request(state, &record, &ctx.request_id);
+    keep
 }
 
 /// The requester of a request that failed before authentication completed.

@@ -7,6 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use monoio::fs::{File, OpenOptions};
 
@@ -142,6 +143,15 @@ impl LocalStorage {
         .await
     }
 
+    /// `remove_object` for the startup path, before any runtime runs.
+    pub fn remove_object_now(&self, data_id: &str) -> io::Result<()> {
+        check_data_id(data_id)?;
+        match fs::remove_file(self.object_path(data_id)) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
     /// Removes a published object; removing one already gone succeeds, so a retried delete is
     /// harmless. The directory is not fsynced: if a crash forgets the removal, the file is an
     /// orphan that `sweep_orphans` removes at the next startup.
@@ -153,12 +163,18 @@ impl LocalStorage {
         }
     }
 
-    /// Startup only, before any write is served: removes object files whose id is not in
-    /// `referenced`. A crash between publishing a file and committing its metadata leaves such
-    /// orphans. Running it while writes are in flight would delete objects that are published
-    /// but not yet recorded. Files whose names are not data ids are not ours and are left.
-    pub fn sweep_orphans(&self, referenced: &HashSet<String>) -> io::Result<u64> {
-        let mut removed = 0;
+    /// Removes object files whose id is not in `referenced` and that were last written
+    /// before `written_before` (this run's start). A crash between publishing a file and
+    /// committing its metadata leaves such orphans. Files this run wrote are never
+    /// touched, so the sweep can run while writes are served: a file published but not
+    /// yet recorded is always newer than the start. Files whose names are not data ids
+    /// are not ours and are left. Returns (files examined, files removed).
+    pub fn sweep_orphans(
+        &self,
+        referenced: &HashSet<String>,
+        written_before: SystemTime,
+    ) -> io::Result<(u64, u64)> {
+        let (mut examined, mut removed) = (0, 0);
         for index in 0..FANOUT_DIRS {
             let dir = self.inner.objects_dir.join(fanout_name(index));
             for entry in fs::read_dir(&dir)? {
@@ -168,16 +184,24 @@ impl LocalStorage {
                     log::warn!("leaving unexpected entry {}", entry.path().display());
                     continue;
                 };
-                if !referenced.contains(id) {
-                    fs::remove_file(entry.path())?;
-                    removed += 1;
+                examined += 1;
+                if referenced.contains(id) {
+                    continue;
+                }
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|written| written < written_before);
+                if old {
+                    match fs::remove_file(entry.path()) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }
-        if removed > 0 {
-            log::info!("removed {removed} orphaned object files");
-        }
-        Ok(removed)
+        Ok((examined, removed))
     }
 
     /// `objects/<xx>`, the fan-out directory of a (validated) id.

@@ -188,13 +188,26 @@ fn sweep_removes_only_orphans() {
         std::fs::write(&foreign, b"not ours").unwrap();
 
         let referenced: HashSet<String> = [kept_a.clone(), kept_b.clone()].into();
-        assert_eq!(storage.sweep_orphans(&referenced).unwrap(), 1);
+        // Files written after the cut-off (this run's writes) are never swept.
+        let before_writes = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        assert_eq!(
+            storage.sweep_orphans(&referenced, before_writes).unwrap(),
+            (3, 0)
+        );
+        let after_writes = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+        assert_eq!(
+            storage.sweep_orphans(&referenced, after_writes).unwrap(),
+            (3, 1)
+        );
         assert_eq!(get(&storage, &kept_a).await, b"a");
         assert_eq!(get(&storage, &kept_b).await, b"b");
         let missing = storage.open_object(&orphan).await.err().unwrap();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
         assert!(foreign.is_file());
-        assert_eq!(storage.sweep_orphans(&referenced).unwrap(), 0);
+        assert_eq!(
+            storage.sweep_orphans(&referenced, after_writes).unwrap(),
+            (2, 0)
+        );
     });
 }
 

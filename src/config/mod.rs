@@ -1,0 +1,356 @@
+//! The settings the daemon runs with: command-line flags (argh) over environment
+//! variables (`BLEEPSTORE_*`) over the `--config` YAML file over embedded defaults.
+//! Only `file::load` touches the disk; `server` acts on the result.
+
+pub mod file;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use argh::FromArgs;
+
+use crate::limits;
+
+/// Access key used when none is configured (development only; logged as a warning).
+pub const DEV_ACCESS_KEY: &str = "bleepstore";
+/// Secret key used when none is configured (development only; logged as a warning).
+pub const DEV_SECRET_KEY: &str = "bleepstore-secret";
+
+/// BleepStore: an S3-compatible object storage daemon.
+#[derive(FromArgs, Debug)]
+pub struct Flags {
+    /// address to listen on (default 0.0.0.0)
+    #[argh(option)]
+    pub host: Option<String>,
+    /// TCP port to serve S3 on (default 9000)
+    #[argh(option)]
+    pub port: Option<u16>,
+    /// directory holding object data and the metadata database (default ./data)
+    #[argh(option)]
+    pub data_dir: Option<PathBuf>,
+    /// number of serving threads, one io_uring runtime each (default: number of cores)
+    #[argh(option)]
+    pub threads: Option<usize>,
+    /// region this server answers for (default us-east-1)
+    #[argh(option)]
+    pub region: Option<String>,
+    /// access key of the key pair seeded at startup (env BLEEPSTORE_ACCESS_KEY)
+    #[argh(option)]
+    pub access_key: Option<String>,
+    /// secret key of the key pair seeded at startup (env BLEEPSTORE_SECRET_KEY)
+    #[argh(option)]
+    pub secret_key: Option<String>,
+    /// host suffix for virtual-hosted-style requests, e.g. s3.example.com (default: path style only)
+    #[argh(option)]
+    pub domain: Option<String>,
+    /// largest object a single PUT accepts, in bytes (default 5 GiB)
+    #[argh(option)]
+    pub max_object_size: Option<u64>,
+    /// log level: error, warn, info, debug or trace (default info; env RUST_LOG also works)
+    #[argh(option)]
+    pub log_level: Option<String>,
+    /// log format: text or json (one JSON object per line) (default text)
+    #[argh(option)]
+    pub log_format: Option<String>,
+    /// YAML config file (BleepStore format); flags and environment override it
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// seconds a SIGTERM/SIGINT waits for in-flight requests before exiting (default 30)
+    #[argh(option)]
+    pub shutdown_timeout: Option<u64>,
+    /// most connections served at once, across all threads (default 10000)
+    #[argh(option)]
+    pub max_connections: Option<usize>,
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Administrative commands that act on the data dir instead of serving.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Credentials(CredentialsCommand),
+}
+
+/// manage key pairs (each its own user) in the data dir's metadata database
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "credentials")]
+pub struct CredentialsCommand {
+    #[argh(subcommand)]
+    pub action: CredentialsAction,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum CredentialsAction {
+    Add(CredentialsAdd),
+    List(CredentialsList),
+    Remove(CredentialsRemove),
+}
+
+/// add a key pair (replacing the secret of an existing access key)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "add")]
+pub struct CredentialsAdd {
+    /// the access key id
+    #[argh(option)]
+    pub access_key: String,
+    /// the secret key
+    #[argh(option)]
+    pub secret_key: String,
+    /// the user's display name (default: the access key)
+    #[argh(option)]
+    pub display_name: Option<String>,
+}
+
+/// list key pairs (secrets are not printed)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct CredentialsList {}
+
+/// remove a key pair
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "remove")]
+pub struct CredentialsRemove {
+    /// the access key id to remove
+    #[argh(option)]
+    pub access_key: String,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub threads: usize,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// True when the development key pair is in use (no key pair was configured).
+    pub dev_credentials: bool,
+    pub domain: Option<String>,
+    pub max_object_size: u64,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// The SQLite database (default `<data_dir>/metadata.db`).
+    pub metadata_path: PathBuf,
+    pub shutdown_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `<timestamp> <LEVEL> <target> <message> key=value...`, for people.
+    Text,
+    /// One JSON object per line with level, timestamp, target, message and fields.
+    Json,
+}
+
+/// Reads an environment variable as `T`, naming the variable when it does not parse.
+fn env_parsed<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<T>, String> {
+    match env(name) {
+        None => Ok(None),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("environment {name}={text:?} is not a valid value")),
+    }
+}
+
+impl Config {
+    /// Merges flags over the environment (`env` looks a variable up) over the config
+    /// file's settings over defaults.
+    pub fn resolve(
+        flags: Flags,
+        env: impl Fn(&str) -> Option<String>,
+        file: file::FileSettings,
+    ) -> Result<Config, String> {
+        let flags = Flags {
+            command: None,
+            ..flags
+        };
+        let text = |flag: Option<String>, var: &str, from_file: Option<String>| {
+            flag.or_else(|| env(var)).or(from_file)
+        };
+        let access_key = text(flags.access_key, "BLEEPSTORE_ACCESS_KEY", file.access_key);
+        let secret_key = text(flags.secret_key, "BLEEPSTORE_SECRET_KEY", file.secret_key);
+        let (access_key, secret_key, dev_credentials) = match (access_key, secret_key) {
+            (Some(a), Some(s)) => (a, s, false),
+            (None, None) => (DEV_ACCESS_KEY.to_string(), DEV_SECRET_KEY.to_string(), true),
+            _ => return Err("--access-key and --secret-key must be given together".into()),
+        };
+        if access_key.is_empty() || secret_key.is_empty() {
+            return Err("--access-key and --secret-key must not be empty".into());
+        }
+        let threads = match flags
+            .threads
+            .or(env_parsed(&env, "BLEEPSTORE_THREADS")?)
+            .or(file.threads)
+        {
+            Some(0) => return Err("--threads must be at least 1".into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let log_level = text(flags.log_level, "BLEEPSTORE_LOG_LEVEL", file.log_level)
+            .unwrap_or_else(|| "info".to_string())
+            .to_ascii_lowercase();
+        if !["error", "warn", "info", "debug", "trace", "off"].contains(&log_level.as_str()) {
+            return Err(format!(
+                "--log-level {log_level:?}: expected error, warn, info, debug or trace"
+            ));
+        }
+        let log_format = match text(flags.log_format, "BLEEPSTORE_LOG_FORMAT", file.log_format)
+            .unwrap_or_else(|| "text".to_string())
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(format!("--log-format {other:?}: expected text or json")),
+        };
+        let domain = text(flags.domain, "BLEEPSTORE_DOMAIN", file.domain)
+            .filter(|d| !d.is_empty())
+            .map(|d| d.to_ascii_lowercase());
+        let data_dir = flags
+            .data_dir
+            .or_else(|| env("BLEEPSTORE_DATA_DIR").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let metadata_path = env("BLEEPSTORE_METADATA_PATH")
+            .map(PathBuf::from)
+            .or(file.metadata_path)
+            .unwrap_or_else(|| data_dir.join("metadata.db"));
+        let shutdown_timeout = match flags.shutdown_timeout {
+            Some(secs) => Duration::from_secs(secs),
+            None => match env("BLEEPSTORE_SHUTDOWN_TIMEOUT") {
+                Some(text) => file::parse_duration(&text).ok_or_else(|| {
+                    format!("environment BLEEPSTORE_SHUTDOWN_TIMEOUT={text:?} is not a duration")
+                })?,
+                None => file
+                    .shutdown_timeout
+                    .unwrap_or(Duration::from_secs(limits::SHUTDOWN_TIMEOUT_DEFAULT_SECS)),
+            },
+        };
+        let max_object_size = match flags.max_object_size {
+            Some(n) => n,
+            None => match env("BLEEPSTORE_MAX_OBJECT_SIZE") {
+                Some(text) => file::parse_size(&text).ok_or_else(|| {
+                    format!("environment BLEEPSTORE_MAX_OBJECT_SIZE={text:?} is not a size")
+                })?,
+                None => file
+                    .max_object_size
+                    .unwrap_or(limits::OBJECT_BYTES_DEFAULT_MAX),
+            },
+        };
+        let max_connections = flags
+            .max_connections
+            .or(env_parsed(&env, "BLEEPSTORE_MAX_CONNECTIONS")?)
+            .or(file.max_connections)
+            .unwrap_or(limits::CONNECTIONS_DEFAULT_MAX);
+        if max_connections == 0 {
+            return Err("--max-connections must be at least 1".into());
+        }
+        Ok(Config {
+            host: text(flags.host, "BLEEPSTORE_HOST", file.host)
+                .unwrap_or_else(|| "0.0.0.0".to_string()),
+            port: flags
+                .port
+                .or(env_parsed(&env, "BLEEPSTORE_PORT")?)
+                .or(file.port)
+                .unwrap_or(9000),
+            data_dir,
+            threads,
+            region: text(flags.region, "BLEEPSTORE_REGION", file.region)
+                .unwrap_or_else(|| "us-east-1".to_string()),
+            access_key,
+            secret_key,
+            dev_credentials,
+            domain,
+            max_object_size,
+            log_level,
+            log_format,
+            metadata_path,
+            shutdown_timeout,
+            max_connections,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::from_args(&["bleepstore"], args).unwrap()
+    }
+
+    #[test]
+    fn defaults_use_dev_credentials() {
+        let config = Config::resolve(flags(&[]), |_| None, Default::default()).unwrap();
+        assert_eq!(config.port, 9000);
+        assert_eq!(config.host, "0.0.0.0");
+        assert_eq!(config.access_key, DEV_ACCESS_KEY);
+        assert!(config.dev_credentials);
+        assert_eq!(config.region, "us-east-1");
+    }
+
+    #[test]
+    fn flags_win_over_environment() {
+        let env = |name: &str| match name {
+            "BLEEPSTORE_ACCESS_KEY" => Some("envkey".to_string()),
+            "BLEEPSTORE_SECRET_KEY" => Some("envsecret".to_string()),
+            _ => None,
+        };
+        let config = Config::resolve(flags(&[]), env, Default::default()).unwrap();
+        assert_eq!(config.access_key, "envkey");
+        assert!(!config.dev_credentials);
+        let args = ["--access-key", "a", "--secret-key", "b"];
+        let config = Config::resolve(flags(&args), env, Default::default()).unwrap();
+        assert_eq!(
+            (config.access_key.as_str(), config.secret_key.as_str()),
+            ("a", "b")
+        );
+    }
+
+    #[test]
+    fn half_a_key_pair_is_an_error() {
+        assert!(
+            Config::resolve(flags(&["--access-key", "a"]), |_| None, Default::default()).is_err()
+        );
+        assert!(Config::resolve(flags(&["--threads", "0"]), |_| None, Default::default()).is_err());
+        assert!(Config::resolve(
+            flags(&["--log-level", "loud"]),
+            |_| None,
+            Default::default()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn precedence_is_flags_then_environment_then_file() {
+        let from_file = file::parse(
+            "server:\n  port: 7000\n  region: file-region\n  host: 10.0.0.1\n\
+             logging:\n  format: json\nstorage:\n  local:\n    root_dir: /srv/data\n",
+        )
+        .unwrap()
+        .settings;
+        let env = |name: &str| (name == "BLEEPSTORE_PORT").then(|| "8000".to_string());
+        let config = Config::resolve(flags(&["--region", "flag-region"]), env, from_file).unwrap();
+        assert_eq!(config.port, 8000, "environment beats file");
+        assert_eq!(config.region, "flag-region", "flag beats file");
+        assert_eq!(config.host, "10.0.0.1", "file beats default");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/data"));
+        assert_eq!(config.metadata_path, PathBuf::from("/srv/data/metadata.db"));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
+        let bad_env = |name: &str| (name == "BLEEPSTORE_PORT").then(|| "x".to_string());
+        let error = Config::resolve(flags(&[]), bad_env, Default::default()).unwrap_err();
+        assert!(error.contains("BLEEPSTORE_PORT"), "{error}");
+    }
+}
