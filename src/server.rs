@@ -382,6 +382,10 @@ async fn serve(
     }
     drop(listener);
     log::debug!("core {}: listener closed", state.core_id());
+    // The runtime lives on: its connections finish their requests, and the close of
+    // the listener is submitted to the ring at the next park. The main thread ends
+    // the process once nothing is in flight.
+    std::future::pending::<()>().await;
 }
 
 /// Answers the process's requests to this core: metrics snapshots, stop accepting.

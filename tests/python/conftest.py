@@ -30,10 +30,11 @@ def free_port():
 class Daemon:
     """One daemon process on its own port and data dir; restartable."""
 
-    def __init__(self, data_dir=None, extra_args=()):
+    def __init__(self, data_dir=None, extra_args=(), threads=2):
         self.port = free_port()
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="bleepstore-test-")
         self.extra_args = list(extra_args)
+        self.threads = threads
         self.proc = None
         self.log_path = os.path.join(self.data_dir + ".log")
 
@@ -47,7 +48,7 @@ class Daemon:
         offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         args = [BIN, "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
-                "--threads", "2", "--domain", "localhost", "--log-level", "info", *self.extra_args]
+                "--threads", str(self.threads), "--domain", "localhost", "--log-level", "info", *self.extra_args]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -71,6 +72,8 @@ class Daemon:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill9()
+        if getattr(self, "log", None):
+            self.log.close()
 
     def client(self, **config):
         return make_client(self.endpoint, **config)
