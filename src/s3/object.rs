@@ -685,7 +685,7 @@ async fn send_segments(
         limits::SEND_BUFFER_BYTES
     };
     let mut out = Vec::with_capacity(capacity);
-    ctx.status = response.status();
+    ctx.start_response(response.status());
     response.encode(Some(length), ctx.keep_alive, &mut out);
     ctx.response_started = true;
     if !small {

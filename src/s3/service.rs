@@ -196,8 +196,11 @@ impl RequestContext<'_> {
 
     /// Tells a client waiting on `Expect: 100-continue` to send its body. Handlers call
     /// this only after every check that can refuse the request without its body.
+    /// A 100 goes out even for an empty body: botocore, having sent `Expect`, takes
+    /// any other first answer as the final one and keeps that status for the rest of
+    /// the connection's life.
     pub async fn accept_body(&mut self) -> Result<(), S3Error> {
-        if self.head.expects_continue() && !self.continue_sent && !self.body.is_finished() {
+        if self.head.expects_continue() && !self.continue_sent {
             self.continue_sent = true;
             self.conn
                 .send_continue()
@@ -255,7 +258,7 @@ impl RequestContext<'_> {
         } else {
             Some(body.len() as u64)
         };
-        self.status = response.status();
+        self.start_response(response.status());
         response.encode(length, self.keep_alive, &mut out);
         if !self.is_head() {
             out.extend_from_slice(body);
@@ -272,10 +275,21 @@ impl RequestContext<'_> {
     ) -> Result<Vec<u8>, S3Error> {
         let mut out = out;
         out.clear();
-        self.status = response.status();
+        self.start_response(response.status());
         response.encode(Some(length), self.keep_alive, &mut out);
         self.response_started = true;
         Ok(out)
+    }
+
+    /// Records the status of the response about to be encoded. A client that sent
+    /// `Expect: 100-continue` and got no 100 may still be about to send its body (or,
+    /// like botocore, may mistake this answer's state for the next one's), so such a
+    /// connection closes after this response.
+    pub fn start_response(&mut self, status: u16) {
+        self.status = status;
+        if self.head.expects_continue() && !self.continue_sent {
+            self.keep_alive = false;
+        }
     }
 
     /// Writes bytes of the response.

@@ -243,3 +243,16 @@ def test_wrong_crc32c_stores_nothing(daemon, bucket):
                                  sigv4.sign_headers("HEAD", f"/{bucket}/c32c", [], {"host": f"127.0.0.1:{daemon.port}"},
                                                     sigv4.EMPTY_SHA256, ACCESS_KEY, SECRET_KEY, sigv4.amz_now())[0])
     assert status == 404
+
+
+def test_empty_put_then_reuse_of_the_connection(daemon, bucket):
+    """botocore sends Expect: 100-continue even with an empty body, and if the first
+    answer is not a 100 it keeps that answer's status for every later response on the
+    connection. So an empty PUT must get its 100 too, and the next request on the same
+    connection must be answered (a stall shows as a read timeout here)."""
+    s3 = daemon.client(read_timeout=3)
+    for n in range(3):
+        s3.put_object(Bucket=bucket, Key=f"empty{n}", Body=b"")
+        s3.put_object(Bucket=bucket, Key=f"full{n}", Body=b"z" * 50_000)
+    assert s3.get_object(Bucket=bucket, Key="full2")["Body"].read() == b"z" * 50_000
+    assert s3.head_object(Bucket=bucket, Key="empty2")["ContentLength"] == 0
