@@ -4,8 +4,8 @@
 //! runtime per thread (io_uring, or the legacy driver where the kernel refuses
 //! io_uring), each with its own SO_REUSEPORT listener and its own `CoreState`.
 
-use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -96,7 +96,7 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|_| "a serving thread died at startup".to_string())??;
     }
     lifecycle.set_ready();
-    sweep_orphans_in_background(meta.clone(), storage.clone(), started_wall);
+    sweep_orphans_in_background(db_path.clone(), storage.clone(), started_wall);
     log::info!(
         "listening on http://{addr} with {} threads, data in {} (started in {} ms)",
         config.threads,
@@ -215,21 +215,13 @@ fn startup_with_metadata(
 /// Sweeps orphan data files (published, but a crash came before their metadata
 /// commit) on a background thread, so startup does not wait for a walk of every
 /// object file. Only files older than this run are candidates.
-fn sweep_orphans_in_background(meta: MetaClient, storage: LocalStorage, started: SystemTime) {
+fn sweep_orphans_in_background(db_path: PathBuf, storage: LocalStorage, started: SystemTime) {
     let spawned = thread::Builder::new()
         .name("bleepstore-sweep".into())
         .spawn(move || {
             let begun = std::time::Instant::now();
-            let referenced = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-                .enable_timer()
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|mut rt| {
-                    rt.block_on(meta.all_data_ids())
-                        .map_err(|e| e.to_string())
-                });
-            let referenced: HashSet<String> = match referenced {
-                Ok(ids) => ids.into_iter().collect(),
+            let referenced = match meta::admin::referenced_data_ids(&db_path) {
+                Ok(ids) => ids,
                 Err(error) => {
                     log::warn!("orphan sweep skipped: cannot read metadata: {error}");
                     return;

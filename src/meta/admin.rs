@@ -1,9 +1,13 @@
-//! Offline administration of the metadata database for the command line
-//! (`bleepstore credentials ...`): plain synchronous SQL on its own connection.
+//! Administration of the metadata database on its own connection, outside the
+//! metadata thread: the command line (`bleepstore credentials ...`) and the
+//! background orphan sweep's read of every referenced data id.
 //! Safe beside a running daemon: SQLite serialises the writers, and the daemon's
 //! per-core credential caches pick a change up within their TTL.
 
+use std::collections::HashSet;
 use std::path::Path;
+
+use rusqlite::OpenFlags;
 
 use crate::meta::thread::{credential_from_row, put_credential};
 use crate::meta::{schema, CredentialRow, MetaError};
@@ -30,4 +34,21 @@ pub fn remove_credential(db_path: &Path, access_key: &str) -> Result<bool, MetaE
         "DELETE FROM credentials WHERE access_key = ?1",
         [access_key],
     )? > 0)
+}
+
+/// Every data id a row references (objects, object parts, upload parts), read on a
+/// read-only connection: WAL lets it run beside the metadata thread's writes
+/// without holding them up, whatever the size of the table.
+pub fn referenced_data_ids(db_path: &Path) -> Result<HashSet<String>, MetaError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        db_path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT data_id FROM objects WHERE data_id != ''
+         UNION ALL SELECT data_id FROM object_parts
+         UNION ALL SELECT data_id FROM multipart_parts",
+    )?;
+    let ids = stmt.query_map([], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
 }

@@ -158,11 +158,6 @@ impl MetaClient {
         self.call(Request::Counts).await
     }
 
-    /// Every data id any row references (objects and parts), for the orphan sweep.
-    pub async fn all_data_ids(&self) -> Result<Vec<String>, MetaError> {
-        self.call(Request::AllDataIds).await
-    }
-
     /// Records a new multipart upload (NoSuchBucket when the bucket is gone).
     pub async fn create_upload(&self, upload: UploadRow) -> Result<(), MetaError> {
         self.call(|reply| Request::CreateUpload(Box::new(upload), reply))

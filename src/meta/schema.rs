@@ -88,6 +88,24 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE objects ADD COLUMN checksum_type TEXT;
     ALTER TABLE multipart_uploads ADD COLUMN checksum_type TEXT;
     ALTER TABLE object_parts ADD COLUMN checksum_value TEXT;",
+    // Version 4: row counts kept by triggers, so /metrics reads three rows instead of
+    // scanning the objects table (80 ms at a million objects, holding up every write).
+    "CREATE TABLE row_counts (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO row_counts VALUES ('buckets', (SELECT COUNT(*) FROM buckets));
+    INSERT INTO row_counts VALUES ('objects', (SELECT COUNT(*) FROM objects));
+    INSERT INTO row_counts VALUES ('uploads', (SELECT COUNT(*) FROM multipart_uploads));
+    CREATE TRIGGER buckets_added AFTER INSERT ON buckets
+        BEGIN UPDATE row_counts SET value = value + 1 WHERE name = 'buckets'; END;
+    CREATE TRIGGER buckets_removed AFTER DELETE ON buckets
+        BEGIN UPDATE row_counts SET value = value - 1 WHERE name = 'buckets'; END;
+    CREATE TRIGGER objects_added AFTER INSERT ON objects
+        BEGIN UPDATE row_counts SET value = value + 1 WHERE name = 'objects'; END;
+    CREATE TRIGGER objects_removed AFTER DELETE ON objects
+        BEGIN UPDATE row_counts SET value = value - 1 WHERE name = 'objects'; END;
+    CREATE TRIGGER uploads_added AFTER INSERT ON multipart_uploads
+        BEGIN UPDATE row_counts SET value = value + 1 WHERE name = 'uploads'; END;
+    CREATE TRIGGER uploads_removed AFTER DELETE ON multipart_uploads
+        BEGIN UPDATE row_counts SET value = value - 1 WHERE name = 'uploads'; END;",
 ];
 
 /// Opens the database with the durability settings the daemon relies on.

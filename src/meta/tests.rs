@@ -254,3 +254,29 @@ fn json_pairs_round_trip() {
     assert_eq!(json::decode_pairs("{}"), Some(vec![]));
     assert_eq!(json::decode_pairs("nope"), None);
 }
+
+#[test]
+fn row_counts_follow_inserts_overwrites_and_deletes() {
+    let path = temp_db("counts");
+    let (meta, thread) = crate::meta::start(&path).unwrap();
+    block_on(async {
+        assert_eq!(meta.counts().await.unwrap(), Default::default());
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        meta.put_object(object("b", "k1", "d1"), PutCondition::None)
+            .await
+            .unwrap();
+        meta.put_object(object("b", "k2", "d2"), PutCondition::None)
+            .await
+            .unwrap();
+        // An overwrite replaces a row: still two objects.
+        meta.put_object(object("b", "k1", "d3"), PutCondition::None)
+            .await
+            .unwrap();
+        let counts = meta.counts().await.unwrap();
+        assert_eq!((counts.buckets, counts.objects, counts.uploads), (1, 2, 0));
+        meta.delete_object("b", "k2").await.unwrap();
+        assert_eq!(meta.counts().await.unwrap().objects, 1);
+    });
+    drop(meta);
+    thread.join();
+}

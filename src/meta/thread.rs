@@ -33,7 +33,6 @@ pub(crate) enum Request {
     ListObjects(ListQuery, Reply<ListPage>),
     GetCredential(String, Reply<Option<CredentialRow>>),
     PutCredential(CredentialRow, Reply<()>),
-    AllDataIds(Reply<Vec<String>>),
     Ping(Reply<()>),
     Counts(Reply<MetaCounts>),
     CreateUpload(Box<UploadRow>, Reply<()>),
@@ -84,7 +83,6 @@ fn serve_read(conn: &Connection, request: Request) -> Option<Request> {
         Request::GetObject(bucket, key, reply) => send(reply, get_object(conn, &bucket, &key)),
         Request::ListObjects(query, reply) => send(reply, list_objects(conn, &query)),
         Request::GetCredential(key, reply) => send(reply, get_credential(conn, &key)),
-        Request::AllDataIds(reply) => send(reply, all_data_ids(conn)),
         Request::Ping(reply) => send(reply, ping(conn)),
         Request::Counts(reply) => send(reply, counts(conn)),
         Request::GetUpload(id, reply) => send(reply, multipart::get_upload(conn, &id)),
@@ -213,7 +211,6 @@ fn fail(write: Request, error: MetaError) {
         Request::GetObject(_, _, reply) => send(reply, Err(error)),
         Request::ListObjects(_, reply) => send(reply, Err(error)),
         Request::GetCredential(_, reply) => send(reply, Err(error)),
-        Request::AllDataIds(reply) => send(reply, Err(error)),
         Request::Ping(reply) => send(reply, Err(error)),
         Request::Counts(reply) => send(reply, Err(error)),
         Request::CreateUpload(_, reply) => send(reply, Err(error)),
@@ -566,27 +563,19 @@ fn ping(conn: &Connection) -> Result<(), MetaError> {
     Ok(())
 }
 
+/// The row counts the schema's triggers keep (see migration 4).
 fn counts(conn: &Connection) -> Result<MetaCounts, MetaError> {
-    let count = |sql: &str| -> Result<u64, MetaError> {
-        Ok(conn
-            .prepare_cached(sql)?
-            .query_row([], |r| r.get::<_, i64>(0))? as u64)
+    let count = |name: &str| -> Result<u64, MetaError> {
+        let value: i64 = conn
+            .prepare_cached("SELECT value FROM row_counts WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))?;
+        Ok(value.max(0) as u64)
     };
     Ok(MetaCounts {
-        buckets: count("SELECT COUNT(*) FROM buckets")?,
-        objects: count("SELECT COUNT(*) FROM objects")?,
-        uploads: count("SELECT COUNT(*) FROM multipart_uploads")?,
+        buckets: count("buckets")?,
+        objects: count("objects")?,
+        uploads: count("uploads")?,
     })
-}
-
-fn all_data_ids(conn: &Connection) -> Result<Vec<String>, MetaError> {
-    let mut stmt = conn.prepare(
-        "SELECT data_id FROM objects WHERE data_id != ''
-         UNION ALL SELECT data_id FROM object_parts
-         UNION ALL SELECT data_id FROM multipart_parts",
-    )?;
-    let ids = stmt.query_map([], |r| r.get(0))?;
-    Ok(ids.collect::<Result<_, _>>()?)
 }
 
 /// The smallest string greater than every string that starts with `prefix`:
