@@ -411,3 +411,33 @@ def test_orphans_are_swept_in_the_background(tmp_path):
         assert d.client().get_object(Bucket="sweep", Key="kept")["Body"].read() == b"kept"
     finally:
         d.stop()
+
+
+def test_a_stalled_stderr_does_not_stall_requests(tmp_path):
+    """stderr is a pipe nobody reads: once its 64 KiB buffer is full, a logger that
+    wrote from the runtime threads would block every request (a read timeout here).
+    Ours queues the lines for its writer thread (and would drop and count them
+    beyond 65536)."""
+    port = free_port()
+    proc = subprocess.Popen([BIN, "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "d"),
+                             "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                if get(endpoint, "/readyz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        s3 = make_client(endpoint, read_timeout=5)
+        s3.create_bucket(Bucket="quiet")
+        # About 1500 access lines of 200+ bytes: several times the pipe's buffer.
+        for n in range(1500):
+            s3.head_bucket(Bucket="quiet")
+        page = get(endpoint, "/metrics")[2].decode()
+        assert metric(page, "bleepstore_s3_operations_total", operation="HeadBucket", outcome="success") == 1500
+        assert "bleepstore_log_lines_dropped_total" in page
+    finally:
+        proc.kill()
+        proc.wait()
