@@ -19,7 +19,7 @@ use signal_hook::iterator::Signals;
 
 use crate::checksum::hex_encode;
 use crate::clock;
-use crate::config::Config;
+use crate::config::{Config, IoDriver};
 use crate::core_state::CoreState;
 use crate::limits;
 use crate::meta::{self, CredentialRow, MetaClient};
@@ -290,18 +290,32 @@ fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
         control,
         nonce,
     } = parts;
+    let driver = config.io_driver;
     let state = Rc::new(CoreState::new(
         config, meta, storage, lifecycle, core, nonce,
     ));
-    match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .enable_timer()
-        .build()
-    {
-        Ok(mut runtime) => runtime.block_on(serve(state, addr, control, bound)),
-        Err(error) => {
-            log::warn!(
-                "core {core}: io_uring unavailable ({error}); using the legacy epoll driver"
-            );
+    let uring = match driver {
+        IoDriver::Epoll => None,
+        IoDriver::Auto | IoDriver::IoUring => Some(
+            monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .enable_timer()
+                .build(),
+        ),
+    };
+    match uring {
+        Some(Ok(mut runtime)) => runtime.block_on(serve(state, addr, control, bound)),
+        Some(Err(error)) if driver == IoDriver::IoUring => {
+            let _ = bound.send(Err(format!(
+                "core {core}: io_uring unavailable ({error}) and --io-driver io_uring was asked for"
+            )));
+        }
+        fallback => {
+            match fallback {
+                Some(Err(error)) => log::warn!(
+                    "core {core}: io_uring unavailable ({error}); using the legacy epoll driver"
+                ),
+                _ => log::info!("core {core}: using the epoll driver (--io-driver epoll)"),
+            }
             match monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
                 .enable_timer()
                 .build()

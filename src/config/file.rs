@@ -19,6 +19,7 @@ pub struct FileSettings {
     pub shutdown_timeout: Option<Duration>,
     pub max_object_size: Option<u64>,
     pub max_connections: Option<usize>,
+    pub io_driver: Option<String>,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
     pub metadata_path: Option<PathBuf>,
@@ -67,6 +68,7 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                         "shutdown_timeout" => s.shutdown_timeout = Some(duration(v, &path)?),
                         "max_object_size" => s.max_object_size = Some(size(v, &path)?),
                         "max_connections" => s.max_connections = Some(count(v, &path)?),
+                        "io_driver" => s.io_driver = Some(string(v, &path)?),
                         _ => reader.unknown(&path),
                     }
                 }

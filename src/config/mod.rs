@@ -61,6 +61,9 @@ pub struct Flags {
     /// most connections served at once, across all threads (default 10000)
     #[argh(option)]
     pub max_connections: Option<usize>,
+    /// i/o driver: auto (io_uring, falling back to epoll), io_uring, or epoll (default auto)
+    #[argh(option)]
+    pub io_driver: Option<String>,
     #[argh(subcommand)]
     pub command: Option<Command>,
 }
@@ -137,6 +140,18 @@ pub struct Config {
     pub metadata_path: PathBuf,
     pub shutdown_timeout: Duration,
     pub max_connections: usize,
+    pub io_driver: IoDriver,
+}
+
+/// Which monoio driver the serving threads run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoDriver {
+    /// io_uring, or epoll with a warning where the kernel refuses io_uring.
+    Auto,
+    /// io_uring or a startup error.
+    IoUring,
+    /// epoll (monoio's legacy driver), for kernels or sandboxes without io_uring.
+    Epoll,
 }
 
 /// How log lines are written.
@@ -256,6 +271,20 @@ impl Config {
         if max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
         }
+        let io_driver = match text(flags.io_driver, "BLEEPSTORE_IO_DRIVER", file.io_driver)
+            .unwrap_or_else(|| "auto".to_string())
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "auto" => IoDriver::Auto,
+            "io_uring" | "iouring" | "uring" => IoDriver::IoUring,
+            "epoll" | "legacy" => IoDriver::Epoll,
+            other => {
+                return Err(format!(
+                    "--io-driver {other:?}: expected auto, io_uring or epoll"
+                ))
+            }
+        };
         Ok(Config {
             host: text(flags.host, "BLEEPSTORE_HOST", file.host)
                 .unwrap_or_else(|| "0.0.0.0".to_string()),
@@ -278,6 +307,7 @@ impl Config {
             metadata_path,
             shutdown_timeout,
             max_connections,
+            io_driver,
         })
     }
 }

@@ -441,3 +441,33 @@ def test_a_stalled_stderr_does_not_stall_requests(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_epoll_driver_serves_the_same(tmp_path):
+    """The fallback for kernels without io_uring, forced: PUT (streamed and
+    aws-chunked), ranged GET, multipart, copy, delete, health and the drain."""
+    d = Daemon(data_dir=str(tmp_path / "data"), extra_args=["--io-driver", "epoll"]).start()
+    try:
+        assert "using the epoll driver" in open(d.log_path).read()
+        s3 = d.client()
+        s3.create_bucket(Bucket="epoll")
+        body = os.urandom(3 * 1024 * 1024 + 5)
+        s3.put_object(Bucket="epoll", Key="big", Body=body, ChecksumAlgorithm="CRC32C")
+        assert s3.get_object(Bucket="epoll", Key="big")["Body"].read() == body
+        assert s3.get_object(Bucket="epoll", Key="big", Range="bytes=100-199")["Body"].read() == body[100:200]
+        upload = s3.create_multipart_upload(Bucket="epoll", Key="mp")["UploadId"]
+        parts = []
+        first = os.urandom(5 * 1024 * 1024)
+        for number, piece in enumerate([first, b"tail"], start=1):
+            etag = s3.upload_part(Bucket="epoll", Key="mp", UploadId=upload, PartNumber=number, Body=piece)["ETag"]
+            parts.append({"PartNumber": number, "ETag": etag})
+        s3.complete_multipart_upload(Bucket="epoll", Key="mp", UploadId=upload, MultipartUpload={"Parts": parts})
+        assert s3.get_object(Bucket="epoll", Key="mp")["Body"].read() == first + b"tail"
+        s3.copy_object(Bucket="epoll", Key="copy", CopySource={"Bucket": "epoll", "Key": "big"})
+        assert s3.get_object(Bucket="epoll", Key="copy")["Body"].read() == body
+        s3.delete_object(Bucket="epoll", Key="copy")
+        assert json.loads(get(d.endpoint, "/health")[2])["status"] == "ok"
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=20) == 0
+    finally:
+        d.stop()
