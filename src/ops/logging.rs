@@ -16,6 +16,9 @@ use crate::config::LogFormat;
 
 /// Lines waiting for the writer thread at most; beyond this, lines are dropped.
 const QUEUE_LINES_MAX: usize = 65_536;
+/// How often the writer thread looks for lines while they flow, and at most when idle.
+const POLL_BUSY: Duration = Duration::from_millis(2);
+const POLL_IDLE: Duration = Duration::from_millis(100);
 
 /// Log lines dropped because the queue was full (reported by /metrics).
 static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -90,25 +93,45 @@ impl Write for QueueWriter {
     }
 }
 
+/// The writer thread. It polls the queue instead of sleeping in `recv`, so a
+/// logging thread never pays for waking it: a send to a receiver that is not
+/// parked is a plain queue push. Polls come every 2 ms while lines flow and back
+/// off to 100 ms when idle; each poll writes everything queued in one go.
 fn write_lines(rx: flume::Receiver<Message>) {
     let stderr = std::io::stderr();
-    while let Ok(first) = rx.recv() {
-        let mut out = stderr.lock();
-        let mut next = Some(first);
-        // Write everything queued, then flush once: one syscall per burst, not per line.
-        while let Some(message) = next {
-            match message {
-                Message::Line(line) => {
-                    let _ = out.write_all(&line);
+    let mut pause = POLL_IDLE;
+    let mut batch = Vec::with_capacity(64 * 1024);
+    loop {
+        std::thread::sleep(pause);
+        let mut got_any = false;
+        let mut flushes = Vec::new();
+        loop {
+            match rx.try_recv() {
+                Ok(Message::Line(line)) => {
+                    got_any = true;
+                    batch.extend_from_slice(&line);
                 }
-                Message::Flush(done) => {
-                    let _ = out.flush();
-                    let _ = done.send(());
-                }
+                Ok(Message::Flush(done)) => flushes.push(done),
+                Err(flume::TryRecvError::Empty) => break,
+                Err(flume::TryRecvError::Disconnected) => return,
             }
-            next = rx.try_recv().ok();
+            if batch.len() >= 64 * 1024 {
+                let _ = stderr.lock().write_all(&batch);
+                batch.clear();
+            }
         }
-        let _ = out.flush();
+        if !batch.is_empty() {
+            let _ = stderr.lock().write_all(&batch);
+            batch.clear();
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+        pause = if got_any {
+            POLL_BUSY
+        } else {
+            (pause * 2).min(POLL_IDLE)
+        };
     }
 }
 
