@@ -22,6 +22,9 @@ pub const TRAILER_BYTES_MAX: usize = 16 * 1024;
 /// Bytes of a request body the daemon reads and throws away to keep a keep-alive
 /// connection usable after answering an error early; past it the connection closes.
 pub const DRAIN_BYTES_MAX: u64 = 4 * 1024 * 1024;
+/// How long a connection we close keeps reading (and discarding) what the client
+/// still sends, so that our last answer is not destroyed by a TCP reset.
+pub const LINGER_MILLIS: u64 = 1000;
 
 /// Size of the per-connection read buffer.
 pub const READ_BUFFER_BYTES: usize = 256 * 1024;

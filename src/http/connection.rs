@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
 
 use crate::http::body::{Body, BodyState};
@@ -178,6 +178,31 @@ impl Connection {
             self.written += *n as u64;
         }
         (result.map(|_| ()), buf)
+    }
+
+    /// Closes after an answer given without reading the request: ends our side, then
+    /// reads and discards what the client still sends (up to `max`, for at most
+    /// `timeout`). Closing with unread input would send a reset, which can destroy
+    /// the answer before the client reads it.
+    pub async fn linger_close(mut self, max: usize, timeout: Duration) {
+        let _ = self.stream.shutdown().await;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut discarded = 0;
+        let mut buf = Vec::with_capacity(16 * 1024);
+        while discarded < max {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            buf.clear();
+            let cap = buf.capacity();
+            let (result, returned) = read_with_timeout(&mut self.stream, buf, 0, cap, left).await;
+            buf = returned;
+            match result {
+                Ok(n) => discarded += n,
+                Err(_) => break,
+            }
+        }
     }
 
     /// Bytes written to the client over the connection's life.

@@ -38,7 +38,7 @@ pub async fn serve_connection(state: Rc<CoreState>, stream: TcpStream) {
                     break;
                 }
             }
-            Ok(None) => break,
+            Ok(None) => return,
             Err(error) => {
                 // The head could not be parsed: answer, then close, since the
                 // stream position of the next request is unknown.
@@ -55,7 +55,12 @@ pub async fn serve_connection(state: Rc<CoreState>, stream: TcpStream) {
             }
         }
     }
+    // We end this connection, maybe with input unread (a refused body, a bad head).
+    conn.linger_close(limits::DRAIN_BYTES_MAX as usize, LINGER_TIMEOUT)
+        .await;
 }
+
+const LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(limits::LINGER_MILLIS);
 
 /// Answers a connection over the cap with 503 SlowDown and closes it.
 pub async fn refuse_connection(state: Rc<CoreState>, stream: TcpStream) {
@@ -73,6 +78,7 @@ pub async fn refuse_connection(state: Rc<CoreState>, stream: TcpStream) {
     response.encode(Some(body.len() as u64), false, &mut out);
     out.extend_from_slice(&body);
     let _ = conn.write_all(out).await;
+    conn.linger_close(64 * 1024, LINGER_TIMEOUT).await;
     log::debug!("connection refused: core {} at its cap", state.core_id());
 }
 

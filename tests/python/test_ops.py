@@ -471,3 +471,4 @@ def test_epoll_driver_serves_the_same(tmp_path):
         assert d.proc.wait(timeout=20) == 0
     finally:
         d.stop()
+
