@@ -130,7 +130,8 @@ fn finish_request(state: &CoreState, record: &RequestRecord, request_id: &str) {
         status = record.status,
         bytes_in = record.bytes_in,
         bytes_out = record.bytes_out,
-        duration_ms = record.duration.as_secs_f64() * 1000.0,
+        // Whole microseconds over 1000 print as a short exact decimal (2.037, not 2.0369999).
+        duration_ms = record.duration.as_micros() as f64 / 1000.0,
         request_id = request_id,
         operation = record.operation.unwrap_or("-");
         "request"

@@ -267,6 +267,8 @@ def test_json_log_lines(tmp_path):
     assert put["bytes_in"] == 5 and put["bytes_out"] > 0 and put["duration_ms"] >= 0
     assert re.match(r"^[0-9A-F]{16}$", put["request_id"])
     assert "secret/key/name" not in json.dumps(access)
+    # Durations are whole microseconds: at most three decimals, no float noise.
+    assert all(re.search(r'"duration_ms":\d+(\.\d{1,3})?[,}]', line) for line in lines if '"access"' in line)
     assert any("SIGTERM received" in r["message"] for r in records)
 
 
