@@ -58,11 +58,12 @@ const _: () = assert!(CHUNK_LINE_BYTES_MAX < READ_BUFFER_BYTES);
 const _: () = assert!(TRAILER_BYTES_MAX < READ_BUFFER_BYTES);
 const _: () = assert!(META_BATCH_MAX <= META_QUEUE_DEPTH_MAX);
 
-/// Seconds after which an abandoned multipart upload is reaped (as S3 lifecycle rules
-/// commonly do, 7 days).
-pub const MULTIPART_UPLOAD_TTL_SECS: i64 = 7 * 24 * 3600;
-/// Seconds between two sweeps for abandoned multipart uploads while serving.
-pub const MULTIPART_REAP_INTERVAL_SECS: u64 = 3600;
+/// Default seconds after which an abandoned multipart upload is reaped (as S3
+/// lifecycle rules commonly do, 7 days); `--multipart-ttl` changes it.
+pub const MULTIPART_TTL_DEFAULT_SECS: u64 = 7 * 24 * 3600;
+/// Longest wait between two sweeps for abandoned multipart uploads while serving;
+/// a short TTL sweeps more often (a quarter of the TTL, at least every second).
+pub const MULTIPART_REAP_INTERVAL_MAX_SECS: u64 = 3600;
 
 /// How long a SIGTERM or SIGINT waits for in-flight requests before the process exits.
 pub const SHUTDOWN_TIMEOUT_DEFAULT_SECS: u64 = 30;

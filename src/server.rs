@@ -191,23 +191,24 @@ fn startup_with_metadata(
         .enable_timer()
         .build()
         .map_err(|e| format!("cannot build startup runtime: {e}"))?;
-    let freed = runtime.block_on(async {
+    let reaped = runtime.block_on(async {
         meta.put_credential(seed_credential(config))
             .await
             .map_err(|e| format!("cannot seed credentials: {e}"))?;
-        let cutoff = clock::now_unix_millis() - limits::MULTIPART_UPLOAD_TTL_SECS * 1000;
-        meta.reap_uploads(cutoff)
+        meta.reap_uploads(reap_cutoff(config.multipart_ttl))
             .await
             .map_err(|e| format!("cannot reap expired uploads: {e}"))
     })?;
-    for data_id in &freed {
+    for data_id in &reaped.data_ids {
         if let Err(error) = storage.remove_object_now(data_id) {
             log::warn!("could not remove part {data_id}: {error}");
         }
     }
     log::info!(
-        "recovery: {} part files of expired multipart uploads removed",
-        freed.len()
+        "recovery: {} multipart uploads older than {} s aborted, {} part files removed",
+        reaped.uploads,
+        config.multipart_ttl.as_secs(),
+        reaped.data_ids.len()
     );
     Ok(())
 }
@@ -412,22 +413,38 @@ async fn answer_controls(
     }
 }
 
+/// Uploads initiated before this instant (Unix milliseconds) are past `ttl`.
+fn reap_cutoff(ttl: Duration) -> i64 {
+    clock::now_unix_millis() - i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// How often the serving daemon looks for expired uploads: a quarter of the TTL, so
+/// an upload outlives it by at most 25%, between once a second and once an hour.
+fn reap_interval(ttl: Duration) -> Duration {
+    (ttl / 4).clamp(
+        Duration::from_secs(1),
+        Duration::from_secs(limits::MULTIPART_REAP_INTERVAL_MAX_SECS),
+    )
+}
+
 /// Aborts multipart uploads older than the TTL, every interval, and deletes their parts.
 async fn reap_uploads_periodically(state: Rc<CoreState>) {
+    let ttl = state.config.multipart_ttl;
     loop {
-        monoio::time::sleep(Duration::from_secs(limits::MULTIPART_REAP_INTERVAL_SECS)).await;
-        let cutoff = clock::now_unix_millis() - limits::MULTIPART_UPLOAD_TTL_SECS * 1000;
-        match state.meta.reap_uploads(cutoff).await {
-            Ok(freed) => {
-                for data_id in &freed {
+        monoio::time::sleep(reap_interval(ttl)).await;
+        match state.meta.reap_uploads(reap_cutoff(ttl)).await {
+            Ok(reaped) => {
+                for data_id in &reaped.data_ids {
                     if let Err(error) = state.storage.remove_object(data_id).await {
                         log::warn!("could not remove part {data_id}: {error}");
                     }
                 }
-                if !freed.is_empty() {
+                if reaped.uploads > 0 {
                     log::info!(
-                        "reaped expired multipart uploads: {} parts removed",
-                        freed.len()
+                        "{} multipart uploads older than {} s aborted, {} part files removed",
+                        reaped.uploads,
+                        ttl.as_secs(),
+                        reaped.data_ids.len()
                     );
                 }
             }

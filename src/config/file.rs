@@ -20,6 +20,7 @@ pub struct FileSettings {
     pub max_object_size: Option<u64>,
     pub max_connections: Option<usize>,
     pub io_driver: Option<String>,
+    pub multipart_ttl: Option<Duration>,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
     pub metadata_path: Option<PathBuf>,
@@ -69,6 +70,7 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                         "max_object_size" => s.max_object_size = Some(size(v, &path)?),
                         "max_connections" => s.max_connections = Some(count(v, &path)?),
                         "io_driver" => s.io_driver = Some(string(v, &path)?),
+                        "multipart_ttl" => s.multipart_ttl = Some(duration(v, &path)?),
                         _ => reader.unknown(&path),
                     }
                 }
@@ -258,7 +260,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
     n.checked_mul(scale)
 }
 
-/// A duration: whole seconds, or a number with `ms`, `s`, `m` or `h`.
+/// A duration: whole seconds, or a number with `ms`, `s`, `m`, `h` or `d`.
 fn duration(v: &Yaml, path: &str) -> Result<Duration, String> {
     match v {
         Yaml::String(s) => parse_duration(s)
@@ -267,7 +269,7 @@ fn duration(v: &Yaml, path: &str) -> Result<Duration, String> {
     }
 }
 
-/// Parses `30`, `30s`, `500ms`, `2m`, `1h`.
+/// Parses `30`, `30s`, `500ms`, `2m`, `1h`, `7d`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text
@@ -280,6 +282,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "ms" => Some(Duration::from_millis(n)),
         "m" => n.checked_mul(60).map(Duration::from_secs),
         "h" => n.checked_mul(3600).map(Duration::from_secs),
+        "d" => n.checked_mul(24 * 3600).map(Duration::from_secs),
         _ => None,
     }
 }

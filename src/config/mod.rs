@@ -64,6 +64,10 @@ pub struct Flags {
     /// i/o driver: auto (io_uring, falling back to epoll), io_uring, or epoll (default auto)
     #[argh(option)]
     pub io_driver: Option<String>,
+    /// seconds after which an unfinished multipart upload is aborted and its parts
+    /// deleted, at startup and while serving (default 604800, 7 days)
+    #[argh(option)]
+    pub multipart_ttl: Option<u64>,
     #[argh(subcommand)]
     pub command: Option<Command>,
 }
@@ -141,6 +145,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub max_connections: usize,
     pub io_driver: IoDriver,
+    /// Age at which an unfinished multipart upload is reaped.
+    pub multipart_ttl: Duration,
 }
 
 /// Which monoio driver the serving threads run.
@@ -252,6 +258,20 @@ impl Config {
                     .unwrap_or(Duration::from_secs(limits::SHUTDOWN_TIMEOUT_DEFAULT_SECS)),
             },
         };
+        let multipart_ttl = match flags.multipart_ttl {
+            Some(secs) => Duration::from_secs(secs),
+            None => match env("BLEEPSTORE_MULTIPART_TTL") {
+                Some(text) => file::parse_duration(&text).ok_or_else(|| {
+                    format!("environment BLEEPSTORE_MULTIPART_TTL={text:?} is not a duration")
+                })?,
+                None => file
+                    .multipart_ttl
+                    .unwrap_or(Duration::from_secs(limits::MULTIPART_TTL_DEFAULT_SECS)),
+            },
+        };
+        if multipart_ttl.is_zero() {
+            return Err("--multipart-ttl must be at least 1 second".into());
+        }
         let max_object_size = match flags.max_object_size {
             Some(n) => n,
             None => match env("BLEEPSTORE_MAX_OBJECT_SIZE") {
@@ -308,6 +328,7 @@ impl Config {
             shutdown_timeout,
             max_connections,
             io_driver,
+            multipart_ttl,
         })
     }
 }
@@ -382,5 +403,36 @@ mod tests {
         let bad_env = |name: &str| (name == "BLEEPSTORE_PORT").then(|| "x".to_string());
         let error = Config::resolve(flags(&[]), bad_env, Default::default()).unwrap_err();
         assert!(error.contains("BLEEPSTORE_PORT"), "{error}");
+    }
+
+    #[test]
+    fn multipart_ttl_from_each_layer() {
+        let resolve = |args: &[&str], env_value: Option<&str>, yaml: &str| {
+            let env = |name: &str| {
+                (name == "BLEEPSTORE_MULTIPART_TTL")
+                    .then(|| env_value.map(str::to_string))
+                    .flatten()
+            };
+            let settings = file::parse(yaml).unwrap().settings;
+            Config::resolve(flags(args), env, settings).map(|c| c.multipart_ttl)
+        };
+        let days = |n: u64| Duration::from_secs(n * 24 * 3600);
+        assert_eq!(resolve(&[], None, ""), Ok(days(7)));
+        let yaml = "server:\n  multipart_ttl: 2d\n";
+        assert_eq!(resolve(&[], None, yaml), Ok(days(2)));
+        assert_eq!(
+            resolve(&[], Some("3h"), yaml),
+            Ok(Duration::from_secs(3 * 3600))
+        );
+        let flag = ["--multipart-ttl", "60"];
+        assert_eq!(
+            resolve(&flag, Some("3h"), yaml),
+            Ok(Duration::from_secs(60))
+        );
+        let error = resolve(&[], Some("later"), "").unwrap_err();
+        assert!(error.contains("BLEEPSTORE_MULTIPART_TTL"), "{error}");
+        assert!(resolve(&["--multipart-ttl", "0"], None, "").is_err());
+        let error = file::parse("server:\n  multipart_ttl: [1]\n").unwrap_err();
+        assert!(error.contains("server.multipart_ttl"), "{error}");
     }
 }

@@ -9,8 +9,8 @@ use crate::meta::multipart::UploadQuery;
 use crate::meta::thread::{run, Request};
 use crate::meta::{
     schema, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
-    ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition, UploadPage,
-    UploadRow,
+    ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition, ReapedUploads,
+    UploadPage, UploadRow,
 };
 
 /// Sends requests to the metadata thread. Clone one per runtime.
@@ -201,8 +201,8 @@ impl MetaClient {
             .await
     }
 
-    /// Aborts uploads initiated before `before_ms`; returns the data ids freed.
-    pub async fn reap_uploads(&self, before_ms: i64) -> Result<Vec<String>, MetaError> {
+    /// Aborts uploads initiated before `before_ms`.
+    pub async fn reap_uploads(&self, before_ms: i64) -> Result<ReapedUploads, MetaError> {
         self.call(|reply| Request::ReapUploads(before_ms, reply))
             .await
     }

@@ -136,6 +136,14 @@ pub struct MetaCounts {
     pub uploads: u64,
 }
 
+/// What a sweep for expired multipart uploads aborted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReapedUploads {
+    pub uploads: usize,
+    /// Part files now unreferenced, for the caller to delete.
+    pub data_ids: Vec<String>,
+}
+
 /// A page of ListMultipartUploads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UploadPage {

@@ -10,7 +10,7 @@ use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::thread::{check_condition, current_etag, get_bucket, put_object};
 use crate::meta::{
     CompleteRequest, CompletedUpload, MetaError, ObjectRow, PartRef, PartRow, PutCondition,
-    UploadPage, UploadRow,
+    ReapedUploads, UploadPage, UploadRow,
 };
 
 /// Smallest size of every part but the last, as S3 enforces at completion.
@@ -357,18 +357,21 @@ pub(crate) fn abort_upload(conn: &Connection, upload_id: &str) -> Result<Vec<Str
     Ok(ids)
 }
 
-/// Aborts every upload initiated before `before_ms`; returns the data ids freed.
-pub(crate) fn reap_uploads(conn: &Connection, before_ms: i64) -> Result<Vec<String>, MetaError> {
+/// Aborts every upload initiated before `before_ms`.
+pub(crate) fn reap_uploads(conn: &Connection, before_ms: i64) -> Result<ReapedUploads, MetaError> {
     let mut stmt =
         conn.prepare_cached("SELECT upload_id FROM multipart_uploads WHERE initiated_ms < ?1")?;
     let ids: Vec<String> = stmt
         .query_map([before_ms], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut freed = Vec::new();
+    let mut reaped = ReapedUploads {
+        uploads: ids.len(),
+        data_ids: Vec::new(),
+    };
     for id in ids {
-        freed.extend(abort_upload(conn, &id)?);
+        reaped.data_ids.extend(abort_upload(conn, &id)?);
     }
-    Ok(freed)
+    Ok(reaped)
 }
 
 /// Query of ListMultipartUploads.

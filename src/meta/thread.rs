@@ -12,8 +12,8 @@ use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::multipart::{self, UploadQuery};
 use crate::meta::{
     BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow, ListPage,
-    ListQuery, MetaCounts, MetaError, ObjectRow, PartRef, PartRow, PutCondition, UploadPage,
-    UploadRow,
+    ListQuery, MetaCounts, MetaError, ObjectRow, PartRef, PartRow, PutCondition, ReapedUploads,
+    UploadPage, UploadRow,
 };
 
 /// One request per metadata operation, each with its reply channel.
@@ -43,7 +43,7 @@ pub(crate) enum Request {
     ListParts(String, u32, usize, Reply<(Vec<PartRow>, bool)>),
     CompleteUpload(CompleteRequest, Reply<CompletedUpload>),
     AbortUpload(String, Reply<Vec<String>>),
-    ReapUploads(i64, Reply<Vec<String>>),
+    ReapUploads(i64, Reply<ReapedUploads>),
     ListUploads(UploadQuery, Reply<UploadPage>),
 }
 

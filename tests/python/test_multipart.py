@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -146,3 +147,60 @@ def test_cli_multipart_copy(daemon, tmp_path):
     assert back.read_bytes() == source.read_bytes()
     assert aws(daemon, "s3", "rm", "s3://cli-multipart/big.bin").returncode == 0
     assert aws(daemon, "s3", "rb", "s3://cli-multipart").returncode == 0
+
+
+def test_abandoned_uploads_are_reaped_at_startup_and_while_serving(tmp_path):
+    """Uploads past --multipart-ttl are aborted and their part files deleted: at
+    startup (before the daemon listens) and by the periodic sweep; younger ones stay."""
+    from conftest import Daemon
+
+    d = Daemon(data_dir=str(tmp_path / "data")).start()
+    try:
+        s3 = d.client()
+        s3.create_bucket(Bucket="reap")
+        s3.put_object(Bucket="reap", Key="plain", Body=b"an object, never reaped")
+        old = s3.create_multipart_upload(Bucket="reap", Key="old")["UploadId"]
+        s3.upload_part(Bucket="reap", Key="old", UploadId=old, PartNumber=1, Body=b"x" * 1000)
+        s3.upload_part(Bucket="reap", Key="old", UploadId=old, PartNumber=2, Body=b"y" * 1000)
+        assert data_files(d) == 3
+    finally:
+        d.stop()
+
+    # The default TTL (7 days) keeps a young upload across a restart.
+    d.start()
+    try:
+        assert [u["UploadId"] for u in d.client().list_multipart_uploads(Bucket="reap")["Uploads"]] == [old]
+    finally:
+        d.stop()
+
+    # A 2 s TTL: the upload, now older, is gone by the time the daemon listens.
+    time.sleep(2.1)
+    d.extra_args = ["--multipart-ttl", "2"]
+    d.start()
+    try:
+        s3 = d.client()
+        assert "Uploads" not in s3.list_multipart_uploads(Bucket="reap")
+        assert "recovery: 1 multipart uploads older than 2 s aborted, 2 part files removed" in open(d.log_path).read()
+        assert data_files(d) == 1
+        response = error_of(s3.upload_part, Bucket="reap", Key="old", UploadId=old, PartNumber=3, Body=b"z")
+        assert response["Error"]["Code"] == "NoSuchUpload"
+
+        # While serving, the sweep runs every second for a TTL this short.
+        young = s3.create_multipart_upload(Bucket="reap", Key="young")["UploadId"]
+        s3.upload_part(Bucket="reap", Key="young", UploadId=young, PartNumber=1, Body=b"q" * 500)
+        assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket="reap")["Uploads"]] == [young]
+        deadline = time.time() + 10
+        while "Uploads" in s3.list_multipart_uploads(Bucket="reap") and time.time() < deadline:
+            time.sleep(0.2)
+        assert "Uploads" not in s3.list_multipart_uploads(Bucket="reap")
+        deadline = time.time() + 5
+        while data_files(d) != 1 and time.time() < deadline:
+            time.sleep(0.1)
+        assert data_files(d) == 1
+        assert s3.get_object(Bucket="reap", Key="plain")["Body"].read() == b"an object, never reaped"
+        deadline = time.time() + 5
+        while "older than 2 s aborted, 1 part files removed" not in open(d.log_path).read():
+            assert time.time() < deadline, "the periodic sweep logged nothing"
+            time.sleep(0.1)
+    finally:
+        d.stop()

@@ -408,7 +408,7 @@ def test_orphans_are_swept_in_the_background(tmp_path):
     d.start()
     try:
         text = wait_for_line(d.proc, d.log_path, "orphan sweep examined 2 data files, removed 1")
-        assert "expired multipart uploads removed" in text
+        assert "multipart uploads older than 604800 s aborted" in text
         assert not os.path.exists(orphan)
         assert d.client().get_object(Bucket="sweep", Key="kept")["Body"].read() == b"kept"
     finally:
