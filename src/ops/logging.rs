@@ -1,8 +1,11 @@
-//! Logging: env_logger filters records (the configured level, refined by `RUST_LOG`),
-//! our formatter writes them as text or JSON lines, and a writer thread puts them on
-//! stderr, so a runtime thread never blocks on a slow terminal or pipe. If the queue
-//! is full the line is dropped and counted rather than stalling a request.
+//! Logging: env_logger's filter decides which records pass (the configured level,
+//! refined by `RUST_LOG`); our logger formats each one as a text or JSON line on the
+//! calling thread and queues it for a writer thread that puts it on stderr, so a
+//! runtime thread never blocks on a slow terminal or pipe and never takes a lock
+//! another core holds for long. If the queue is full the line is dropped and counted
+//! rather than stalling a request.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,22 +36,24 @@ enum Message {
 
 /// Installs the global logger. `level` is one of error, warn, info, debug, trace, off.
 pub fn init(level: &str, format: LogFormat) {
-    let mut builder = env_logger::Builder::new();
-    builder.parse_filters(level);
+    // env_logger's logger, built but never installed, is our filter: it parses the
+    // level and `RUST_LOG` directives (`access=off`, `bleepstore::meta=debug`).
+    let mut filter = env_logger::Builder::new();
+    filter.parse_filters(level);
     if let Ok(filters) = std::env::var("RUST_LOG") {
-        builder.parse_filters(&filters);
+        filter.parse_filters(&filters);
     }
-    match format {
-        LogFormat::Text => builder.format(|out, record| out.write_all(&text_line(record))),
-        LogFormat::Json => builder.format(|out, record| out.write_all(&json_line(record))),
-    };
+    let filter = filter.build();
+    let max_level = filter.filter();
     let (tx, rx) = flume::bounded(QUEUE_LINES_MAX);
-    builder.target(env_logger::Target::Pipe(Box::new(QueueWriter {
-        pending: Vec::new(),
+    let logger = QueueLogger {
+        filter,
+        format,
         tx: tx.clone(),
-    })));
+    };
     // A second init (tests) is harmless: keep the first logger and its thread.
-    if builder.try_init().is_ok() {
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(max_level);
         let _ = QUEUE.set(tx);
         let _ = std::thread::Builder::new()
             .name("bleepstore-log".into())
@@ -70,27 +75,33 @@ pub fn flush(max: Duration) {
     }
 }
 
-/// The logger's target: collects one formatted record, hands it to the queue on flush.
-struct QueueWriter {
-    pending: Vec<u8>,
+/// Formats on the logging thread and hands the line to the writer thread's queue:
+/// one allocation and one short queue push per line.
+struct QueueLogger {
+    filter: env_logger::Logger,
+    format: LogFormat,
     tx: flume::Sender<Message>,
 }
 
-impl Write for QueueWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        Ok(buf.len())
+impl log::Log for QueueLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        log::Log::enabled(&self.filter, metadata)
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.pending.is_empty() {
-            let line = std::mem::take(&mut self.pending);
-            if self.tx.try_send(Message::Line(line)).is_err() {
-                DROPPED.fetch_add(1, Ordering::Relaxed);
-            }
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.filter.matches(record) {
+            return;
         }
-        Ok(())
+        let line = match self.format {
+            LogFormat::Text => text_line(record),
+            LogFormat::Json => json_line(record),
+        };
+        if self.tx.try_send(Message::Line(line)).is_err() {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
     }
+
+    fn flush(&self) {}
 }
 
 /// The writer thread. It polls the queue instead of sleeping in `recv`, so a
@@ -135,17 +146,73 @@ fn write_lines(rx: flume::Receiver<Message>) {
     }
 }
 
+thread_local! {
+    /// This thread's last second and its `YYYY-MM-DDTHH:MM:SS.` text: a line only
+    /// formats the date when the second changes.
+    static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+}
+
+/// Appends the current time as `2026-11-25T05:12:00.123Z`.
+fn push_timestamp(line: &mut String) {
+    let millis = clock::now_unix_millis();
+    let second = millis.div_euclid(1000);
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            let mut text = clock::format_iso8601_millis(second * 1000);
+            text.truncate(text.len() - "000Z".len());
+            *cached = (second, text);
+        }
+        line.push_str(&cached.1);
+    });
+    let ms = millis.rem_euclid(1000) as u32;
+    for digit in [ms / 100, ms / 10 % 10, ms % 10] {
+        line.push(char::from(b'0' + digit as u8));
+    }
+    line.push('Z');
+}
+
+/// Appends a decimal integer without going through `fmt`.
+fn push_u64(line: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        line.push(char::from(d));
+    }
+}
+
+/// Appends the record's message; a plain string literal is copied without `fmt`.
+fn push_message(line: &mut String, record: &log::Record<'_>) {
+    match record.args().as_str() {
+        Some(text) => line.push_str(text),
+        None => {
+            let _ = write!(line, "{}", record.args());
+        }
+    }
+}
+
 /// `2026-11-25T05:12:00.123Z INFO  target message key=value ...`
 fn text_line(record: &log::Record<'_>) -> Vec<u8> {
-    let mut line = String::with_capacity(160);
-    let _ = write!(
-        line,
-        "{} {:<5} {} {}",
-        clock::format_iso8601_millis(clock::now_unix_millis()),
-        record.level(),
-        record.target(),
-        record.args()
-    );
+    let mut line = String::with_capacity(200);
+    push_timestamp(&mut line);
+    line.push(' ');
+    let level = record.level().as_str();
+    line.push_str(level);
+    for _ in level.len()..5 {
+        line.push(' ');
+    }
+    line.push(' ');
+    line.push_str(record.target());
+    line.push(' ');
+    push_message(&mut line, record);
     let _ = record.key_values().visit(&mut TextFields(&mut line));
     line.push('\n');
     line.into_bytes()
@@ -155,22 +222,34 @@ struct TextFields<'a>(&'a mut String);
 
 impl<'kvs> VisitSource<'kvs> for TextFields<'_> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
-        let _ = write!(self.0, " {key}={value}");
+        self.0.push(' ');
+        self.0.push_str(key.as_str());
+        self.0.push('=');
+        if let Some(n) = value.to_u64() {
+            push_u64(self.0, n);
+        } else if let Some(text) = value.to_borrowed_str() {
+            self.0.push_str(text);
+        } else {
+            let _ = write!(self.0, "{value}");
+        }
         Ok(())
     }
 }
 
 /// `{"timestamp":...,"level":...,"target":...,"message":...,<fields>}`
 fn json_line(record: &log::Record<'_>) -> Vec<u8> {
-    let mut line = String::with_capacity(200);
+    let mut line = String::with_capacity(240);
     line.push_str("{\"timestamp\":\"");
-    line.push_str(&clock::format_iso8601_millis(clock::now_unix_millis()));
+    push_timestamp(&mut line);
     line.push_str("\",\"level\":\"");
     line.push_str(record.level().as_str());
     line.push_str("\",\"target\":");
     json_string(&mut line, record.target());
     line.push_str(",\"message\":");
-    json_string(&mut line, &record.args().to_string());
+    match record.args().as_str() {
+        Some(text) => json_string(&mut line, text),
+        None => json_string(&mut line, &record.args().to_string()),
+    }
     let _ = record.key_values().visit(&mut JsonFields(&mut line));
     line.push_str("}\n");
     line.into_bytes()
@@ -184,13 +263,15 @@ impl<'kvs> VisitSource<'kvs> for JsonFields<'_> {
         json_string(self.0, key.as_str());
         self.0.push(':');
         if let Some(n) = value.to_u64() {
-            let _ = write!(self.0, "{n}");
+            push_u64(self.0, n);
         } else if let Some(n) = value.to_i64() {
             let _ = write!(self.0, "{n}");
         } else if let Some(x) = value.to_f64().filter(|x| x.is_finite()) {
             let _ = write!(self.0, "{x}");
         } else if let Some(b) = value.to_bool() {
             self.0.push_str(if b { "true" } else { "false" });
+        } else if let Some(text) = value.to_borrowed_str() {
+            json_string(self.0, text);
         } else {
             json_string(self.0, &value.to_string());
         }
@@ -240,6 +321,43 @@ mod tests {
         assert!(text.contains("\"level\":\"INFO\",\"target\":\"access\""));
         assert!(text.contains("\"message\":\"say \\\"hi\\\"\\n\""));
         assert!(text.contains(",\"status\":200,\"duration_ms\":1.5,\"path\":\"/{bucket}\"}"));
+    }
+
+    #[test]
+    fn text_lines_carry_time_level_target_and_fields() {
+        let record = |args| {
+            let line = text_line(
+                &log::Record::builder()
+                    .level(log::Level::Warn)
+                    .target("access")
+                    .args(args)
+                    .key_values(&[
+                        ("status", Value::from(404u64)),
+                        ("bytes_out", Value::from(0u64)),
+                        ("big", Value::from(u64::MAX)),
+                        ("duration_ms", Value::from(2.037f64)),
+                        ("operation", Value::from("GetObject")),
+                    ])
+                    .build(),
+            );
+            String::from_utf8(line).unwrap()
+        };
+        let text = record(format_args!("request"));
+        let (stamp, rest) = text.split_once(' ').unwrap();
+        let shape = stamp
+            .bytes()
+            .map(|b| if b.is_ascii_digit() { b'9' } else { b });
+        assert_eq!(shape.collect::<Vec<u8>>(), b"9999-99-99T99:99:99.999Z");
+        let now = clock::now_unix_millis();
+        let logged = clock::parse_iso8601_millis(stamp).unwrap();
+        assert!((now - logged).abs() < 5_000, "{stamp}");
+        assert_eq!(
+            rest,
+            "WARN  access request status=404 bytes_out=0 big=18446744073709551615 \
+             duration_ms=2.037 operation=GetObject\n"
+        );
+        let n = 7;
+        assert!(record(format_args!("formatted {n}")).contains(" access formatted 7 status=404"));
     }
 
     #[test]
