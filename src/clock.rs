@@ -124,15 +124,38 @@ pub fn parse_amz_date(text: &str) -> Option<i64> {
 pub fn format_http_date(unix: i64) -> String {
     let p = parts(unix);
     let weekday = DAYS[unix.div_euclid(86_400).rem_euclid(7) as usize];
-    format!(
-        "{weekday}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        p.day,
-        MONTHS[p.month as usize - 1],
-        p.year,
-        p.hour,
-        p.minute,
-        p.second
-    )
+    if !(0..=9999).contains(&p.year) {
+        return format!(
+            "{weekday}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+            p.day,
+            MONTHS[p.month as usize - 1],
+            p.year,
+            p.hour,
+            p.minute,
+            p.second
+        );
+    }
+    // Written digit by digit: every GET and HEAD formats a Last-Modified.
+    let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+    let year = p.year as u32;
+    let mut out = String::with_capacity(29);
+    out.push_str(weekday);
+    out.push_str(", ");
+    out.extend([digit(p.day / 10), digit(p.day), ' ']);
+    out.push_str(MONTHS[p.month as usize - 1]);
+    out.push(' ');
+    out.extend([
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        ' ',
+    ]);
+    out.extend([digit(p.hour / 10), digit(p.hour), ':']);
+    out.extend([digit(p.minute / 10), digit(p.minute), ':']);
+    out.extend([digit(p.second / 10), digit(p.second)]);
+    out.push_str(" GMT");
+    out
 }
 
 /// Parses IMF-fixdate, RFC 850 and asctime dates (RFC 7231 section 7.1.1.1).
@@ -239,6 +262,38 @@ mod tests {
     use super::*;
 
     const EXAMPLE: i64 = 1_369_353_600; // 2013-05-24T00:00:00Z, the SigV4 examples' date.
+
+    #[test]
+    fn http_dates_written_by_hand_match_the_formatted_reference() {
+        let reference = |unix: i64| {
+            let p = parts(unix);
+            format!(
+                "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+                DAYS[unix.div_euclid(86_400).rem_euclid(7) as usize],
+                p.day,
+                MONTHS[p.month as usize - 1],
+                p.year,
+                p.hour,
+                p.minute,
+                p.second
+            )
+        };
+        // 1940 to 2070 in prime steps, so every field takes many values.
+        let mut unix = -946_771_200;
+        while unix < 3_155_760_000 {
+            assert_eq!(format_http_date(unix), reference(unix));
+            unix += 86_413 + 7;
+        }
+        assert_eq!(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            format_http_date(253_402_300_799),
+            "Fri, 31 Dec 9999 23:59:59 GMT"
+        );
+        assert_eq!(
+            format_http_date(253_402_300_800),
+            "Sat, 01 Jan 10000 00:00:00 GMT"
+        );
+    }
 
     #[test]
     fn formats_and_parses_each_form() {

@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,7 @@ pub struct CoreState {
     pub signing_keys: RefCell<SigningKeyCache>,
     /// Credential lookups by access key, so an authenticated request does not
     /// cost a trip to the metadata thread.
-    credentials: RefCell<HashMap<String, (CredentialRow, Instant)>>,
+    credentials: RefCell<HashMap<String, (Rc<CredentialRow>, Instant)>>,
     request_counter: Cell<u64>,
     core_id: usize,
     /// High bits of every request id of this core: the core number and a
@@ -98,25 +99,27 @@ impl CoreState {
         cached.1.clone()
     }
 
-    /// The credential of `access_key`, from this core's cache or the metadata thread.
-    pub async fn credential(&self, access_key: &str) -> Result<Option<CredentialRow>, S3Error> {
+    /// The credential of `access_key`, from this core's cache (shared, not copied, by
+    /// the requests that use it) or the metadata thread.
+    pub async fn credential(&self, access_key: &str) -> Result<Option<Rc<CredentialRow>>, S3Error> {
         let ttl = Duration::from_secs(limits::CREDENTIAL_CACHE_TTL_SECS);
         if let Some((row, fetched)) = self.credentials.borrow().get(access_key) {
             if fetched.elapsed() < ttl {
-                return Ok(Some(row.clone()));
+                return Ok(Some(Rc::clone(row)));
             }
         }
         let row = self
             .meta
             .get_credential(access_key)
             .await
-            .map_err(S3Error::internal)?;
+            .map_err(S3Error::internal)?
+            .map(Rc::new);
         if let Some(row) = &row {
             let mut cache = self.credentials.borrow_mut();
             if cache.len() >= limits::AUTH_CACHE_ENTRIES_MAX {
                 cache.clear();
             }
-            cache.insert(access_key.to_string(), (row.clone(), Instant::now()));
+            cache.insert(access_key.to_string(), (Rc::clone(row), Instant::now()));
         }
         Ok(row)
     }

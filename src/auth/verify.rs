@@ -66,10 +66,15 @@ impl Credential {
     }
 
     fn scope(&self) -> String {
-        format!(
-            "{}/{}/{}/aws4_request",
-            self.date, self.region, self.service
-        )
+        [
+            self.date.as_str(),
+            "/",
+            &self.region,
+            "/",
+            &self.service,
+            "/aws4_request",
+        ]
+        .concat()
     }
 }
 
@@ -258,7 +263,7 @@ pub struct DeferredSignature {
 
 impl DeferredSignature {
     pub fn verify(&self, body_sha256: &[u8; 32]) -> Result<(), S3Error> {
-        let canonical = format!("{}{}", self.canonical_prefix, hex_encode(body_sha256));
+        let canonical = [self.canonical_prefix.as_str(), &hex_encode(body_sha256)].concat();
         let string_to_sign = string_to_sign(&self.amz_date, &self.scope, &canonical);
         if signature_matches(
             &self.signing_key,
@@ -297,13 +302,19 @@ impl ChunkVerifier {
 
     /// The string to sign of a chunk whose data hashes to `chunk_sha256`.
     pub fn chunk_string_to_sign(&self, chunk_sha256: &[u8; 32]) -> String {
-        format!(
-            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256}\n{}",
-            self.amz_date,
-            self.scope,
-            self.previous,
-            hex_encode(chunk_sha256)
-        )
+        [
+            "AWS4-HMAC-SHA256-PAYLOAD\n",
+            &self.amz_date,
+            "\n",
+            &self.scope,
+            "\n",
+            &self.previous,
+            "\n",
+            EMPTY_SHA256,
+            "\n",
+            &hex_encode(chunk_sha256),
+        ]
+        .concat()
     }
 
     pub fn verify_chunk(&mut self, chunk_sha256: &[u8; 32], signature_hex: &str) -> bool {
@@ -333,10 +344,16 @@ impl ChunkVerifier {
 }
 
 fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    )
+    [
+        ALGORITHM,
+        "\n",
+        amz_date,
+        "\n",
+        scope,
+        "\n",
+        &sha256_hex(canonical_request.as_bytes()),
+    ]
+    .concat()
 }
 
 fn signature_mismatch(string_to_sign: &str, canonical_request: &str) -> S3Error {
@@ -493,7 +510,7 @@ fn verify_header(
             PayloadCheck::Sha256(digest)
         }
     };
-    let canonical = format!("{prefix}{payload}");
+    let canonical = [prefix.as_str(), payload].concat();
     let string_to_sign = string_to_sign(&amz_date, &scope, &canonical);
     if !signature_matches(&key, string_to_sign.as_bytes(), &auth.signature) {
         return Err(signature_mismatch(&string_to_sign, &canonical));
@@ -537,7 +554,7 @@ fn verify_presigned(
     }
     check_scope(&auth.credential, &auth.amz_date, region)?;
     let prefix = canonical_prefix(parts, &auth.signed_headers, true)?;
-    let canonical = format!("{prefix}{UNSIGNED_PAYLOAD}");
+    let canonical = [prefix.as_str(), UNSIGNED_PAYLOAD].concat();
     let scope = auth.credential.scope();
     let string_to_sign = string_to_sign(&auth.amz_date, &scope, &canonical);
     let key = cache.get(

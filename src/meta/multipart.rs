@@ -16,8 +16,14 @@ use crate::meta::{
 /// Smallest size of every part but the last, as S3 enforces at completion.
 pub const PART_BYTES_MIN: u64 = 5 * 1024 * 1024;
 
-const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, owner_id, initiated_ms, content_type, content_encoding, \
-     content_language, content_disposition, cache_control, expires, user_meta, acl, storage_class, checksum_algorithm, checksum_type";
+/// The multipart_uploads table's columns in `upload_from_row` order, for `concat!`.
+macro_rules! upload_columns {
+    () => {
+        "upload_id, bucket, key, owner_id, initiated_ms, content_type, content_encoding, \
+         content_language, content_disposition, cache_control, expires, user_meta, acl, \
+         storage_class, checksum_algorithm, checksum_type"
+    };
+}
 
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
     let user_meta: String = row.get(11)?;
@@ -56,10 +62,12 @@ pub(crate) fn create_upload(conn: &Connection, upload: &UploadRow) -> Result<(),
     if get_bucket(conn, &o.bucket)?.is_none() {
         return Err(MetaError::NoSuchBucket);
     }
-    let sql = format!(
-        "INSERT INTO multipart_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    let sql = concat!(
+        "INSERT INTO multipart_uploads (",
+        upload_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     );
-    conn.prepare_cached(&sql)?.execute(params![
+    conn.prepare_cached(sql)?.execute(params![
         upload.upload_id,
         o.bucket,
         o.key,
@@ -84,9 +92,13 @@ pub(crate) fn get_upload(
     conn: &Connection,
     upload_id: &str,
 ) -> Result<Option<UploadRow>, MetaError> {
-    let sql = format!("SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE upload_id = ?1");
+    let sql = concat!(
+        "SELECT ",
+        upload_columns!(),
+        " FROM multipart_uploads WHERE upload_id = ?1"
+    );
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(sql)?
         .query_row([upload_id], upload_from_row)
         .optional()?)
 }
@@ -387,11 +399,13 @@ pub struct UploadQuery {
 
 /// Uploads in (key, initiation) order after the markers, rolled up by delimiter.
 pub(crate) fn list_uploads(conn: &Connection, q: &UploadQuery) -> Result<UploadPage, MetaError> {
-    let sql = format!(
-        "SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 AND key >= ?2
+    let sql = concat!(
+        "SELECT ",
+        upload_columns!(),
+        " FROM multipart_uploads WHERE bucket = ?1 AND key >= ?2 \
          ORDER BY key, initiated_ms, upload_id"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params![q.bucket, q.prefix], upload_from_row)?;
     let mut page = UploadPage::default();
     let mut count = 0usize;

@@ -290,10 +290,16 @@ fn delete_bucket(conn: &Connection, name: &str) -> Result<(), MetaError> {
     Ok(())
 }
 
-const OBJECT_COLUMNS: &str =
-    "bucket, key, size, etag, content_type, content_encoding, content_language, \
-     content_disposition, cache_control, expires, user_meta, storage_class, acl, last_modified_ms, \
-     data_id, checksum_algorithm, checksum_value, owner_id, parts_count, upload_id, checksum_type";
+/// The objects table's columns in `object_from_row` order; a macro so statements are
+/// built by `concat!` at compile time, not formatted for every query.
+macro_rules! object_columns {
+    () => {
+        "bucket, key, size, etag, content_type, content_encoding, content_language, \
+         content_disposition, cache_control, expires, user_meta, storage_class, acl, \
+         last_modified_ms, data_id, checksum_algorithm, checksum_value, owner_id, parts_count, \
+         upload_id, checksum_type"
+    };
+}
 
 fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     let user_meta: String = row.get(10)?;
@@ -324,9 +330,13 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
 }
 
 fn get_object(conn: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectRow>, MetaError> {
-    let sql = format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2");
+    let sql = concat!(
+        "SELECT ",
+        object_columns!(),
+        " FROM objects WHERE bucket = ?1 AND key = ?2"
+    );
     let row = conn
-        .prepare_cached(&sql)?
+        .prepare_cached(sql)?
         .query_row([bucket, key], object_from_row)
         .optional()?;
     let Some(mut row) = row else { return Ok(None) };
@@ -419,11 +429,13 @@ pub(crate) fn put_object(
     }
     check_condition(current_etag(conn, &row.bucket, &row.key)?.as_deref(), cond)?;
     let released = release_object(conn, &row.bucket, &row.key)?;
-    let sql = format!(
-        "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+    let sql = concat!(
+        "INSERT INTO objects (",
+        object_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20, ?21)"
     );
-    conn.prepare_cached(&sql)?.execute(params![
+    conn.prepare_cached(sql)?.execute(params![
         row.bucket,
         row.key,
         row.size as i64,
@@ -603,10 +615,12 @@ fn list_objects(conn: &Connection, query: &ListQuery) -> Result<ListPage, MetaEr
     if query.max_keys == 0 {
         return Ok(page);
     }
-    let sql = format!(
-        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key >= ?2 AND key > ?3 ORDER BY key LIMIT ?4"
+    let sql = concat!(
+        "SELECT ",
+        object_columns!(),
+        " FROM objects WHERE bucket = ?1 AND key >= ?2 AND key > ?3 ORDER BY key LIMIT ?4"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let after = query.after.clone().unwrap_or_default();
     let mut lower = query.prefix.clone();
     let mut exclusive = after.clone();

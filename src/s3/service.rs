@@ -169,7 +169,7 @@ pub struct RequestContext<'a> {
     pub target: Target,
     pub body: Body,
     pub payload: PayloadCheck,
-    pub user: CredentialRow,
+    pub user: Rc<CredentialRow>,
     pub request_id: String,
     /// Set once the status line is on the wire: an error after that can only close.
     pub response_started: bool,
@@ -419,14 +419,14 @@ async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestH
 }
 
 /// The requester of a request that failed before authentication completed.
-fn anonymous_user() -> CredentialRow {
-    CredentialRow {
+fn anonymous_user() -> Rc<CredentialRow> {
+    Rc::new(CredentialRow {
         access_key: String::new(),
         secret_key: String::new(),
         owner_id: String::new(),
         display_name: String::new(),
         created_ms: 0,
-    }
+    })
 }
 
 /// Leaves the connection at the start of the next request: reads what is left of
@@ -455,7 +455,7 @@ struct Prepared {
     target: Target,
     op: Operation,
     payload: PayloadCheck,
-    user: CredentialRow,
+    user: Rc<CredentialRow>,
 }
 
 /// Resolves, authenticates and routes a request, before any body byte is read.
