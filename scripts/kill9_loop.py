@@ -14,6 +14,7 @@ if anything acknowledged is lost or differs.
 
 import argparse
 import hashlib
+import http.client
 import os
 import random
 import shutil
@@ -51,22 +52,28 @@ class Daemon:
         self.proc = None
 
     def start(self):
-        offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [self.binary, "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir],
             stdout=log, stderr=log)
         log.close()
+        # Restart time is until /readyz answers 200: recovery done, listeners open. Only
+        # the new process can answer (the killed one was reaped before this start).
         started = time.time()
         while time.time() - started < 30:
             if self.proc.poll() is not None:
                 sys.exit(f"daemon exited with {self.proc.returncode}; see {self.log_path}")
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                if b"listening on" in f.read():
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                conn.request("GET", "/readyz")
+                if conn.getresponse().status == 200:
+                    conn.close()
                     return time.time() - started
-            time.sleep(0.02)
-        sys.exit("daemon did not start listening")
+                conn.close()
+            except OSError:
+                pass
+            time.sleep(0.002)
+        sys.exit("daemon did not become ready")
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)

@@ -27,6 +27,10 @@ const POLL_IDLE: Duration = Duration::from_millis(100);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// The writer thread's queue, for `flush`.
 static QUEUE: OnceLock<flume::Sender<Message>> = OnceLock::new();
+/// The writer thread, unparked for lines that should not wait for its next poll.
+static WRITER: OnceLock<std::thread::Thread> = OnceLock::new();
+/// Target of the per-request access lines: the one hot log path, left to polling.
+pub const ACCESS_TARGET: &str = "access";
 
 enum Message {
     Line(Vec<u8>),
@@ -55,9 +59,12 @@ pub fn init(level: &str, format: LogFormat) {
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(max_level);
         let _ = QUEUE.set(tx);
-        let _ = std::thread::Builder::new()
+        if let Ok(writer) = std::thread::Builder::new()
             .name("bleepstore-log".into())
-            .spawn(move || write_lines(rx));
+            .spawn(move || write_lines(rx))
+        {
+            let _ = WRITER.set(writer.thread().clone());
+        }
     }
 }
 
@@ -99,21 +106,29 @@ impl log::Log for QueueLogger {
         if self.tx.try_send(Message::Line(line)).is_err() {
             DROPPED.fetch_add(1, Ordering::Relaxed);
         }
+        // Lifecycle lines, warnings and errors are rare and someone may be waiting
+        // for them ("listening on"): wake the writer. Access lines wait for its poll.
+        if record.target() != ACCESS_TARGET {
+            if let Some(writer) = WRITER.get() {
+                writer.unpark();
+            }
+        }
     }
 
     fn flush(&self) {}
 }
 
-/// The writer thread. It polls the queue instead of sleeping in `recv`, so a
-/// logging thread never pays for waking it: a send to a receiver that is not
-/// parked is a plain queue push. Polls come every 2 ms while lines flow and back
-/// off to 100 ms when idle; each poll writes everything queued in one go.
+/// The writer thread. It polls the queue instead of sleeping in `recv`, so an
+/// access line never pays for waking it: a send to a receiver that is not parked
+/// is a plain queue push. Polls come every 2 ms while lines flow and back off to
+/// 100 ms when idle; other lines unpark it at once. Each poll writes everything
+/// queued in one go.
 fn write_lines(rx: flume::Receiver<Message>) {
     let stderr = std::io::stderr();
-    let mut pause = POLL_IDLE;
+    let mut pause = POLL_BUSY;
     let mut batch = Vec::with_capacity(64 * 1024);
     loop {
-        std::thread::sleep(pause);
+        std::thread::park_timeout(pause);
         let mut got_any = false;
         let mut flushes = Vec::new();
         loop {

@@ -124,7 +124,7 @@ async fn serve_endpoint(
 fn finish_request(state: &CoreState, record: &RequestRecord, request_id: &str) {
     state.metrics.borrow_mut().record(record);
     log::info!(
-        target: "access",
+        target: crate::ops::logging::ACCESS_TARGET,
         method = record.method,
         path = record.path,
         status = record.status,
