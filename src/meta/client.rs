@@ -8,9 +8,9 @@ use crate::limits;
 use crate::meta::multipart::UploadQuery;
 use crate::meta::thread::{run, Request};
 use crate::meta::{
-    schema, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
-    ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition, ReapedUploads,
-    UploadPage, UploadRow,
+    schema, BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome,
+    CredentialRow, ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition,
+    ReapedUploads, UploadPage, UploadRow,
 };
 
 /// Sends requests to the metadata thread. Clone one per runtime.
@@ -94,6 +94,17 @@ impl MetaClient {
         key: &str,
     ) -> Result<Option<ObjectRow>, MetaError> {
         self.call(|reply| Request::GetObject(bucket.to_string(), key.to_string(), reply))
+            .await
+    }
+
+    /// A bucket and one of its objects, in one trip to the metadata thread (what
+    /// every GET and HEAD needs). The object is `None` when the bucket is.
+    pub async fn get_bucket_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<BucketObject, MetaError> {
+        self.call(|reply| Request::GetBucketObject(bucket.to_string(), key.to_string(), reply))
             .await
     }
 

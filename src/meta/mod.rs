@@ -136,6 +136,9 @@ pub struct MetaCounts {
     pub uploads: u64,
 }
 
+/// A bucket and one object of it, as read together.
+pub type BucketObject = (Option<BucketRow>, Option<ObjectRow>);
+
 /// What a sweep for expired multipart uploads aborted.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReapedUploads {

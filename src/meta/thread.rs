@@ -11,9 +11,9 @@ use crate::meta::client::Reply;
 use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::multipart::{self, UploadQuery};
 use crate::meta::{
-    BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow, ListPage,
-    ListQuery, MetaCounts, MetaError, ObjectRow, PartRef, PartRow, PutCondition, ReapedUploads,
-    UploadPage, UploadRow,
+    BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
+    ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRef, PartRow, PutCondition,
+    ReapedUploads, UploadPage, UploadRow,
 };
 
 /// One request per metadata operation, each with its reply channel.
@@ -24,6 +24,8 @@ pub(crate) enum Request {
     ListBuckets(Reply<Vec<BucketRow>>),
     PutObject(Box<ObjectRow>, PutCondition, Reply<Vec<String>>),
     GetObject(String, String, Reply<Option<ObjectRow>>),
+    /// A bucket and one of its objects in one trip (the object is absent without the bucket).
+    GetBucketObject(String, String, Reply<BucketObject>),
     DeleteObject(String, String, Option<String>, Reply<Vec<String>>),
     DeleteObjects(
         String,
@@ -81,6 +83,9 @@ fn serve_read(conn: &Connection, request: Request) -> Option<Request> {
         Request::GetBucket(name, reply) => send(reply, get_bucket(conn, &name)),
         Request::ListBuckets(reply) => send(reply, list_buckets(conn)),
         Request::GetObject(bucket, key, reply) => send(reply, get_object(conn, &bucket, &key)),
+        Request::GetBucketObject(bucket, key, reply) => {
+            send(reply, get_bucket_object(conn, &bucket, &key))
+        }
         Request::ListObjects(query, reply) => send(reply, list_objects(conn, &query)),
         Request::GetCredential(key, reply) => send(reply, get_credential(conn, &key)),
         Request::Ping(reply) => send(reply, ping(conn)),
@@ -209,6 +214,7 @@ fn fail(write: Request, error: MetaError) {
         Request::GetBucket(_, reply) => send(reply, Err(error)),
         Request::ListBuckets(reply) => send(reply, Err(error)),
         Request::GetObject(_, _, reply) => send(reply, Err(error)),
+        Request::GetBucketObject(_, _, reply) => send(reply, Err(error)),
         Request::ListObjects(_, reply) => send(reply, Err(error)),
         Request::GetCredential(_, reply) => send(reply, Err(error)),
         Request::Ping(reply) => send(reply, Err(error)),
@@ -327,6 +333,19 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
         checksum_type: row.get(20)?,
         parts: Vec::new(),
     })
+}
+
+/// Both reads run on this thread, which also runs every write, so nothing can
+/// change between them.
+fn get_bucket_object(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<BucketObject, MetaError> {
+    let Some(bucket_row) = get_bucket(conn, bucket)? else {
+        return Ok((None, None));
+    };
+    Ok((Some(bucket_row), get_object(conn, bucket, key)?))
 }
 
 fn get_object(conn: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectRow>, MetaError> {

@@ -8,7 +8,7 @@ use crate::http::{BodyKind, ResponseHead};
 use crate::limits;
 use crate::meta::{BucketRow, ObjectRow, PutCondition};
 use crate::s3::acl::{acl_from_request, Acl, Permission};
-use crate::s3::bucket::{bucket_with, existing_bucket, meta_error};
+use crate::s3::bucket::{bucket_with, meta_error};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::payload::{UploadExpectations, UploadReader, VerifiedUpload};
 use crate::s3::service::RequestContext;
@@ -390,7 +390,16 @@ const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
 pub(crate) async fn readable_object(
     ctx: &RequestContext<'_>,
 ) -> Result<(BucketRow, ObjectRow), S3Error> {
-    let bucket = existing_bucket(ctx).await?;
+    let key = ctx.key().to_string();
+    let name = ctx.bucket();
+    let (bucket, row) = ctx
+        .state
+        .meta
+        .get_bucket_object(name, &key)
+        .await
+        .map_err(|e| meta_error(e, name, Some(&key)))?;
+    let bucket =
+        bucket.ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", name))?;
     if let Some(version) = ctx.query.get("versionId") {
         if version != "null" {
             return Err(S3Error::with_message(
@@ -401,13 +410,6 @@ pub(crate) async fn readable_object(
             .field("ArgumentValue", version));
         }
     }
-    let key = ctx.key().to_string();
-    let row = ctx
-        .state
-        .meta
-        .get_object(&bucket.name, &key)
-        .await
-        .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
     let row = match row {
         Some(row) => row,
         // Only those who may list the bucket learn that a key is absent.

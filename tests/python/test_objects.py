@@ -152,6 +152,13 @@ def test_missing_objects_and_delete(s3, bucket):
     assert error_of(s3.get_object, Bucket=bucket, Key="d")["Error"]["Code"] == "NoSuchKey"
     err = error_of(s3.get_object, Bucket="no-such-bucket-here", Key="d")
     assert err["Error"]["Code"] == "NoSuchBucket"
+    # Unversioned: only the null version exists; a missing bucket is named before that.
+    s3.put_object(Bucket=bucket, Key="v", Body=b"v")
+    assert s3.get_object(Bucket=bucket, Key="v", VersionId="null")["Body"].read() == b"v"
+    err = error_of(s3.get_object, Bucket=bucket, Key="v", VersionId="3HL4kqtJlcpXroDTDmJ")
+    assert err["Error"]["Code"] == "InvalidArgument" and err["Error"]["ArgumentName"] == "versionId"
+    err = error_of(s3.get_object, Bucket="no-such-bucket-here", Key="v", VersionId="3HL4kqtJlcpXroDTDmJ")
+    assert err["Error"]["Code"] == "NoSuchBucket"
 
 
 def test_content_md5_and_checksums(s3, bucket):
