@@ -174,13 +174,20 @@ fn env_parsed<T: std::str::FromStr>(
     env: &impl Fn(&str) -> Option<String>,
     name: &str,
 ) -> Result<Option<T>, String> {
+    env_with(env, name, |text| text.trim().parse().ok())
+}
+
+/// Reads an environment variable with `parse`, naming the variable when it fails.
+fn env_with<T>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, String> {
     match env(name) {
         None => Ok(None),
-        Some(text) => text
-            .trim()
-            .parse()
+        Some(text) => parse(&text)
             .map(Some)
-            .map_err(|_| format!("environment {name}={text:?} is not a valid value")),
+            .ok_or_else(|| format!("environment {name}={text:?} is not a valid value")),
     }
 }
 
@@ -247,42 +254,37 @@ impl Config {
             .map(PathBuf::from)
             .or(file.metadata_path)
             .unwrap_or_else(|| data_dir.join("metadata.db"));
-        let shutdown_timeout = match flags.shutdown_timeout {
-            Some(secs) => Duration::from_secs(secs),
-            None => match env("BLEEPSTORE_SHUTDOWN_TIMEOUT") {
-                Some(text) => file::parse_duration(&text).ok_or_else(|| {
-                    format!("environment BLEEPSTORE_SHUTDOWN_TIMEOUT={text:?} is not a duration")
-                })?,
-                None => file
-                    .shutdown_timeout
-                    .unwrap_or(Duration::from_secs(limits::SHUTDOWN_TIMEOUT_DEFAULT_SECS)),
-            },
-        };
-        let multipart_ttl = match flags.multipart_ttl {
-            Some(secs) => Duration::from_secs(secs),
-            None => match env("BLEEPSTORE_MULTIPART_TTL") {
-                Some(text) => file::parse_duration(&text).ok_or_else(|| {
-                    format!("environment BLEEPSTORE_MULTIPART_TTL={text:?} is not a duration")
-                })?,
-                None => file
-                    .multipart_ttl
-                    .unwrap_or(Duration::from_secs(limits::MULTIPART_TTL_DEFAULT_SECS)),
-            },
-        };
+        // Flags take whole seconds and bytes; the environment and the file also take
+        // units (`30s`, `7d`, `5GiB`).
+        let seconds = |flag: Option<u64>| flag.map(Duration::from_secs);
+        let shutdown_timeout = seconds(flags.shutdown_timeout)
+            .or(env_with(
+                &env,
+                "BLEEPSTORE_SHUTDOWN_TIMEOUT",
+                file::parse_duration,
+            )?)
+            .or(file.shutdown_timeout)
+            .unwrap_or(Duration::from_secs(limits::SHUTDOWN_TIMEOUT_DEFAULT_SECS));
+        let multipart_ttl = seconds(flags.multipart_ttl)
+            .or(env_with(
+                &env,
+                "BLEEPSTORE_MULTIPART_TTL",
+                file::parse_duration,
+            )?)
+            .or(file.multipart_ttl)
+            .unwrap_or(Duration::from_secs(limits::MULTIPART_TTL_DEFAULT_SECS));
         if multipart_ttl.is_zero() {
             return Err("--multipart-ttl must be at least 1 second".into());
         }
-        let max_object_size = match flags.max_object_size {
-            Some(n) => n,
-            None => match env("BLEEPSTORE_MAX_OBJECT_SIZE") {
-                Some(text) => file::parse_size(&text).ok_or_else(|| {
-                    format!("environment BLEEPSTORE_MAX_OBJECT_SIZE={text:?} is not a size")
-                })?,
-                None => file
-                    .max_object_size
-                    .unwrap_or(limits::OBJECT_BYTES_DEFAULT_MAX),
-            },
-        };
+        let max_object_size = flags
+            .max_object_size
+            .or(env_with(
+                &env,
+                "BLEEPSTORE_MAX_OBJECT_SIZE",
+                file::parse_size,
+            )?)
+            .or(file.max_object_size)
+            .unwrap_or(limits::OBJECT_BYTES_DEFAULT_MAX);
         let max_connections = flags
             .max_connections
             .or(env_parsed(&env, "BLEEPSTORE_MAX_CONNECTIONS")?)
