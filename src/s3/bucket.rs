@@ -10,12 +10,15 @@ use crate::s3::route::validate_bucket_name;
 use crate::s3::service::RequestContext;
 use crate::s3::xml::XmlWriter;
 
+/// NoSuchBucket naming the bucket.
+pub fn no_such_bucket(bucket: &str) -> S3Error {
+    S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", bucket)
+}
+
 /// Maps a metadata failure to the S3 error a client sees, naming the bucket.
 pub fn meta_error(error: MetaError, bucket: &str, key: Option<&str>) -> S3Error {
     match error {
-        MetaError::NoSuchBucket => {
-            S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", bucket)
-        }
+        MetaError::NoSuchBucket => no_such_bucket(bucket),
         MetaError::BucketNotEmpty => {
             S3Error::new(ErrorCode::BucketNotEmpty).field("BucketName", bucket)
         }
@@ -84,7 +87,7 @@ pub async fn existing_bucket(ctx: &RequestContext<'_>) -> Result<BucketRow, S3Er
         .get_bucket(name)
         .await
         .map_err(|e| meta_error(e, name, None))?;
-    row.ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", name))
+    row.ok_or_else(|| no_such_bucket(name))
 }
 
 pub async fn list_buckets(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {

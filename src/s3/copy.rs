@@ -8,7 +8,7 @@ use crate::checksum::{base64_encode, ChecksumAlgorithm, ChecksumType, Checksumme
 use crate::clock;
 use crate::meta::{ObjectRow, PartRef};
 use crate::s3::acl::{Acl, Permission};
-use crate::s3::bucket::meta_error;
+use crate::s3::bucket::{meta_error, no_such_bucket};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::object::{object_row_from_headers, put_condition, remove_data, storage_error};
 use crate::s3::service::RequestContext;
@@ -98,9 +98,7 @@ pub(crate) async fn readable_source(ctx: &RequestContext<'_>) -> Result<ObjectRo
         .get_bucket(&source_bucket)
         .await
         .map_err(|e| meta_error(e, &source_bucket, None))?
-        .ok_or_else(|| {
-            S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", source_bucket.clone())
-        })?;
+        .ok_or_else(|| no_such_bucket(&source_bucket))?;
     let source = ctx
         .state
         .meta

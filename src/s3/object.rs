@@ -8,7 +8,7 @@ use crate::http::{BodyKind, ResponseHead};
 use crate::limits;
 use crate::meta::{BucketRow, ObjectRow, PutCondition};
 use crate::s3::acl::{acl_from_request, Acl, Permission};
-use crate::s3::bucket::{bucket_with, meta_error};
+use crate::s3::bucket::{bucket_with, meta_error, no_such_bucket};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::payload::{UploadExpectations, UploadReader, VerifiedUpload};
 use crate::s3::service::RequestContext;
@@ -398,8 +398,7 @@ pub(crate) async fn readable_object(
         .get_bucket_object(name, &key)
         .await
         .map_err(|e| meta_error(e, name, Some(&key)))?;
-    let bucket =
-        bucket.ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucket).field("BucketName", name))?;
+    let bucket = bucket.ok_or_else(|| no_such_bucket(name))?;
     if let Some(version) = ctx.query.get("versionId") {
         if version != "null" {
             return Err(S3Error::with_message(
