@@ -25,14 +25,26 @@ fn check(
     query: &str,
     list: &[(&str, &str)],
 ) -> Result<PayloadCheck, ErrorCode> {
+    check_full(method, path, query, list, false).map_err(|e| e.code)
+}
+
+/// Verifies a request whose head says a body follows (or not), returning the whole error.
+fn check_full(
+    method: &str,
+    path: &str,
+    query: &str,
+    list: &[(&str, &str)],
+    has_body: bool,
+) -> Result<PayloadCheck, bleepstore::s3::S3Error> {
     let headers = headers(list);
     let parts = RequestParts {
         method,
         raw_path: path,
         raw_query: query,
         headers: &headers,
+        has_body,
     };
-    let parsed = auth::parse_auth(&parts).map_err(|e| e.code)?;
+    let parsed = auth::parse_auth(&parts)?;
     let mut cache = SigningKeyCache::new(8);
     auth::verify(
         &parsed,
@@ -42,7 +54,6 @@ fn check(
         EXAMPLE_TIME,
         &mut cache,
     )
-    .map_err(|e| e.code)
 }
 
 fn authorization(signed: &str, signature: &str) -> String {
@@ -146,6 +157,7 @@ fn aws_example_presigned_url() {
         raw_path: "/test.txt",
         raw_query: query,
         headers: &headers,
+        has_body: false,
     };
     let parsed = auth::parse_auth(&parts).unwrap();
     let mut cache = SigningKeyCache::new(8);
@@ -298,22 +310,12 @@ fn client_signer_round_trips_every_payload_mode() {
     );
 }
 
-#[test]
-fn deferred_signature_covers_the_body() {
-    // A signer that sends no x-amz-content-sha256 signs the body hash itself.
-    let body_hash = auth::sha256_hex(b"payload");
-    // sign_request always signs x-amz-content-sha256, so build the deferred case by hand.
-    let mut base = headers(&[("host", "127.0.0.1:9000")]);
-    let added = client::sign_request(&creds(), "PUT", "/b/k", "", &base, &body_hash, EXAMPLE_TIME);
-    let amz = added
-        .iter()
-        .find(|(n, _)| n == "x-amz-date")
-        .unwrap()
-        .1
-        .clone();
-    base.push(("x-amz-date".into(), amz.clone()));
+/// A signature over `host;x-amz-date` only, made by hand: what a signer that sends no
+/// x-amz-content-sha256 produces, with `payload` as the canonical request's last line.
+fn signed_without_content_sha(method: &str, path: &str, payload: &str) -> Vec<(String, String)> {
+    let amz = "20130524T000000Z";
     let canonical = format!(
-        "PUT\n/b/k\n\nhost:127.0.0.1:9000\nx-amz-date:{amz}\n\nhost;x-amz-date\n{body_hash}"
+        "{method}\n{path}\n\nhost:127.0.0.1:9000\nx-amz-date:{amz}\n\nhost;x-amz-date\n{payload}"
     );
     let scope = "20130524/us-east-1/s3/aws4_request";
     let sts = format!(
@@ -322,18 +324,207 @@ fn deferred_signature_covers_the_body() {
     );
     let key = derive_signing_key(SECRET, "20130524", "us-east-1", "s3");
     let signature = bleepstore::checksum::hex_encode(&auth::hmac_sha256(&key, sts.as_bytes()));
-    base.push(("authorization".into(), format!("AWS4-HMAC-SHA256 Credential={ACCESS}/{scope}, SignedHeaders=host;x-amz-date, Signature={signature}")));
-    let Ok(PayloadCheck::Deferred(pending)) = verify_headers("PUT", "/b/k", "", &base) else {
-        panic!("not deferred")
+    headers(&[
+        ("host", "127.0.0.1:9000"),
+        ("x-amz-date", amz),
+        ("authorization", &format!("AWS4-HMAC-SHA256 Credential={ACCESS}/{scope}, SignedHeaders=host;x-amz-date, Signature={signature}")),
+    ])
+}
+
+fn as_list(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+#[test]
+fn without_content_sha256_a_bodiless_request_is_verified_at_once() {
+    // Signed as an empty payload: verified from the head, nothing left pending.
+    let h = signed_without_content_sha("GET", "/b/k", EMPTY);
+    let Ok(PayloadCheck::Sha256(digest)) = check("GET", "/b/k", "", &as_list(&h)) else {
+        panic!("not verified at once")
     };
-    use sha2::{Digest, Sha256};
-    let good: [u8; 32] = Sha256::digest(b"payload").into();
-    let bad: [u8; 32] = Sha256::digest(b"payloaX").into();
-    assert!(pending.verify(&good).is_ok());
+    assert_eq!(bleepstore::checksum::hex_encode(&digest), EMPTY);
+    // A made-up signature (the attack of issue 8) fails at once, as does one over a body hash.
+    let mut forged = h.clone();
+    let auth_value = forged
+        .iter_mut()
+        .find(|(n, _)| n == "authorization")
+        .unwrap();
+    let head = auth_value
+        .1
+        .rsplit_once("Signature=")
+        .unwrap()
+        .0
+        .to_string();
+    auth_value.1 = format!("{head}Signature={}", "0".repeat(64));
     assert_eq!(
-        pending.verify(&bad).err().map(|e| e.code),
+        check("GET", "/b/k", "", &as_list(&forged)).err(),
         Some(ErrorCode::SignatureDoesNotMatch)
     );
+    let h = signed_without_content_sha("DELETE", "/b/k", &auth::sha256_hex(b"x"));
+    assert_eq!(
+        check("DELETE", "/b/k", "", &as_list(&h)).err(),
+        Some(ErrorCode::SignatureDoesNotMatch)
+    );
+}
+
+#[test]
+fn without_content_sha256_a_body_is_refused_as_aws_does() {
+    let h = signed_without_content_sha("PUT", "/b/k", &auth::sha256_hex(b"payload"));
+    let error = check_full("PUT", "/b/k", "", &as_list(&h), true)
+        .err()
+        .unwrap();
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (
+            ErrorCode::InvalidRequest,
+            "Missing required header for this request: x-amz-content-sha256"
+        )
+    );
+}
+
+#[test]
+fn unsigned_amz_headers_are_refused() {
+    let mut h = signed(
+        "PUT",
+        "/b/k",
+        "",
+        "UNSIGNED-PAYLOAD",
+        &[("x-amz-meta-a", "1")],
+    );
+    assert!(check_full("PUT", "/b/k", "", &as_list(&h), true).is_ok());
+    for (name, value) in [
+        ("x-amz-acl", "public-read"),
+        ("x-amz-copy-source", "other/secret"),
+        (
+            "X-Amz-Grant-Read",
+            "uri=http://acs.amazonaws.com/groups/global/AllUsers",
+        ),
+        ("x-amz-meta-b", "2"),
+    ] {
+        let mut forged = h.clone();
+        forged.push((name.to_ascii_lowercase(), value.into()));
+        let error = check_full("PUT", "/b/k", "", &as_list(&forged), true)
+            .err()
+            .unwrap();
+        assert_eq!(error.code, ErrorCode::AccessDenied, "{name}");
+        assert_eq!(
+            error.message,
+            "There were headers present in the request which were not signed"
+        );
+        assert!(error
+            .fields
+            .iter()
+            .any(|(f, v)| *f == "HeadersNotSigned" && *v == name.to_ascii_lowercase()));
+    }
+    // A second value of a signed header changes the canonical request.
+    let mut doubled = h.clone();
+    doubled.push(("x-amz-meta-a".into(), "2".into()));
+    assert_eq!(
+        check_full("PUT", "/b/k", "", &as_list(&doubled), true)
+            .err()
+            .map(|e| e.code),
+        Some(ErrorCode::SignatureDoesNotMatch)
+    );
+    // x-amz-content-sha256 is bound as the canonical request's last line, signed or not,
+    // but only with the value that line holds.
+    let names_at = h.iter().position(|(n, _)| n == "authorization").unwrap();
+    h[names_at].1 = h[names_at].1.replace(";x-amz-content-sha256", "");
+    assert_eq!(
+        check_full("PUT", "/b/k", "", &as_list(&h), true)
+            .err()
+            .map(|e| e.code),
+        Some(ErrorCode::SignatureDoesNotMatch),
+        "SignedHeaders is itself signed"
+    );
+    let unsigned_sha = signed_without_content_sha("PUT", "/b/k", "UNSIGNED-PAYLOAD");
+    let mut with_sha = unsigned_sha.clone();
+    with_sha.push(("x-amz-content-sha256".into(), "UNSIGNED-PAYLOAD".into()));
+    assert!(matches!(
+        check_full("PUT", "/b/k", "", &as_list(&with_sha), true),
+        Ok(PayloadCheck::Unsigned)
+    ));
+    with_sha.push(("x-amz-content-sha256".into(), EMPTY.into()));
+    assert_eq!(
+        check_full("PUT", "/b/k", "", &as_list(&with_sha), true)
+            .err()
+            .map(|e| e.code),
+        Some(ErrorCode::AccessDenied)
+    );
+}
+
+#[test]
+fn presigned_urls_obey_only_what_they_sign() {
+    let host = "127.0.0.1:9000";
+    let query = client::presign(&creds(), "PUT", host, "/b/k", "", 300, EXAMPLE_TIME);
+    let plain = [("host", host)];
+    assert!(matches!(
+        check_full("PUT", "/b/k", &query, &plain, true),
+        Ok(PayloadCheck::Unsigned)
+    ));
+    for name in ["x-amz-acl", "x-amz-copy-source", "x-amz-metadata-directive"] {
+        let forged = [("host", host), (name, "public-read")];
+        let error = check_full("PUT", "/b/k", &query, &forged, true)
+            .err()
+            .unwrap();
+        assert_eq!(error.code, ErrorCode::AccessDenied, "{name}");
+    }
+    // An x-amz-* parameter in the signed query stands for the header: the same value may
+    // also be sent as one, another value may not, and the verified URL hands it over.
+    let query = client::presign(
+        &creds(),
+        "PUT",
+        host,
+        "/b/k",
+        "x-amz-acl=public-read",
+        300,
+        EXAMPLE_TIME,
+    );
+    let same = [("host", host), ("x-amz-acl", "public-read")];
+    assert!(check_full("PUT", "/b/k", &query, &same, true).is_ok());
+    let other = [("host", host), ("x-amz-acl", "public-read-write")];
+    assert_eq!(
+        check_full("PUT", "/b/k", &query, &other, true)
+            .err()
+            .map(|e| e.code),
+        Some(ErrorCode::AccessDenied)
+    );
+    let headers = headers(&plain);
+    let parts = RequestParts {
+        method: "PUT",
+        raw_path: "/b/k",
+        raw_query: &query,
+        headers: &headers,
+        has_body: true,
+    };
+    let parsed = auth::parse_auth(&parts).unwrap();
+    assert_eq!(
+        parsed.into_query_headers(),
+        vec![("x-amz-acl".to_string(), "public-read".to_string())]
+    );
+    // Changing any signed part of the URL breaks it.
+    let tampered = query.replace("public-read", "public-read-write");
+    assert_eq!(
+        check("PUT", "/b/k", &tampered, &plain).err(),
+        Some(ErrorCode::SignatureDoesNotMatch)
+    );
+    // A payload hash carried in the query is signed, and the body is held to it.
+    let digest = auth::sha256_hex(b"body");
+    let query = client::presign(
+        &creds(),
+        "PUT",
+        host,
+        "/b/k",
+        &format!("X-Amz-Content-Sha256={digest}"),
+        300,
+        EXAMPLE_TIME,
+    );
+    let Ok(PayloadCheck::Sha256(held)) = check_full("PUT", "/b/k", &query, &plain, true) else {
+        panic!("payload hash in the query not honoured")
+    };
+    assert_eq!(bleepstore::checksum::hex_encode(&held), digest);
 }
 
 #[test]
@@ -348,6 +539,7 @@ fn rejects_malformed_and_mismatched_auth() {
         raw_path: "/b",
         raw_query: "",
         headers: &hv,
+        has_body: false,
     };
     let parsed = auth::parse_auth(&parts).unwrap();
     assert_eq!(parsed.access_key(), Some(ACCESS));
@@ -423,6 +615,7 @@ fn rejects_malformed_and_mismatched_auth() {
         raw_path: "/b",
         raw_query: "",
         headers: &anonymous,
+        has_body: false,
     };
     assert!(matches!(
         auth::parse_auth(&parts),

@@ -52,6 +52,7 @@ pub fn sign_request(
         raw_path,
         raw_query,
         headers: &all,
+        has_body: false,
     };
     let string_to_sign = client_string_to_sign(&parts, &names, payload, &amz_date, &scope, false)
         .unwrap_or_default();
@@ -116,11 +117,17 @@ pub fn presign(
         raw_path,
         raw_query: &query,
         headers: &headers,
+        has_body: false,
     };
+    // A payload hash the caller put in the query is what the signature covers.
+    let payload = raw_query
+        .split('&')
+        .find_map(|p| p.strip_prefix("X-Amz-Content-Sha256="))
+        .unwrap_or("UNSIGNED-PAYLOAD");
     let string_to_sign = client_string_to_sign(
         &parts,
         &["host".to_string()],
-        "UNSIGNED-PAYLOAD",
+        payload,
         &amz_date,
         &scope,
         true,

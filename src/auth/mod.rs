@@ -14,8 +14,8 @@ pub use sigv4::{
     uri_encode, EMPTY_SHA256,
 };
 pub use verify::{
-    parse_auth, verify, ChunkVerifier, DeferredSignature, HeaderAuth, ParsedAuth, PayloadCheck,
-    PresignedAuth, RequestParts,
+    parse_auth, verify, ChunkVerifier, HeaderAuth, ParsedAuth, PayloadCheck, PresignedAuth,
+    RequestParts,
 };
 
 /// A secret access key: never printed, compared only through HMACs.

@@ -26,6 +26,8 @@ pub struct RequestParts<'a> {
     pub raw_path: &'a str,
     pub raw_query: &'a str,
     pub headers: &'a [(String, String)],
+    /// Whether a body follows the head (a Content-Length above 0, or chunked framing).
+    pub has_body: bool,
 }
 
 impl RequestParts<'_> {
@@ -92,6 +94,11 @@ pub struct PresignedAuth {
     signature: String,
     amz_date: String,
     expires: i64,
+    /// `X-Amz-Content-Sha256` from the query, when the signer put the payload hash there.
+    content_sha256: Option<String>,
+    /// Every other `x-amz-*` query parameter (name lowercased, value decoded): signed with
+    /// the query, so they stand for request headers of the same name, as S3 treats them.
+    query_headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +116,31 @@ impl ParsedAuth {
             ParsedAuth::Presigned(p) => Some(&p.credential.access_key),
         }
     }
+
+    /// The `x-amz-*` headers a verified presigned URL carries in its query (its
+    /// authentication parameters aside). They are signed, and a request obeys them as
+    /// if they were headers; headers of the same name that were sent win.
+    pub fn into_query_headers(self) -> Vec<(String, String)> {
+        match self {
+            ParsedAuth::Presigned(p) => p
+                .query_headers
+                .into_iter()
+                .filter(|(name, _)| !PRESIGN_PARAMETERS.contains(&name.as_str()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
+
+/// The query parameters of a presigned URL that authenticate it (lowercased).
+const PRESIGN_PARAMETERS: &[&str] = &[
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-date",
+    "x-amz-expires",
+    "x-amz-signedheaders",
+    "x-amz-content-sha256",
+];
 
 fn malformed(message: &str) -> S3Error {
     S3Error::with_message(ErrorCode::AuthorizationHeaderMalformed, message)
@@ -226,23 +257,39 @@ fn parse_presigned(raw_query: &str) -> Result<PresignedAuth, S3Error> {
         get("X-Amz-SignedHeaders").ok_or_else(|| query_error("X-Amz-SignedHeaders is missing."))?;
     let signature =
         get("X-Amz-Signature").ok_or_else(|| query_error("X-Amz-Signature is missing."))?;
+    let mut query_headers = Vec::new();
+    for part in raw_query.split('&') {
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let name = crate::auth::percent_decode(name)
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(|n| n.to_ascii_lowercase())
+            .unwrap_or_default();
+        if name.starts_with("x-amz-") && name != "x-amz-signature" {
+            let value = crate::auth::percent_decode(value)
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| query_error("A query parameter is not valid UTF-8."))?;
+            query_headers.push((name, value));
+        }
+    }
     Ok(PresignedAuth {
         credential,
         signed_headers: split_signed_headers(&signed),
         signature,
         amz_date,
         expires,
+        content_sha256: get("X-Amz-Content-Sha256"),
+        query_headers,
     })
 }
 
-/// What remains to be verified on the body once the head's signature is good.
+/// What remains to be verified on the body once the head's signature is good. The
+/// signature itself is always settled before a `PayloadCheck` exists: these only hold
+/// the body to what the verified head declared.
 pub enum PayloadCheck {
     /// UNSIGNED-PAYLOAD, presigned URLs, anonymous requests.
     Unsigned,
     /// The body's SHA-256 must equal this (else XAmzContentSHA256Mismatch).
     Sha256([u8; 32]),
-    /// No x-amz-content-sha256: the signature covers the body hash and is checked after the body.
-    Deferred(DeferredSignature),
     /// aws-chunked with chained chunk signatures; `trailer` when a signed trailer follows.
     StreamingSigned {
         verifier: ChunkVerifier,
@@ -250,31 +297,6 @@ pub enum PayloadCheck {
     },
     /// aws-chunked, unsigned chunks, with a trailing checksum.
     StreamingUnsignedTrailer,
-}
-
-/// A header signature that can only be checked once the body's hash is known.
-pub struct DeferredSignature {
-    signing_key: [u8; 32],
-    amz_date: String,
-    scope: String,
-    canonical_prefix: String,
-    signature: String,
-}
-
-impl DeferredSignature {
-    pub fn verify(&self, body_sha256: &[u8; 32]) -> Result<(), S3Error> {
-        let canonical = [self.canonical_prefix.as_str(), &hex_encode(body_sha256)].concat();
-        let string_to_sign = string_to_sign(&self.amz_date, &self.scope, &canonical);
-        if signature_matches(
-            &self.signing_key,
-            string_to_sign.as_bytes(),
-            &self.signature,
-        ) {
-            Ok(())
-        } else {
-            Err(signature_mismatch(&string_to_sign, &canonical))
-        }
-    }
 }
 
 /// Verifies the chained signatures of an aws-chunked body.
@@ -470,7 +492,20 @@ fn verify_header(
             ));
     }
     check_scope(&auth.credential, &amz_date, region)?;
-    let content_sha = parts.header("x-amz-content-sha256");
+    // x-amz-content-sha256 needs no SignedHeaders entry: its value is the last line of
+    // the canonical request. Without it a body would go unsigned, so only a request
+    // without one may omit it (AWS refuses even those; we sign them as empty).
+    let payload = match parts.header("x-amz-content-sha256") {
+        Some(value) => value,
+        None if parts.has_body => {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidRequest,
+                "Missing required header for this request: x-amz-content-sha256",
+            ))
+        }
+        None => EMPTY_SHA256,
+    };
+    require_signed(parts, &auth.signed_headers, payload, &[])?;
     let prefix = canonical_prefix(parts, &auth.signed_headers, false)?;
     let scope = auth.credential.scope();
     let key = cache.get(
@@ -479,15 +514,6 @@ fn verify_header(
         &auth.credential.region,
         &auth.credential.service,
     );
-    let Some(payload) = content_sha else {
-        return Ok(PayloadCheck::Deferred(DeferredSignature {
-            signing_key: key,
-            amz_date,
-            scope,
-            canonical_prefix: prefix,
-            signature: auth.signature.clone(),
-        }));
-    };
     let check = match payload {
         UNSIGNED_PAYLOAD => PayloadCheck::Unsigned,
         STREAMING_UNSIGNED_TRAILER => PayloadCheck::StreamingUnsignedTrailer,
@@ -495,20 +521,7 @@ fn verify_header(
             verifier: ChunkVerifier::new(key, &amz_date, &scope, &auth.signature),
             trailer: payload == STREAMING_SIGNED_TRAILER,
         },
-        hex => {
-            let digest = crate::checksum::hex_decode(hex)
-                .filter(|d| d.len() == 32 && hex.len() == 64)
-                .and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok())
-                .ok_or_else(|| {
-                    S3Error::with_message(
-                        ErrorCode::InvalidArgument,
-                        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
-                    )
-                    .field("ArgumentName", "x-amz-content-sha256")
-                    .field("ArgumentValue", hex)
-                })?;
-            PayloadCheck::Sha256(digest)
-        }
+        hex => PayloadCheck::Sha256(payload_digest(hex)?),
     };
     let canonical = [prefix.as_str(), payload].concat();
     let string_to_sign = string_to_sign(&amz_date, &scope, &canonical);
@@ -553,8 +566,25 @@ fn verify_presigned(
         )));
     }
     check_scope(&auth.credential, &auth.amz_date, region)?;
+    // The payload hash: from the query, else a signed header, else UNSIGNED-PAYLOAD.
+    let signed_header_sha = auth
+        .signed_headers
+        .iter()
+        .any(|h| h == "x-amz-content-sha256")
+        .then(|| parts.header("x-amz-content-sha256"))
+        .flatten();
+    let payload = auth
+        .content_sha256
+        .as_deref()
+        .or(signed_header_sha)
+        .unwrap_or(UNSIGNED_PAYLOAD);
+    let check = match payload {
+        UNSIGNED_PAYLOAD => PayloadCheck::Unsigned,
+        hex => PayloadCheck::Sha256(payload_digest(hex)?),
+    };
+    require_signed(parts, &auth.signed_headers, payload, &auth.query_headers)?;
     let prefix = canonical_prefix(parts, &auth.signed_headers, true)?;
-    let canonical = [prefix.as_str(), UNSIGNED_PAYLOAD].concat();
+    let canonical = [prefix.as_str(), payload].concat();
     let scope = auth.credential.scope();
     let string_to_sign = string_to_sign(&auth.amz_date, &scope, &canonical);
     let key = cache.get(
@@ -566,7 +596,52 @@ fn verify_presigned(
     if !signature_matches(&key, string_to_sign.as_bytes(), &auth.signature) {
         return Err(signature_mismatch(&string_to_sign, &canonical));
     }
-    Ok(PayloadCheck::Unsigned)
+    Ok(check)
+}
+
+/// The digest of a hex payload hash, or the error S3 gives for any other value.
+fn payload_digest(hex: &str) -> Result<[u8; 32], S3Error> {
+    crate::checksum::hex_decode(hex)
+        .filter(|d| d.len() == 32 && hex.len() == 64)
+        .and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok())
+        .ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+            )
+            .field("ArgumentName", "x-amz-content-sha256")
+            .field("ArgumentValue", hex)
+        })
+}
+
+/// Refuses a request carrying an `x-amz-*` header the signature does not cover: one
+/// neither in SignedHeaders nor, for a presigned URL, in its (signed) query with the
+/// same value. `x-amz-content-sha256` is covered when it equals the payload hash the
+/// canonical request ends with.
+fn require_signed(
+    parts: &RequestParts,
+    signed_headers: &[String],
+    payload: &str,
+    query_headers: &[(String, String)],
+) -> Result<(), S3Error> {
+    let mut unsigned: Vec<&str> = Vec::new();
+    for (name, value) in parts.headers {
+        let covered = !name.starts_with("x-amz-")
+            || signed_headers.iter().any(|h| h == name)
+            || (name == "x-amz-content-sha256" && value == payload)
+            || query_headers.iter().any(|(n, v)| n == name && v == value);
+        if !covered && !unsigned.contains(&name.as_str()) {
+            unsigned.push(name);
+        }
+    }
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    Err(S3Error::with_message(
+        ErrorCode::AccessDenied,
+        "There were headers present in the request which were not signed",
+    )
+    .field("HeadersNotSigned", unsigned.join(", ")))
 }
 
 /// The signature (hex) of `string_to_sign` under `key`: used by the client signer.

@@ -418,7 +418,7 @@ mod handlers {
         owner: &str,
     ) -> Result<(), S3Error> {
         let name = if Some(owner) == ctx.requester() {
-            ctx.user.display_name.clone()
+            ctx.principal.display_name().to_string()
         } else {
             owner.to_string()
         };

@@ -103,11 +103,14 @@ pub async fn list_buckets(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     let mut xml = XmlWriter::new();
     xml.root("ListAllMyBucketsResult");
     xml.open("Owner");
-    xml.element("ID", &ctx.user.owner_id);
-    xml.element("DisplayName", &ctx.user.display_name);
+    xml.element("ID", ctx.principal.owner_id());
+    xml.element("DisplayName", ctx.principal.display_name());
     xml.close("Owner");
     xml.open("Buckets");
-    for row in rows.iter().filter(|row| row.owner_id == ctx.user.owner_id) {
+    for row in rows
+        .iter()
+        .filter(|row| row.owner_id == ctx.principal.owner_id())
+    {
         xml.open("Bucket");
         xml.element("Name", &row.name);
         xml.element(
@@ -129,7 +132,7 @@ pub async fn create_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> 
     if ctx.requester().is_none() {
         return Err(S3Error::new(ErrorCode::AccessDenied));
     }
-    let owner = ctx.user.owner_id.clone();
+    let owner = ctx.principal.owner_id().to_string();
     let acl = crate::s3::acl::acl_from_request(&ctx.head.headers, &owner, &owner)?;
     let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
     let region = ctx.state.config.region.clone();
@@ -145,7 +148,7 @@ pub async fn create_bucket(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> 
     }
     let row = BucketRow {
         name: name.clone(),
-        owner_id: ctx.user.owner_id.clone(),
+        owner_id: ctx.principal.owner_id().to_string(),
         region: region.clone(),
         acl: acl.to_json(),
         created_ms: clock::now_unix_millis(),

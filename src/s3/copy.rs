@@ -192,7 +192,7 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         ObjectRow {
             bucket: bucket.name.clone(),
             key: ctx.key().to_string(),
-            owner_id: ctx.user.owner_id.clone(),
+            owner_id: ctx.principal.owner_id().to_string(),
             acl: headers_row.acl,
             storage_class: ctx
                 .head

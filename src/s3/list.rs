@@ -322,8 +322,8 @@ pub(crate) fn write_owner(
 ) {
     xml.open(element);
     xml.element("ID", owner_id);
-    let display = if owner_id == ctx.user.owner_id {
-        ctx.user.display_name.as_str()
+    let display = if owner_id == ctx.principal.owner_id() {
+        ctx.principal.display_name()
     } else {
         owner_id
     };

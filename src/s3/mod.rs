@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod attributes;
+pub mod authenticate;
 pub mod bucket;
 pub mod copy;
 pub mod error;

@@ -180,7 +180,7 @@ pub(crate) fn object_row_from_headers(
     bucket: &crate::meta::BucketRow,
 ) -> Result<ObjectRow, S3Error> {
     let head = ctx.head;
-    let owner = ctx.user.owner_id.clone();
+    let owner = ctx.principal.owner_id().to_string();
     let mut user_meta = Vec::new();
     let mut meta_bytes = 0;
     for (name, value) in &head.headers {
@@ -221,7 +221,7 @@ pub(crate) fn object_row_from_headers(
         checksum_algorithm: None,
         checksum_value: None,
         checksum_type: None,
-        owner_id: ctx.user.owner_id.clone(),
+        owner_id: ctx.principal.owner_id().to_string(),
         parts_count: None,
         upload_id: None,
         parts: Vec::new(),

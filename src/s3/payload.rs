@@ -210,8 +210,7 @@ impl UploadReader {
         } else {
             None
         };
-        let sha256 = matches!(payload, PayloadCheck::Sha256(_) | PayloadCheck::Deferred(_))
-            .then(Sha256::new);
+        let sha256 = matches!(payload, PayloadCheck::Sha256(_)).then(Sha256::new);
         UploadReader {
             decoder,
             raw: Vec::new(),
@@ -291,8 +290,8 @@ impl UploadReader {
             }
         }
         let sha256: Option<[u8; 32]> = self.sha256.map(|s| s.finalize().into());
-        match (payload, sha256) {
-            (PayloadCheck::Sha256(expected), Some(actual)) if *expected != actual => {
+        if let (PayloadCheck::Sha256(expected), Some(actual)) = (payload, sha256) {
+            if *expected != actual {
                 return Err(S3Error::new(ErrorCode::XAmzContentSHA256Mismatch)
                     .field(
                         "ClientComputedContentSHA256",
@@ -303,8 +302,6 @@ impl UploadReader {
                         crate::checksum::hex_encode(&actual),
                     ));
             }
-            (PayloadCheck::Deferred(pending), Some(actual)) => pending.verify(&actual)?,
-            _ => {}
         }
         let md5: [u8; 16] = self.md5.finalize().into();
         if let Some(expected) = expect.content_md5 {
@@ -388,7 +385,6 @@ pub fn verify_small_body(
         PayloadCheck::Sha256(expected) if *expected != sha256 => {
             return Err(S3Error::new(ErrorCode::XAmzContentSHA256Mismatch));
         }
-        PayloadCheck::Deferred(pending) => pending.verify(&sha256)?,
         PayloadCheck::StreamingSigned { .. } | PayloadCheck::StreamingUnsignedTrailer => {
             return Err(S3Error::with_message(
                 ErrorCode::InvalidRequest,

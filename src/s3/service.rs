@@ -1,6 +1,8 @@
 //! The request pipeline of one connection: read a head, resolve bucket and key,
 //! authenticate, route, run the operation's handler, answer errors as S3 XML,
-//! then make the connection ready for the next request (or close it).
+//! then make the connection ready for the next request (or close it). Handlers
+//! receive the authentication stage's result (`RequestContext::principal`), never a
+//! signature still to be checked.
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -8,14 +10,13 @@ use std::time::Instant;
 
 use monoio::net::TcpStream;
 
-use crate::auth::{self, ParsedAuth, PayloadCheck, RequestParts, SecretKey};
-use crate::clock;
+use crate::auth::PayloadCheck;
 use crate::core_state::CoreState;
 use crate::http::{Body, BodyKind, Connection, RequestHead, ResponseHead};
 use crate::limits;
-use crate::meta::CredentialRow;
 use crate::ops::endpoints;
 use crate::ops::metrics::RequestRecord;
+use crate::s3::authenticate::{self, Authenticated, Principal};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::route::{self, Operation, Query, Target};
 use crate::s3::{acl, attributes, bucket, copy, list, multipart, object, xml};
@@ -168,8 +169,10 @@ pub struct RequestContext<'a> {
     pub query: Query,
     pub target: Target,
     pub body: Body,
+    /// What the verified head still requires of the body.
     pub payload: PayloadCheck,
-    pub user: Rc<CredentialRow>,
+    /// Who the request acts as, settled by the authentication stage.
+    pub principal: Principal,
     pub request_id: String,
     /// Set once the status line is on the wire: an error after that can only close.
     pub response_started: bool,
@@ -190,11 +193,7 @@ impl RequestContext<'_> {
 
     /// The requester's canonical id, `None` for an anonymous request.
     pub fn requester(&self) -> Option<&str> {
-        if self.user.access_key.is_empty() {
-            None
-        } else {
-            Some(self.user.owner_id.as_str())
-        }
+        self.principal.requester()
     }
 
     pub fn is_head(&self) -> bool {
@@ -334,7 +333,7 @@ fn add_common_headers(state: &CoreState, response: &mut ResponseHead, request_id
 }
 
 /// Serves one request; returns whether the connection can carry another.
-async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestHead) -> bool {
+async fn handle_request(state: &CoreState, conn: &mut Connection, mut head: RequestHead) -> bool {
     let started = Instant::now();
     let written_before = conn.bytes_written();
     let request_id = state.next_request_id();
@@ -343,12 +342,12 @@ async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestH
     // A request whose body framing is unreadable leaves the stream position unknown.
     let framing_ok = body_kind.is_ok();
     let prepared = match &body_kind {
-        Ok(_) => prepare(state, &head).await,
+        Ok(kind) => prepare(state, &mut head, !matches!(kind, BodyKind::Empty)).await,
         Err(error) => Err(error.clone()),
     };
     let kind = body_kind.unwrap_or(BodyKind::Empty);
-    let (query, target, op, payload, user, error) = match prepared {
-        Ok(p) => (p.query, p.target, Some(p.op), p.payload, p.user, None),
+    let (query, target, op, auth, error) = match prepared {
+        Ok(p) => (p.query, p.target, Some(p.op), p.auth, None),
         Err(error) => (
             Query::default(),
             Target {
@@ -356,8 +355,7 @@ async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestH
                 key: None,
             },
             None,
-            PayloadCheck::Unsigned,
-            anonymous_user(),
+            Authenticated::anonymous(),
             Some(error),
         ),
     };
@@ -368,8 +366,8 @@ async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestH
         query,
         target,
         body: Body::new(kind),
-        payload,
-        user,
+        payload: auth.payload,
+        principal: auth.principal,
         request_id,
         response_started: false,
         status: 0,
@@ -418,17 +416,6 @@ async fn handle_request(state: &CoreState, conn: &mut Connection, head: RequestH
     keep
 }
 
-/// The requester of a request that failed before authentication completed.
-fn anonymous_user() -> Rc<CredentialRow> {
-    Rc::new(CredentialRow {
-        access_key: String::new(),
-        secret_key: String::new(),
-        owner_id: String::new(),
-        display_name: String::new(),
-        created_ms: 0,
-    })
-}
-
 /// Leaves the connection at the start of the next request: reads what is left of
 /// a body the handler did not consume, or marks the connection for closing when
 /// that is not possible (the client still waits for a 100, or the rest is large).
@@ -454,24 +441,24 @@ struct Prepared {
     query: Query,
     target: Target,
     op: Operation,
-    payload: PayloadCheck,
-    user: Rc<CredentialRow>,
+    auth: Authenticated,
 }
 
-/// Resolves, authenticates and routes a request, before any body byte is read.
-async fn prepare(state: &CoreState, head: &RequestHead) -> Result<Prepared, S3Error> {
+/// The stages before a handler, in order: resolve bucket and key, authenticate,
+/// route. All run on the head alone, before any body byte is read; routing comes
+/// after authentication so that nothing of a request is interpreted (not even the
+/// headers that pick an operation) before its signature holds.
+async fn prepare(
+    state: &CoreState,
+    head: &mut RequestHead,
+    has_body: bool,
+) -> Result<Prepared, S3Error> {
     let target = route::resolve_target(
         head.header("host"),
         &head.path,
         state.config.domain.as_deref(),
     )?;
-    let parts = RequestParts {
-        method: &head.method,
-        raw_path: &head.path,
-        raw_query: &head.query,
-        headers: &head.headers,
-    };
-    let parsed = auth::parse_auth(&parts)?;
+    let auth = authenticate::authenticate(state, head, has_body).await?;
     let query = Query::parse(&head.query)?;
     let op = route::route(
         &head.method,
@@ -479,40 +466,11 @@ async fn prepare(state: &CoreState, head: &RequestHead) -> Result<Prepared, S3Er
         &query,
         head.header("x-amz-copy-source").is_some(),
     )?;
-    let access_key = match &parsed {
-        // Anonymous requests go on: handlers allow them exactly where an ACL grants AllUsers.
-        ParsedAuth::Anonymous => {
-            return Ok(Prepared {
-                query,
-                target,
-                op,
-                payload: PayloadCheck::Unsigned,
-                user: anonymous_user(),
-            })
-        }
-        other => other.access_key().unwrap_or_default().to_string(),
-    };
-    let user = state.credential(&access_key).await?.ok_or_else(|| {
-        S3Error::new(ErrorCode::InvalidAccessKeyId).field("AWSAccessKeyId", access_key.clone())
-    })?;
-    let secret = SecretKey::new(user.secret_key.clone());
-    let payload = {
-        let mut cache = state.signing_keys.borrow_mut();
-        auth::verify(
-            &parsed,
-            &parts,
-            &secret,
-            &state.config.region,
-            clock::now_unix(),
-            &mut cache,
-        )?
-    };
     Ok(Prepared {
         query,
         target,
         op,
-        payload,
-        user,
+        auth,
     })
 }
 
@@ -545,6 +503,10 @@ async fn dispatch(ctx: &mut RequestContext<'_>, op: Operation) -> Result<(), S3E
         Operation::ListParts => multipart::list_parts(ctx).await,
         Operation::ListMultipartUploads => multipart::list_multipart_uploads(ctx).await,
         Operation::GetObjectAttributes => attributes::get_object_attributes(ctx).await,
+        // Nothing here is granted to AllUsers, so an anonymous caller learns no more.
+        Operation::NotImplemented(_) if ctx.requester().is_none() => {
+            Err(S3Error::new(ErrorCode::AccessDenied))
+        }
         Operation::NotImplemented(name) => Err(S3Error::with_message(
             ErrorCode::NotImplemented,
             format!("{name} is not implemented by this server."),

@@ -58,6 +58,27 @@ def sign_headers(method, path, query_pairs, headers, payload_hash, access, secre
     return headers, signature
 
 
+def presign(method, path, query_pairs, headers, access, secret, amz_date, expires=300, region="us-east-1"):
+    """The raw query of a presigned URL signing `headers` (host among them) and the query."""
+    headers = {k.lower(): v for k, v in headers.items()}
+    names = sorted(headers)
+    scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
+    pairs = list(query_pairs) + [
+        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"), ("X-Amz-Credential", f"{access}/{scope}"),
+        ("X-Amz-Date", amz_date), ("X-Amz-Expires", str(expires)), ("X-Amz-SignedHeaders", ";".join(names))]
+    canonical_headers = "".join(f"{n}:{' '.join(str(headers[n]).split())}\n" for n in names)
+    canonical = "\n".join([method, uri_encode(path, encode_slash=False), canonical_query(pairs),
+                           canonical_headers, ";".join(names), "UNSIGNED-PAYLOAD"])
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    signature = hmac.new(signing_key(secret, amz_date[:8], region), sts.encode(), hashlib.sha256).hexdigest()
+    return raw_query(pairs + [("X-Amz-Signature", signature)])
+
+
+def raw_query(pairs):
+    """A query string of (name, value) pairs, encoded as SigV4 canonicalises them."""
+    return "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in pairs)
+
+
 def chunk_signature(key, amz_date, scope, previous, data):
     sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous, EMPTY_SHA256,
                      hashlib.sha256(data).hexdigest()])

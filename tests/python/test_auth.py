@@ -65,18 +65,35 @@ def test_unsigned_payload(daemon, s3, bucket):
 
 
 def test_no_content_sha256_header(daemon, s3, bucket):
-    body = b"the server hashes this itself"
-    headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/n", [], {"host": host(daemon)},
-                                    hashlib.sha256(body).hexdigest(), ACCESS_KEY, SECRET_KEY, sigv4.amz_now(),
-                                    sign_content_sha=False)
-    status, _, _ = sigv4.request(daemon.port, "PUT", f"/{bucket}/n", headers, body)
-    assert status == 200 and get_back(s3, bucket, "n") == body
+    # Without x-amz-content-sha256 a bodiless request is signed as an empty payload and
+    # verified from its head; a body would go unsigned, so it is refused as AWS does.
+    s3.put_object(Bucket=bucket, Key="n", Body=b"kept")
+    headers, _ = sigv4.sign_headers("GET", f"/{bucket}/n", [], {"host": host(daemon)}, sigv4.EMPTY_SHA256,
+                                    ACCESS_KEY, SECRET_KEY, sigv4.amz_now(), sign_content_sha=False)
+    status, _, body = sigv4.request(daemon.port, "GET", f"/{bucket}/n", headers)
+    assert status == 200 and body == b"kept"
+    data = b"the body the signature would not cover"
     headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/n2", [], {"host": host(daemon)},
-                                    hashlib.sha256(body).hexdigest(), ACCESS_KEY, SECRET_KEY, sigv4.amz_now(),
+                                    hashlib.sha256(data).hexdigest(), ACCESS_KEY, SECRET_KEY, sigv4.amz_now(),
                                     sign_content_sha=False)
-    status, _, resp = sigv4.request(daemon.port, "PUT", f"/{bucket}/n2", headers, body + b"!")
-    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in resp
+    status, _, resp = sigv4.request(daemon.port, "PUT", f"/{bucket}/n2", headers, data)
+    assert status == 400 and b"<Code>InvalidRequest</Code>" in resp
+    assert b"Missing required header for this request: x-amz-content-sha256" in resp
     assert_absent(s3, bucket, "n2")
+
+
+def test_made_up_signature_reads_and_deletes_nothing(daemon, s3, bucket):
+    """The attack that opened issue 8, verbatim: a known access key, a signature of zeros."""
+    s3.put_object(Bucket=bucket, Key="victim", Body=b"private bytes")
+    amz = sigv4.amz_now()
+    forged = {"host": host(daemon), "x-amz-date": amz,
+              "authorization": f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{amz[:8]}/us-east-1/s3/aws4_request, "
+                               f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}"}
+    for method in ("GET", "HEAD", "DELETE"):
+        status, _, body = sigv4.request(daemon.port, method, f"/{bucket}/victim", forged)
+        assert status == 403, (method, status)
+        assert b"private bytes" not in body
+    assert get_back(s3, bucket, "victim") == b"private bytes"
 
 
 def streaming_put(daemon, bucket, key, data, mode, chunk_size=64 * 1024, tamper=None, trailer_value=None):
@@ -146,3 +163,52 @@ def test_presigned_urls(daemon, s3, bucket):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(tampered)
     assert info.value.code == 403
+
+
+def is_public(s3, bucket, key):
+    grants = s3.get_object_acl(Bucket=bucket, Key=key)["Grants"]
+    return any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in grants)
+
+
+def test_presigned_urls_carry_signed_headers(daemon, s3, bucket):
+    # boto3 signs the ACL and metadata as headers the uploader must then send.
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "signed-acl", "ACL": "public-read",
+                                                          "Metadata": {"a": "1"}}, ExpiresIn=300)
+    request = urllib.request.Request(url, data=b"x", method="PUT",
+                                     headers={"x-amz-acl": "public-read", "x-amz-meta-a": "1"})
+    assert urllib.request.urlopen(request).status == 200
+    assert is_public(s3, bucket, "signed-acl")
+    assert s3.head_object(Bucket=bucket, Key="signed-acl")["Metadata"] == {"a": "1"}
+    # Signers that hoist x-amz-* headers into the query (the Go SDKs do): the signed
+    # parameters are obeyed as the headers they stand for.
+    path = f"/{bucket}/hoisted"
+    query = sigv4.presign("PUT", path, [("x-amz-acl", "public-read"), ("x-amz-meta-h", "2")],
+                          {"host": host(daemon)}, ACCESS_KEY, SECRET_KEY, sigv4.amz_now())
+    status, _, body = sigv4.request(daemon.port, "PUT", path, {"host": host(daemon)}, b"h", query=query)
+    assert status == 200, body
+    assert is_public(s3, bucket, "hoisted")
+    assert s3.head_object(Bucket=bucket, Key="hoisted")["Metadata"] == {"h": "2"}
+    # The same header with another value is not covered by the signature.
+    status, _, body = sigv4.request(daemon.port, "PUT", path, {"host": host(daemon), "x-amz-acl": "public-read-write"},
+                                    b"h2", query=query)
+    assert status == 403 and b"<HeadersNotSigned>x-amz-acl</HeadersNotSigned>" in body
+    assert get_back(s3, bucket, "hoisted") == b"h"
+
+
+def test_unsigned_acl_header_publishes_nothing(daemon, s3, bucket):
+    """Issue 8's second hole: an x-amz-acl added outside SignedHeaders, and a presigned
+    PUT URL turned into a CopyObject of another bucket's object."""
+    s3.put_object(Bucket=bucket, Key="private-src", Body=b"private source")
+    headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/o", [], {"host": host(daemon)},
+                                    hashlib.sha256(b"o").hexdigest(), ACCESS_KEY, SECRET_KEY, sigv4.amz_now())
+    headers["x-amz-acl"] = "public-read"
+    status, _, body = sigv4.request(daemon.port, "PUT", f"/{bucket}/o", headers, b"o")
+    assert status == 403 and b"There were headers present in the request which were not signed" in body
+    assert_absent(s3, bucket, "o")
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "upload"}, ExpiresIn=300)
+    request = urllib.request.Request(url, data=b"", method="PUT",
+                                     headers={"x-amz-copy-source": f"{bucket}/private-src", "x-amz-acl": "public-read"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request)
+    assert info.value.code == 403 and b"<Code>AccessDenied</Code>" in info.value.read()
+    assert_absent(s3, bucket, "upload")
