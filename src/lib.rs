@@ -9,6 +9,13 @@
 //! - [`storage`]: object bytes on local disk, written durably and streamed back.
 //! - [`ops`]: logging and other operational surfaces.
 //! - [`limits`]: every bound in one file; [`config`]: the settings the daemon runs with.
+//!
+//! A request passes its stages in one order (`s3::service`): read and parse the head
+//! (`http`), resolve bucket and key, authenticate (`s3::authenticate`: the signature is
+//! settled before anything else is interpreted), route to an operation through the one
+//! routing table (`s3::route::ROUTES`), run its handler, answer. Nothing acts before
+//! authentication; the body is read only by the handler, held to the hash or chunk
+//! signatures the verified head declared.
 
 pub mod auth;
 pub mod checksum;

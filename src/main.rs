@@ -7,6 +7,10 @@ use bleepstore::meta::{admin, CredentialRow};
 
 fn main() -> ExitCode {
     let mut flags: Flags = argh::from_env();
+    if let Some(Command::Routes(_)) = flags.command {
+        println!("{}", bleepstore::s3::route::routes_json());
+        return ExitCode::SUCCESS;
+    }
     let env = |name: &str| std::env::var(name).ok();
     let file = match flags
         .config
@@ -34,8 +38,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Credentials(command)) = command {
-        return credentials(&config.metadata_path, command.action);
+    match command {
+        Some(Command::Credentials(command)) => {
+            return credentials(&config.metadata_path, command.action)
+        }
+        Some(Command::Routes(_)) | None => {}
     }
     bleepstore::ops::logging::init(&config.log_level, config.log_format);
     if let Some((path, loaded)) = &file {

@@ -77,7 +77,13 @@ pub struct Flags {
 #[argh(subcommand)]
 pub enum Command {
     Credentials(CredentialsCommand),
+    Routes(RoutesCommand),
 }
+
+/// print every S3 operation the router knows, as JSON (method, subresource, whether served)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "routes")]
+pub struct RoutesCommand {}
 
 /// manage key pairs (each its own user) in the data dir's metadata database
 #[derive(FromArgs, Debug)]
