@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Instructions the daemon spends per request, counted by callgrind: repeatable for
+the same binary and inputs however busy the machine is, so small changes can be
+compared where wall-clock timings drown in noise.
+
+The daemon runs under `valgrind --tool=callgrind` on one serving thread; the script
+sends N signed requests of one kind over one keep-alive connection, stops the daemon,
+and reads the instruction total. Two runs (N and 2N requests) cancel out startup and
+shutdown: the figure is (total(2N) - total(N)) / N, over every thread (the metadata
+and logging threads included).
+
+    scripts/callgrind_request.py [--bin target/release/bleepstore] [--op get|put|head] [-n 500]
+"""
+
+import argparse
+import hashlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+import sigv4  # noqa: E402
+
+ACCESS, SECRET = "bleepstore", "bleepstore-secret"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def signed(port, method, path, body=b""):
+    headers, _ = sigv4.sign_headers(method, path, [], {"host": f"127.0.0.1:{port}"},
+                                    hashlib.sha256(body).hexdigest(), ACCESS, SECRET, sigv4.amz_now())
+    if body:
+        headers["content-length"] = str(len(body))
+    return headers
+
+
+def run(binary, op, count, size):
+    data_dir = tempfile.mkdtemp(prefix="bleepstore-callgrind-")
+    out = os.path.join(data_dir, "callgrind.out")
+    port = free_port()
+    log = open(os.path.join(data_dir, "log"), "wb")
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary,
+                             "--host", "127.0.0.1", "--port", str(port), "--data-dir", os.path.join(data_dir, "d"),
+                             "--threads", "1", "--log-level", "warn", "--io-driver", "epoll"], stdout=log, stderr=log)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                conn.request("GET", "/readyz")
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("daemon did not start under valgrind")
+                time.sleep(0.2)
+        body = bytes(i % 251 for i in range(size))
+        for method, path, payload in (("PUT", "/cgbench", b""), ("PUT", "/cgbench/obj", body)):
+            conn.request(method, path, body=payload or None, headers=signed(port, method, path, payload))
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, (method, path, response.status)
+        for i in range(count):
+            if op == "put":
+                method, path, payload = "PUT", f"/cgbench/obj{i % 50}", body
+            else:
+                method, path, payload = op.upper(), "/cgbench/obj", b""
+            conn.request(method, path, body=payload or None, headers=signed(port, method, path, payload))
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, (op, response.status)
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        log.close()
+    total = 0
+    for name in os.listdir(data_dir):
+        if name.startswith("callgrind.out"):
+            for line in open(os.path.join(data_dir, name)):
+                if line.startswith("summary:"):
+                    total += int(line.split()[1])
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return total
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin", default=os.path.join("target", "release", "bleepstore"))
+    parser.add_argument("--op", choices=["get", "head", "put"], default="get")
+    parser.add_argument("-n", type=int, default=500, help="requests in the shorter run")
+    parser.add_argument("--size", type=int, default=4096, help="object size in bytes")
+    args = parser.parse_args()
+    short = run(args.bin, args.op, args.n, args.size)
+    long = run(args.bin, args.op, 2 * args.n, args.size)
+    print(f"{args.op} {args.size} B: {(long - short) / args.n:,.0f} instructions per request "
+          f"({args.bin}; totals {short:,} and {long:,})")
+
+
+if __name__ == "__main__":
+    main()
