@@ -8,8 +8,10 @@ byte, and that recovery left no temp files. Repeats for --cycles cycles.
 Each writer PUTs objects of random size (0 B to 256 KiB, and now and then a
 two-part multipart upload of 5 MiB + tail) under unique keys and records a key
 only once the daemon answered 200. After the kill, the daemon restarts on the
-same data dir and every recorded key is read back and compared by MD5. Exits 1
-if anything acknowledged is lost or differs.
+same data dir and every recorded key is read back and compared by MD5. After each
+restart's orphan sweep, every data file must be one a metadata row names (or one
+released and waiting for removal). Exits 1 if anything acknowledged is lost or differs, or
+any temp file or orphan survives.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import random
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -112,6 +115,33 @@ def tmp_leftovers(data_dir):
     return sum(len(files) for _, _, files in os.walk(os.path.join(data_dir, "tmp")))
 
 
+def wait_for_sweep(daemon, offset):
+    """Waits for this start's orphan-sweep log line (the log grows past `offset`)."""
+    deadline = time.time() + 60
+    while True:
+        with open(daemon.log_path, "rb") as log:
+            log.seek(offset)
+            if b"orphan sweep examined" in log.read():
+                return
+        if time.time() > deadline:
+            sys.exit("the orphan sweep did not finish")
+        time.sleep(0.02)
+
+
+def orphans(data_dir):
+    """Data files that no row names and no reclaim entry holds. Counted after the sweep
+    of a restart right after a kill, with no writer running: any is an orphan the
+    recovery missed."""
+    db = sqlite3.connect(f"file:{os.path.join(data_dir, 'metadata.db')}?mode=ro", uri=True)
+    tables = ["objects", "object_parts", "multipart_parts"]
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'reclaim'").fetchone():
+        tables.append("reclaim")
+    referenced = {row[0] for row in db.execute(" UNION ".join(f"SELECT data_id FROM {t}" for t in tables))}
+    db.close()
+    files = {f for _, _, names in os.walk(os.path.join(data_dir, "objects")) for f in names}
+    return len(files - referenced)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "..", "target", "release",
@@ -134,7 +164,7 @@ def main():
     # Clients are made here, one per writer: boto3's default session is not safe to use
     # from several threads at once while it creates clients.
     writers_s3 = [client(daemon.port) for _ in range(args.writers)]
-    lost = corrupted = leftovers = 0
+    lost = corrupted = leftovers = orphan_count = 0
     restarts = []
     for cycle in range(1, args.cycles + 1):
         stop = threading.Event()
@@ -148,8 +178,12 @@ def main():
         stop.set()
         for t in threads:
             t.join()
+        offset = os.path.getsize(log_path)
         restarts.append(daemon.start())
         leftovers += tmp_leftovers(data_dir)
+        wait_for_sweep(daemon, offset)
+        cycle_orphans = orphans(data_dir)
+        orphan_count += cycle_orphans
         s3 = client(daemon.port, timeout=30)
         cycle_lost = cycle_bad = 0
         with lock:
@@ -166,15 +200,16 @@ def main():
         corrupted += cycle_bad
         print(f"cycle {cycle:3}: +{len(acked) - before} acknowledged ({len(acked)} in all), "
               f"lost {cycle_lost}, corrupted {cycle_bad}, tmp leftovers {tmp_leftovers(data_dir)}, "
+              f"orphans {cycle_orphans}, "
               f"restart {restarts[-1] * 1000:.0f} ms", flush=True)
     daemon.proc.send_signal(signal.SIGTERM)
     daemon.proc.wait(timeout=40)
     print(f"cycles={args.cycles} acknowledged={len(acked)} unacknowledged_attempts={counts['failed']} "
-          f"lost={lost} corrupted={corrupted} tmp_leftovers={leftovers} "
+          f"lost={lost} corrupted={corrupted} tmp_leftovers={leftovers} orphans={orphan_count} "
           f"restart_ms_max={max(restarts) * 1000:.0f}")
     if not args.data_dir:
         shutil.rmtree(data_dir, ignore_errors=True)
-    sys.exit(1 if lost or corrupted or leftovers else 0)
+    sys.exit(1 if lost or corrupted or leftovers or orphan_count else 0)
 
 
 if __name__ == "__main__":

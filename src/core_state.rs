@@ -16,6 +16,7 @@ use crate::limits;
 use crate::meta::{CredentialRow, MetaClient};
 use crate::ops::lifecycle::Lifecycle;
 use crate::ops::metrics::CoreMetrics;
+use crate::reclaim::{CoreReads, ReadFence};
 use crate::s3::error::S3Error;
 use crate::storage::LocalStorage;
 
@@ -29,6 +30,8 @@ pub struct CoreState {
     pub metrics: RefCell<CoreMetrics>,
     /// Connections this core serves at most (its share of --max-connections).
     pub max_connections: usize,
+    /// This core's read leases, which hold released data files until reads have opened them.
+    pub reads: CoreReads,
     /// SigV4 signing keys by (secret, date, region, service): one HMAC chain saved per request.
     pub signing_keys: RefCell<SigningKeyCache>,
     /// Credential lookups by access key, so an authenticated request does not
@@ -50,6 +53,7 @@ impl CoreState {
         meta: MetaClient,
         storage: LocalStorage,
         lifecycle: Arc<Lifecycle>,
+        fence: Arc<ReadFence>,
         core: usize,
         nonce: u64,
     ) -> CoreState {
@@ -63,6 +67,7 @@ impl CoreState {
             lifecycle,
             metrics: RefCell::new(CoreMetrics::default()),
             max_connections,
+            reads: CoreReads::new(fence, core),
             signing_keys: RefCell::new(SigningKeyCache::new(limits::AUTH_CACHE_ENTRIES_MAX)),
             credentials: RefCell::new(HashMap::new()),
             request_counter: Cell::new(0),

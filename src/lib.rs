@@ -26,6 +26,7 @@ pub mod http;
 pub mod limits;
 pub mod meta;
 pub mod ops;
+pub mod reclaim;
 pub mod s3;
 pub mod server;
 pub mod storage;

@@ -49,6 +49,10 @@ pub const AUTH_CACHE_ENTRIES_MAX: usize = 1024;
 /// Seconds a cached credential lookup stays valid.
 pub const CREDENTIAL_CACHE_TTL_SECS: u64 = 60;
 
+/// Milliseconds between the reclaimer's looks at the read leases while a released
+/// file waits for a read begun before its release to open its files.
+pub const RECLAIM_POLL_MILLIS: u64 = 10;
+
 /// Default largest object accepted by a single PUT (5 GiB, as S3).
 pub const OBJECT_BYTES_DEFAULT_MAX: u64 = 5 * 1024 * 1024 * 1024;
 

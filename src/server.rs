@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use monoio::io::Canceller;
 use monoio::net::{ListenerOpts, TcpListener};
@@ -24,6 +24,7 @@ use crate::core_state::CoreState;
 use crate::limits;
 use crate::meta::{self, CredentialRow, MetaClient};
 use crate::ops::lifecycle::{Control, Lifecycle};
+use crate::reclaim::ReadFence;
 use crate::s3::service::{refuse_connection, serve_connection};
 use crate::storage::LocalStorage;
 
@@ -33,9 +34,6 @@ const PORT_WAIT_MAX: Duration = Duration::from_secs(3);
 /// Runs the daemon until every serving thread ends.
 pub fn run(config: Config) -> Result<(), String> {
     let started = std::time::Instant::now();
-    // Files written before this instant may be orphans of an earlier run; later ones are ours.
-    // A second of margin covers file systems with coarse timestamps.
-    let started_wall = SystemTime::now() - Duration::from_secs(1);
     if config.dev_credentials {
         log::warn!(
             "no key pair configured: using development credentials {} / {}; set --access-key and --secret-key (or BLEEPSTORE_ACCESS_KEY / BLEEPSTORE_SECRET_KEY) for real use",
@@ -61,9 +59,15 @@ pub fn run(config: Config) -> Result<(), String> {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
-    let (meta, meta_thread) = meta::start(&db_path)
+    let (released_tx, released_rx) = flume::unbounded();
+    let (meta, meta_thread) = meta::start(&db_path, released_tx)
         .map_err(|e| format!("cannot open metadata {}: {e}", db_path.display()))?;
     startup_with_metadata(&config, &meta, &storage)?;
+    // What startup just released has no reader; what a running daemon releases waits
+    // for its readers, in the reclaimer on core 0.
+    released_rx.drain().for_each(drop);
+    let mut released_rx = Some(released_rx);
+    let fence = ReadFence::new(config.threads);
 
     // Registered before serving, so a SIGTERM from here on drains instead of killing.
     let mut signals = Signals::new([SIGTERM, SIGINT])
@@ -80,6 +84,8 @@ pub fn run(config: Config) -> Result<(), String> {
             meta: meta.clone(),
             storage: storage.clone(),
             lifecycle: lifecycle.clone(),
+            fence: fence.clone(),
+            released: released_rx.take(),
             control,
             nonce,
         };
@@ -96,7 +102,7 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|_| "a serving thread died at startup".to_string())??;
     }
     lifecycle.set_ready();
-    sweep_orphans_in_background(db_path.clone(), storage.clone(), started_wall);
+    sweep_orphans_in_background(db_path.clone(), storage.clone());
     log::info!(
         "listening on http://{addr} with {} threads, data in {} (started in {} ms)",
         config.threads,
@@ -180,8 +186,10 @@ fn claim_address(config: &Config) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-/// Seeds the configured key pair and reaps expired multipart uploads, on a
-/// short-lived runtime. Both are quick whatever the size of the database.
+/// Seeds the configured key pair, reaps expired multipart uploads and removes every
+/// data file the reclaim table holds (released before a crash, or just now by the
+/// reaping: no reader exists yet), on a short-lived runtime. All quick whatever the
+/// size of the database.
 fn startup_with_metadata(
     config: &Config,
     meta: &MetaClient,
@@ -191,32 +199,47 @@ fn startup_with_metadata(
         .enable_timer()
         .build()
         .map_err(|e| format!("cannot build startup runtime: {e}"))?;
-    let reaped = runtime.block_on(async {
+    let (reaped, reclaimed) = runtime.block_on(async {
         meta.put_credential(seed_credential(config))
             .await
             .map_err(|e| format!("cannot seed credentials: {e}"))?;
-        meta.reap_uploads(reap_cutoff(config.multipart_ttl))
+        let reaped = meta
+            .reap_uploads(reap_cutoff(config.multipart_ttl))
             .await
-            .map_err(|e| format!("cannot reap expired uploads: {e}"))
-    })?;
-    for data_id in &reaped.data_ids {
-        if let Err(error) = storage.remove_object_now(data_id) {
-            log::warn!("could not remove part {data_id}: {error}");
+            .map_err(|e| format!("cannot reap expired uploads: {e}"))?;
+        let released = meta
+            .reclaimable()
+            .await
+            .map_err(|e| format!("cannot read the reclaim table: {e}"))?;
+        let mut removed = Vec::with_capacity(released.len());
+        for data_id in released {
+            match storage.remove_object_now(&data_id) {
+                Ok(()) => removed.push(data_id),
+                Err(error) => log::warn!("could not remove released data file {data_id}: {error}"),
+            }
         }
-    }
+        let count = removed.len();
+        meta.forget_reclaimed(removed)
+            .await
+            .map_err(|e| format!("cannot update the reclaim table: {e}"))?;
+        Ok::<_, String>((reaped, count))
+    })?;
     log::info!(
-        "recovery: {} multipart uploads older than {} s aborted, {} part files removed",
+        "recovery: {} multipart uploads older than {} s aborted ({} parts), {} released data files removed",
         reaped.uploads,
         config.multipart_ttl.as_secs(),
-        reaped.data_ids.len()
+        reaped.parts,
+        reclaimed
     );
     Ok(())
 }
 
 /// Sweeps orphan data files (published, but a crash came before their metadata
 /// commit) on a background thread, so startup does not wait for a walk of every
-/// object file. Only files older than this run are candidates.
-fn sweep_orphans_in_background(db_path: PathBuf, storage: LocalStorage, started: SystemTime) {
+/// object file. A file is an orphan when no row and no reclaim entry names it and
+/// this run did not write it: files of this run may be published and not yet
+/// recorded, and the sweep tells them apart by their ids, not by their times.
+fn sweep_orphans_in_background(db_path: PathBuf, storage: LocalStorage) {
     let spawned = thread::Builder::new()
         .name("bleepstore-sweep".into())
         .spawn(move || {
@@ -228,7 +251,7 @@ fn sweep_orphans_in_background(db_path: PathBuf, storage: LocalStorage, started:
                     return;
                 }
             };
-            match storage.sweep_orphans(&referenced, started) {
+            match storage.sweep_orphans(&referenced) {
                 Ok((examined, removed)) => log::info!(
                     "recovery: orphan sweep examined {examined} data files, removed {removed} orphans in {} ms",
                     begun.elapsed().as_millis()
@@ -276,6 +299,9 @@ struct CoreParts {
     meta: MetaClient,
     storage: LocalStorage,
     lifecycle: Arc<Lifecycle>,
+    fence: Arc<ReadFence>,
+    /// The released-files channel, for the core that runs the reclaimer.
+    released: Option<flume::Receiver<meta::Released>>,
     control: flume::Receiver<Control>,
     nonce: u64,
 }
@@ -288,12 +314,14 @@ fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
         meta,
         storage,
         lifecycle,
+        fence,
+        released,
         control,
         nonce,
     } = parts;
     let driver = config.io_driver;
     let state = Rc::new(CoreState::new(
-        config, meta, storage, lifecycle, core, nonce,
+        config, meta, storage, lifecycle, fence, core, nonce,
     ));
     let uring = match driver {
         IoDriver::Epoll => None,
@@ -304,7 +332,7 @@ fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
         ),
     };
     match uring {
-        Some(Ok(mut runtime)) => runtime.block_on(serve(state, addr, control, bound)),
+        Some(Ok(mut runtime)) => runtime.block_on(serve(state, addr, released, control, bound)),
         Some(Err(error)) if driver == IoDriver::IoUring => {
             let _ = bound.send(Err(format!(
                 "core {core}: io_uring unavailable ({error}) and --io-driver io_uring was asked for"
@@ -321,7 +349,7 @@ fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
                 .enable_timer()
                 .build()
             {
-                Ok(mut runtime) => runtime.block_on(serve(state, addr, control, bound)),
+                Ok(mut runtime) => runtime.block_on(serve(state, addr, released, control, bound)),
                 Err(error) => {
                     let _ =
                         bound.send(Err(format!("core {core}: cannot build a runtime: {error}")));
@@ -336,6 +364,7 @@ fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
 async fn serve(
     state: Rc<CoreState>,
     addr: SocketAddr,
+    released: Option<flume::Receiver<meta::Released>>,
     control: flume::Receiver<Control>,
     bound: mpsc::Sender<Result<(), String>>,
 ) {
@@ -353,6 +382,9 @@ async fn serve(
     drop(bound);
     if state.core_id() == 0 {
         monoio::spawn(reap_uploads_periodically(state.clone()));
+    }
+    if let Some(released) = released {
+        monoio::spawn(crate::reclaim::run_reclaimer(state.clone(), released));
     }
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     monoio::spawn(answer_controls(state.clone(), control, stop_tx));
@@ -427,27 +459,20 @@ fn reap_interval(ttl: Duration) -> Duration {
     )
 }
 
-/// Aborts multipart uploads older than the TTL, every interval, and deletes their parts.
+/// Aborts multipart uploads older than the TTL, every interval; their parts go to the
+/// reclaimer like any released data.
 async fn reap_uploads_periodically(state: Rc<CoreState>) {
     let ttl = state.config.multipart_ttl;
     loop {
         monoio::time::sleep(reap_interval(ttl)).await;
         match state.meta.reap_uploads(reap_cutoff(ttl)).await {
-            Ok(reaped) => {
-                for data_id in &reaped.data_ids {
-                    if let Err(error) = state.storage.remove_object(data_id).await {
-                        log::warn!("could not remove part {data_id}: {error}");
-                    }
-                }
-                if reaped.uploads > 0 {
-                    log::info!(
-                        "{} multipart uploads older than {} s aborted, {} part files removed",
-                        reaped.uploads,
-                        ttl.as_secs(),
-                        reaped.data_ids.len()
-                    );
-                }
-            }
+            Ok(reaped) if reaped.uploads > 0 => log::info!(
+                "{} multipart uploads older than {} s aborted, {} part files released",
+                reaped.uploads,
+                ttl.as_secs(),
+                reaped.parts
+            ),
+            Ok(_) => {}
             Err(error) => log::warn!("reaping multipart uploads failed: {error}"),
         }
     }

@@ -36,9 +36,10 @@ pub fn remove_credential(db_path: &Path, access_key: &str) -> Result<bool, MetaE
     )? > 0)
 }
 
-/// Every data id a row references (objects, object parts, upload parts), read on a
-/// read-only connection: WAL lets it run beside the metadata thread's writes
-/// without holding them up, whatever the size of the table.
+/// Every data id a row references (objects, object parts, upload parts) or the reclaim
+/// table holds (released, waiting for its readers), read in one statement on a
+/// read-only connection: one snapshot, and WAL lets it run beside the metadata thread's
+/// writes without holding them up, whatever the size of the tables.
 pub fn referenced_data_ids(db_path: &Path) -> Result<HashSet<String>, MetaError> {
     let conn = rusqlite::Connection::open_with_flags(
         db_path,
@@ -47,7 +48,8 @@ pub fn referenced_data_ids(db_path: &Path) -> Result<HashSet<String>, MetaError>
     let mut stmt = conn.prepare(
         "SELECT data_id FROM objects WHERE data_id != ''
          UNION ALL SELECT data_id FROM object_parts
-         UNION ALL SELECT data_id FROM multipart_parts",
+         UNION ALL SELECT data_id FROM multipart_parts
+         UNION ALL SELECT data_id FROM reclaim",
     )?;
     let ids = stmt.query_map([], |r| r.get(0))?;
     Ok(ids.collect::<Result<_, _>>()?)

@@ -10,7 +10,7 @@ use crate::meta::thread::{run, Request};
 use crate::meta::{
     schema, BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome,
     CredentialRow, ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition,
-    ReapedUploads, UploadPage, UploadRow,
+    ReapedUploads, Released, UploadPage, UploadRow,
 };
 
 /// Sends requests to the metadata thread. Clone one per runtime.
@@ -32,13 +32,17 @@ impl MetaThread {
     }
 }
 
-/// Opens (creating and migrating) the database, then starts the thread.
-pub fn start(db_path: &Path) -> Result<(MetaClient, MetaThread), MetaError> {
+/// Opens (creating and migrating) the database, then starts the thread. Every commit
+/// that releases data files sends them on `released`, for the reclaimer.
+pub fn start(
+    db_path: &Path,
+    released: flume::Sender<Released>,
+) -> Result<(MetaClient, MetaThread), MetaError> {
     let conn = schema::open(db_path)?;
     let (tx, rx) = flume::bounded(limits::META_QUEUE_DEPTH_MAX);
     let handle = std::thread::Builder::new()
         .name("bleepstore-meta".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, released))
         .map_err(|e| MetaError::Sqlite(format!("cannot start metadata thread: {e}")))?;
     Ok((MetaClient { tx }, MetaThread { handle }))
 }
@@ -77,13 +81,9 @@ impl MetaClient {
 
     /// Inserts or replaces an object row. The condition is checked against the
     /// current row in the same transaction step as the write, so two racing
-    /// creators cannot both win. Returns the data ids of the replaced object,
-    /// which the caller removes from storage once this returns.
-    pub async fn put_object(
-        &self,
-        row: ObjectRow,
-        cond: PutCondition,
-    ) -> Result<Vec<String>, MetaError> {
+    /// creators cannot both win. The replaced object's data files are released
+    /// to the reclaimer.
+    pub async fn put_object(&self, row: ObjectRow, cond: PutCondition) -> Result<(), MetaError> {
         self.call(|reply| Request::PutObject(Box::new(row), cond, reply))
             .await
     }
@@ -108,8 +108,8 @@ impl MetaClient {
             .await
     }
 
-    /// Removes an object; returns the data ids it used (none when it was absent).
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
+    /// Removes an object (nothing when it was absent), releasing its data files.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), MetaError> {
         self.call(|reply| Request::DeleteObject(bucket.to_string(), key.to_string(), None, reply))
             .await
     }
@@ -120,7 +120,7 @@ impl MetaClient {
         bucket: &str,
         key: &str,
         etag: &str,
-    ) -> Result<Vec<String>, MetaError> {
+    ) -> Result<(), MetaError> {
         let request = |reply| {
             Request::DeleteObject(
                 bucket.to_string(),
@@ -132,12 +132,12 @@ impl MetaClient {
         self.call(request).await
     }
 
-    /// Deletes many keys in one transaction; returns each key's freed data ids.
+    /// Deletes many keys in one transaction; returns each key's outcome.
     pub async fn delete_objects(
         &self,
         bucket: &str,
         keys: Vec<String>,
-    ) -> Result<Vec<Result<Vec<String>, MetaError>>, MetaError> {
+    ) -> Result<Vec<Result<(), MetaError>>, MetaError> {
         self.call(|reply| Request::DeleteObjects(bucket.to_string(), keys, reply))
             .await
     }
@@ -180,8 +180,8 @@ impl MetaClient {
             .await
     }
 
-    /// Records a part; returns the data id of the part it replaced, if any.
-    pub async fn put_part(&self, part: PartRow) -> Result<Vec<String>, MetaError> {
+    /// Records a part, releasing the data file of a part it replaced.
+    pub async fn put_part(&self, part: PartRow) -> Result<(), MetaError> {
         self.call(|reply| Request::PutPart(part, reply)).await
     }
 
@@ -206,8 +206,8 @@ impl MetaClient {
             .await
     }
 
-    /// Drops an upload; returns its parts' data ids.
-    pub async fn abort_upload(&self, upload_id: &str) -> Result<Vec<String>, MetaError> {
+    /// Drops an upload, releasing its parts' data files.
+    pub async fn abort_upload(&self, upload_id: &str) -> Result<(), MetaError> {
         self.call(|reply| Request::AbortUpload(upload_id.to_string(), reply))
             .await
     }
@@ -220,6 +220,17 @@ impl MetaClient {
 
     pub async fn list_uploads(&self, query: UploadQuery) -> Result<UploadPage, MetaError> {
         self.call(|reply| Request::ListUploads(query, reply)).await
+    }
+
+    /// Every data id in the reclaim table: what a crash left released but not removed.
+    pub async fn reclaimable(&self) -> Result<Vec<String>, MetaError> {
+        self.call(Request::Reclaimable).await
+    }
+
+    /// Forgets reclaim rows whose files are removed.
+    pub async fn forget_reclaimed(&self, data_ids: Vec<String>) -> Result<(), MetaError> {
+        self.call(|reply| Request::ForgetReclaimed(data_ids, reply))
+            .await
     }
 
     /// Replaces a bucket's ACL (JSON text).

@@ -8,6 +8,7 @@ pub mod admin;
 mod client;
 mod json;
 mod multipart;
+mod reclaim;
 mod schema;
 mod thread;
 
@@ -124,8 +125,6 @@ pub struct CompletedUpload {
     pub size: u64,
     /// (algorithm, value, type) of the object's checksum, when the upload had one.
     pub checksum: Option<(String, String, String)>,
-    /// Data files no row references any more: the replaced object's and unused parts'.
-    pub released: Vec<String>,
 }
 
 /// Row counts, for the gauges of /metrics.
@@ -134,16 +133,27 @@ pub struct MetaCounts {
     pub buckets: u64,
     pub objects: u64,
     pub uploads: u64,
+    /// Released data files not yet removed (rows of the reclaim table).
+    pub reclaim: u64,
 }
 
 /// A bucket and one object of it, as read together.
 pub type BucketObject = (Option<BucketRow>, Option<ObjectRow>);
 
 /// What a sweep for expired multipart uploads aborted.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReapedUploads {
     pub uploads: usize,
-    /// Part files now unreferenced, for the caller to delete.
+    /// Part files released (for the reclaimer to remove).
+    pub parts: usize,
+}
+
+/// Data files a commit released: no row references them any more, but a reader that
+/// read a row before `committed` may still be about to open them, so they are removed
+/// only once every read begun before that instant has opened its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    pub committed: std::time::Instant,
     pub data_ids: Vec<String>,
 }
 

@@ -171,12 +171,12 @@ pub(crate) fn list_parts(
 pub(crate) fn complete_upload(
     conn: &Connection,
     request: &CompleteRequest,
-) -> Result<CompletedUpload, MetaError> {
+) -> Result<(CompletedUpload, Vec<String>), MetaError> {
     let upload_id = request.upload_id.as_str();
     let template = &request.template;
     let requested = &request.parts;
     if get_upload(conn, upload_id)?.is_none() {
-        return completed_before(conn, upload_id);
+        return Ok((completed_before(conn, upload_id)?, Vec::new()));
     }
     let (all, _) = list_parts(conn, upload_id, 0, 10_000)?;
     let checksum = template
@@ -303,13 +303,13 @@ pub(crate) fn complete_upload(
             .map(|p| p.data_id.clone()),
     );
     drop_upload(conn, upload_id)?;
-    Ok(CompletedUpload {
+    let done = CompletedUpload {
         etag,
         size,
         checksum: object_checksum
             .map(|(alg, kind, value)| (alg.as_str().to_string(), value, kind.as_str().to_string())),
-        released,
-    })
+    };
+    Ok((done, released))
 }
 
 /// A composite checksum without its `-<parts>` suffix; clients may send either form.
@@ -341,7 +341,6 @@ fn completed_before(conn: &Connection, upload_id: &str) -> Result<CompletedUploa
                 (Some(alg), Some(value), Some(kind)) => Some((alg, value, kind)),
                 _ => None,
             },
-            released: Vec::new(),
         }),
         None => Err(MetaError::NoSuchUpload),
     }
@@ -369,21 +368,25 @@ pub(crate) fn abort_upload(conn: &Connection, upload_id: &str) -> Result<Vec<Str
     Ok(ids)
 }
 
-/// Aborts every upload initiated before `before_ms`.
-pub(crate) fn reap_uploads(conn: &Connection, before_ms: i64) -> Result<ReapedUploads, MetaError> {
+/// Aborts every upload initiated before `before_ms`; returns the parts' data ids too.
+pub(crate) fn reap_uploads(
+    conn: &Connection,
+    before_ms: i64,
+) -> Result<(ReapedUploads, Vec<String>), MetaError> {
     let mut stmt =
         conn.prepare_cached("SELECT upload_id FROM multipart_uploads WHERE initiated_ms < ?1")?;
     let ids: Vec<String> = stmt
         .query_map([before_ms], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut reaped = ReapedUploads {
-        uploads: ids.len(),
-        data_ids: Vec::new(),
-    };
-    for id in ids {
-        reaped.data_ids.extend(abort_upload(conn, &id)?);
+    let mut parts = Vec::new();
+    for id in &ids {
+        parts.extend(abort_upload(conn, id)?);
     }
-    Ok(reaped)
+    let reaped = ReapedUploads {
+        uploads: ids.len(),
+        parts: parts.len(),
+    };
+    Ok((reaped, parts))
 }
 
 /// Query of ListMultipartUploads.

@@ -19,6 +19,28 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// The metadata thread on a fresh database, with the channel its commits release files on.
+fn start(path: &std::path::Path) -> Result<(MetaClient, MetaThread), MetaError> {
+    let (tx, rx) = flume::unbounded();
+    RELEASED.with(|cell| *cell.borrow_mut() = Some(rx));
+    super::start(path, tx)
+}
+
+thread_local! {
+    static RELEASED: std::cell::RefCell<Option<flume::Receiver<Released>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Data ids released by the commits since the last call, on this test's thread.
+fn released() -> Vec<String> {
+    RELEASED.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .map(|rx| rx.drain().flat_map(|b| b.data_ids).collect())
+            .unwrap_or_default()
+    })
+}
+
 fn bucket(name: &str, owner: &str) -> BucketRow {
     BucketRow {
         name: name.into(),
@@ -72,20 +94,16 @@ fn buckets_and_objects_round_trip() {
             meta.create_bucket(bucket("b", "x")).await.unwrap(),
             CreateBucketOutcome::AlreadyExists
         );
-        assert_eq!(
-            meta.put_object(object("b", "k", "d1"), PutCondition::None)
-                .await
-                .unwrap(),
-            Vec::<String>::new()
-        );
+        meta.put_object(object("b", "k", "d1"), PutCondition::None)
+            .await
+            .unwrap();
+        assert!(released().is_empty());
         let got = meta.get_object("b", "k").await.unwrap().unwrap();
         assert_eq!(got, object("b", "k", "d1"));
-        assert_eq!(
-            meta.put_object(object("b", "k", "d2"), PutCondition::None)
-                .await
-                .unwrap(),
-            ["d1"]
-        );
+        meta.put_object(object("b", "k", "d2"), PutCondition::None)
+            .await
+            .unwrap();
+        assert_eq!(released(), ["d1"]);
         assert_eq!(
             meta.put_object(object("nob", "k", "d3"), PutCondition::None)
                 .await,
@@ -95,8 +113,15 @@ fn buckets_and_objects_round_trip() {
             meta.delete_bucket("b").await,
             Err(MetaError::BucketNotEmpty)
         );
-        assert_eq!(meta.delete_object("b", "k").await.unwrap(), ["d2"]);
-        assert!(meta.delete_object("b", "k").await.unwrap().is_empty());
+        meta.delete_object("b", "k").await.unwrap();
+        assert_eq!(released(), ["d2"]);
+        meta.delete_object("b", "k").await.unwrap();
+        assert!(released().is_empty());
+        // Released files wait in the reclaim table, committed with the change, until
+        // the reclaimer has removed them.
+        assert_eq!(meta.reclaimable().await.unwrap(), ["d1", "d2"]);
+        meta.forget_reclaimed(vec!["d1".into()]).await.unwrap();
+        assert_eq!(meta.reclaimable().await.unwrap(), ["d2"]);
         assert_eq!(meta.delete_bucket("b").await, Ok(()));
         assert_eq!(meta.delete_bucket("b").await, Err(MetaError::NoSuchBucket));
     });
@@ -128,7 +153,8 @@ fn conditions_are_checked_with_the_write() {
                 PutCondition::IfMatch("etag-d1".into()),
             )
             .await;
-        assert_eq!(replaced.unwrap(), ["d1"]);
+        assert_eq!(replaced, Ok(()));
+        assert_eq!(released(), ["d1"]);
     });
 }
 
@@ -258,7 +284,7 @@ fn json_pairs_round_trip() {
 #[test]
 fn row_counts_follow_inserts_overwrites_and_deletes() {
     let path = temp_db("counts");
-    let (meta, thread) = crate::meta::start(&path).unwrap();
+    let (meta, thread) = start(&path).unwrap();
     block_on(async {
         assert_eq!(meta.counts().await.unwrap(), Default::default());
         meta.create_bucket(bucket("b", "o")).await.unwrap();

@@ -11,9 +11,9 @@ use crate::meta::client::Reply;
 use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::multipart::{self, UploadQuery};
 use crate::meta::{
-    BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
-    ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRef, PartRow, PutCondition,
-    ReapedUploads, UploadPage, UploadRow,
+    reclaim, BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome,
+    CredentialRow, ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRef, PartRow,
+    PutCondition, ReapedUploads, Released, UploadPage, UploadRow,
 };
 
 /// One request per metadata operation, each with its reply channel.
@@ -22,16 +22,12 @@ pub(crate) enum Request {
     DeleteBucket(String, Reply<()>),
     GetBucket(String, Reply<Option<BucketRow>>),
     ListBuckets(Reply<Vec<BucketRow>>),
-    PutObject(Box<ObjectRow>, PutCondition, Reply<Vec<String>>),
+    PutObject(Box<ObjectRow>, PutCondition, Reply<()>),
     GetObject(String, String, Reply<Option<ObjectRow>>),
     /// A bucket and one of its objects in one trip (the object is absent without the bucket).
     GetBucketObject(String, String, Reply<BucketObject>),
-    DeleteObject(String, String, Option<String>, Reply<Vec<String>>),
-    DeleteObjects(
-        String,
-        Vec<String>,
-        Reply<Vec<Result<Vec<String>, MetaError>>>,
-    ),
+    DeleteObject(String, String, Option<String>, Reply<()>),
+    DeleteObjects(String, Vec<String>, Reply<Vec<Result<(), MetaError>>>),
     ListObjects(ListQuery, Reply<ListPage>),
     GetCredential(String, Reply<Option<CredentialRow>>),
     PutCredential(CredentialRow, Reply<()>),
@@ -41,18 +37,34 @@ pub(crate) enum Request {
     SetBucketAcl(String, String, Reply<()>),
     SetObjectAcl(String, String, String, Reply<()>),
     GetUpload(String, Reply<Option<UploadRow>>),
-    PutPart(PartRow, Reply<Vec<String>>),
+    PutPart(PartRow, Reply<()>),
     ListParts(String, u32, usize, Reply<(Vec<PartRow>, bool)>),
     CompleteUpload(CompleteRequest, Reply<CompletedUpload>),
-    AbortUpload(String, Reply<Vec<String>>),
+    AbortUpload(String, Reply<()>),
     ReapUploads(i64, Reply<ReapedUploads>),
     ListUploads(UploadQuery, Reply<UploadPage>),
+    /// Every data id waiting in the reclaim table (startup removes them all).
+    Reclaimable(Reply<Vec<String>>),
+    /// Drops the reclaim rows of files that were removed.
+    ForgetReclaimed(Vec<String>, Reply<()>),
 }
 
 /// A reply held back until the batch's commit: called with the commit's outcome.
 type Deferred = Box<dyn FnOnce(Result<(), MetaError>)>;
 
-pub(crate) fn run(conn: Connection, rx: flume::Receiver<Request>) {
+/// What one transaction's writes leave to do once it commits.
+#[derive(Default)]
+struct Batch {
+    deferred: Vec<Deferred>,
+    /// Data ids the writes released, handed to the reclaimer after the commit.
+    released: Vec<String>,
+}
+
+pub(crate) fn run(
+    conn: Connection,
+    rx: flume::Receiver<Request>,
+    released: flume::Sender<Released>,
+) {
     let mut batch = Vec::with_capacity(limits::META_BATCH_MAX);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -71,7 +83,7 @@ pub(crate) fn run(conn: Connection, rx: flume::Receiver<Request>) {
             }
         }
         if !writes.is_empty() {
-            commit_writes(&conn, writes);
+            commit_writes(&conn, writes, &released);
         }
     }
     log::debug!("metadata thread: all clients gone, exiting");
@@ -95,6 +107,7 @@ fn serve_read(conn: &Connection, request: Request) -> Option<Request> {
             send(reply, multipart::list_parts(conn, &id, after, max))
         }
         Request::ListUploads(query, reply) => send(reply, multipart::list_uploads(conn, &query)),
+        Request::Reclaimable(reply) => send(reply, reclaim::all(conn)),
         write => return Some(write),
     }
     None
@@ -105,8 +118,9 @@ fn send<T>(reply: Reply<T>, result: Result<T, MetaError>) {
     let _ = reply.send(result);
 }
 
-fn commit_writes(conn: &Connection, writes: Vec<Request>) {
-    let mut deferred: Vec<Deferred> = Vec::with_capacity(writes.len());
+fn commit_writes(conn: &Connection, writes: Vec<Request>, released: &flume::Sender<Released>) {
+    let mut batch = Batch::default();
+    batch.deferred.reserve(writes.len());
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
         let error = MetaError::from(error);
         for write in writes {
@@ -115,86 +129,127 @@ fn commit_writes(conn: &Connection, writes: Vec<Request>) {
         return;
     }
     for write in writes {
-        run_write(conn, write, &mut deferred);
+        run_write(conn, write, &mut batch);
     }
     let outcome = conn.execute_batch("COMMIT").map_err(MetaError::from);
     if outcome.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
+    } else if !batch.released.is_empty() {
+        // Taken after the commit: a read begun later sees the new rows, so only reads
+        // begun before this instant can hold one of these ids.
+        let batch_released = Released {
+            committed: std::time::Instant::now(),
+            data_ids: std::mem::take(&mut batch.released),
+        };
+        // Without a reclaimer (it stopped), the rows wait for the next startup.
+        let _ = released.send(batch_released);
     }
-    for reply in deferred {
+    for reply in batch.deferred {
         reply(outcome.clone());
     }
 }
 
-/// Runs one write inside its savepoint. Success defers the reply to the commit;
+/// Settles one write inside its savepoint. Success defers the reply to the commit;
 /// failure rolls back the savepoint and replies at once.
-fn run_write(conn: &Connection, write: Request, deferred: &mut Vec<Deferred>) {
+fn settle<T: 'static>(
+    conn: &Connection,
+    reply: Reply<T>,
+    result: Result<T, MetaError>,
+    batch: &mut Batch,
+) {
+    settle_releasing(conn, reply, result.map(|value| (value, Vec::new())), batch)
+}
+
+/// As `settle`, for a write that released data ids: they enter the reclaim table in
+/// the same savepoint, and the reclaimer's list once the batch commits.
+fn settle_releasing<T: 'static>(
+    conn: &Connection,
+    reply: Reply<T>,
+    result: Result<(T, Vec<String>), MetaError>,
+    batch: &mut Batch,
+) {
+    let recorded = result.and_then(|(value, ids)| {
+        if !ids.is_empty() {
+            reclaim::record(conn, &ids, crate::clock::now_unix_millis())?;
+        }
+        Ok((value, ids))
+    });
+    match recorded {
+        Ok((value, ids)) => {
+            let _ = conn.execute_batch("RELEASE request");
+            batch.released.extend(ids);
+            batch
+                .deferred
+                .push(Box::new(move |commit| send(reply, commit.map(|()| value))));
+        }
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
+            send(reply, Err(error));
+        }
+    }
+}
+
+/// Runs one write inside its savepoint.
+fn run_write(conn: &Connection, write: Request, batch: &mut Batch) {
     if let Err(error) = conn.execute_batch("SAVEPOINT request") {
         fail(write, error.into());
         return;
     }
-    fn settle<T: 'static>(
-        conn: &Connection,
-        reply: Reply<T>,
-        result: Result<T, MetaError>,
-        deferred: &mut Vec<Deferred>,
-    ) {
-        match result {
-            Ok(value) => {
-                let _ = conn.execute_batch("RELEASE request");
-                deferred.push(Box::new(move |commit| send(reply, commit.map(|()| value))));
-            }
-            Err(error) => {
-                let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
-                send(reply, Err(error));
-            }
-        }
-    }
     match write {
-        Request::CreateBucket(row, reply) => {
-            settle(conn, reply, create_bucket(conn, &row), deferred)
-        }
+        Request::CreateBucket(row, reply) => settle(conn, reply, create_bucket(conn, &row), batch),
         Request::DeleteBucket(name, reply) => {
-            settle(conn, reply, delete_bucket(conn, &name), deferred)
+            settle(conn, reply, delete_bucket(conn, &name), batch)
         }
         Request::PutObject(row, cond, reply) => {
-            settle(conn, reply, put_object(conn, &row, &cond), deferred)
+            let result = put_object(conn, &row, &cond).map(|ids| ((), ids));
+            settle_releasing(conn, reply, result, batch)
         }
         Request::DeleteObject(bucket, key, if_match, reply) => {
             let result = delete_object(conn, &bucket, &key, if_match.as_deref());
-            settle(conn, reply, result, deferred)
+            settle_releasing(conn, reply, result.map(|ids| ((), ids)), batch)
         }
         Request::DeleteObjects(bucket, keys, reply) => {
-            let result = delete_objects(conn, &bucket, &keys);
-            settle(conn, reply, result, deferred)
+            let result = delete_objects(conn, &bucket, &keys).map(|outcomes| {
+                let mut all = Vec::new();
+                let each = outcomes
+                    .into_iter()
+                    .map(|outcome| outcome.map(|ids| all.extend(ids)))
+                    .collect();
+                (each, all)
+            });
+            settle_releasing(conn, reply, result, batch)
         }
         Request::PutCredential(row, reply) => {
-            settle(conn, reply, put_credential(conn, &row), deferred)
+            settle(conn, reply, put_credential(conn, &row), batch)
         }
         Request::CreateUpload(row, reply) => {
-            settle(conn, reply, multipart::create_upload(conn, &row), deferred)
+            settle(conn, reply, multipart::create_upload(conn, &row), batch)
         }
         Request::SetBucketAcl(name, acl, reply) => {
-            settle(conn, reply, set_bucket_acl(conn, &name, &acl), deferred)
+            settle(conn, reply, set_bucket_acl(conn, &name, &acl), batch)
         }
         Request::SetObjectAcl(bucket, key, acl, reply) => settle(
             conn,
             reply,
             set_object_acl(conn, &bucket, &key, &acl),
-            deferred,
+            batch,
         ),
         Request::PutPart(part, reply) => {
-            settle(conn, reply, multipart::put_part(conn, &part), deferred)
+            let result = multipart::put_part(conn, &part).map(|ids| ((), ids));
+            settle_releasing(conn, reply, result, batch)
         }
         Request::CompleteUpload(c, reply) => {
-            let result = multipart::complete_upload(conn, &c);
-            settle(conn, reply, result, deferred)
+            settle_releasing(conn, reply, multipart::complete_upload(conn, &c), batch)
         }
         Request::AbortUpload(id, reply) => {
-            settle(conn, reply, multipart::abort_upload(conn, &id), deferred)
+            let result = multipart::abort_upload(conn, &id).map(|ids| ((), ids));
+            settle_releasing(conn, reply, result, batch)
         }
         Request::ReapUploads(before, reply) => {
-            settle(conn, reply, multipart::reap_uploads(conn, before), deferred)
+            settle_releasing(conn, reply, multipart::reap_uploads(conn, before), batch)
+        }
+        Request::ForgetReclaimed(ids, reply) => {
+            settle(conn, reply, reclaim::forget(conn, &ids), batch)
         }
         read => {
             let _ = conn.execute_batch("RELEASE request");
@@ -229,6 +284,8 @@ fn fail(write: Request, error: MetaError) {
         Request::AbortUpload(_, reply) => send(reply, Err(error)),
         Request::ReapUploads(_, reply) => send(reply, Err(error)),
         Request::ListUploads(_, reply) => send(reply, Err(error)),
+        Request::Reclaimable(reply) => send(reply, Err(error)),
+        Request::ForgetReclaimed(_, reply) => send(reply, Err(error)),
     }
 }
 
@@ -606,6 +663,7 @@ fn counts(conn: &Connection) -> Result<MetaCounts, MetaError> {
         buckets: count("buckets")?,
         objects: count("objects")?,
         uploads: count("uploads")?,
+        reclaim: count("reclaim")?,
     })
 }
 

@@ -195,6 +195,7 @@ async fn scrape(state: &CoreState) -> String {
         process: ProcessStats::read(state.lifecycle.start_unix_seconds()),
         connections: state.lifecycle.connections() as u64,
         log_lines_dropped: crate::ops::logging::dropped_lines(),
+        reclaimed: state.reads.fence().reclaimed(),
     };
     metrics::render(&merged, &gauges)
 }

@@ -213,6 +213,8 @@ pub struct Gauges {
     pub process: ProcessStats,
     pub connections: u64,
     pub log_lines_dropped: u64,
+    /// Released data files removed since startup.
+    pub reclaimed: u64,
 }
 
 /// Renders the merged counters in the Prometheus text format, families sorted by
@@ -300,12 +302,24 @@ pub fn render(m: &CoreMetrics, g: &Gauges) -> String {
             "Multipart uploads in progress.",
             counts.uploads.to_string(),
         );
+        single(
+            "bleepstore_reclaim_waiting_files",
+            "gauge",
+            "Released data files not yet removed (waiting for reads begun before their release).",
+            counts.reclaim.to_string(),
+        );
     }
     single(
         "bleepstore_connections",
         "gauge",
         "Client connections open.",
         g.connections.to_string(),
+    );
+    single(
+        "bleepstore_reclaimed_files_total",
+        "counter",
+        "Released data files removed since startup.",
+        g.reclaimed.to_string(),
     );
     single(
         "bleepstore_log_lines_dropped_total",

@@ -10,7 +10,9 @@ use crate::meta::{ObjectRow, PartRef};
 use crate::s3::acl::{Acl, Permission};
 use crate::s3::bucket::{meta_error, no_such_bucket};
 use crate::s3::error::{ErrorCode, S3Error};
-use crate::s3::object::{object_row_from_headers, put_condition, remove_data, storage_error};
+use crate::s3::object::{
+    discard_unrecorded, object_row_from_headers, put_condition, storage_error,
+};
 use crate::s3::service::RequestContext;
 use crate::s3::xml::XmlWriter;
 
@@ -149,6 +151,9 @@ pub(crate) fn source_ranges(
 
 pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     let bucket = crate::s3::bucket::bucket_with(ctx, Permission::Write).await?;
+    // Held until the source's bytes are copied: files a concurrent overwrite of the
+    // source releases stay until then.
+    let lease = ctx.state.reads.begin();
     let source = readable_source(ctx).await?;
     let (source_bucket, source_key) = (source.bucket.clone(), source.key.clone());
     if source.size > COPY_SOURCE_BYTES_MAX {
@@ -210,6 +215,7 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     row.upload_id = None;
     row.last_modified_ms = clock::now_unix_millis();
     let copied = copy_data(ctx, &source).await?;
+    drop(lease);
     let new_ids: Vec<String> = match &copied {
         Copied::Single(id) => vec![id.clone()],
         Copied::Parts(parts) => parts.iter().map(|p| p.data_id.clone()).collect(),
@@ -225,7 +231,7 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         }
     }
     if let Err(error) = recompute_checksum(ctx, &mut row).await {
-        remove_data(ctx, &new_ids).await;
+        discard_unrecorded(ctx, &new_ids).await;
         return Err(error);
     }
     let last_modified = row.last_modified_ms;
@@ -234,12 +240,9 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         .clone()
         .zip(row.checksum_value.clone());
     let checksum_type = row.checksum_type.clone();
-    match ctx.state.meta.put_object(row, condition).await {
-        Ok(released) => remove_data(ctx, &released).await,
-        Err(error) => {
-            remove_data(ctx, &new_ids).await;
-            return Err(meta_error(error, &bucket.name, Some(ctx.key())));
-        }
+    if let Err(error) = ctx.state.meta.put_object(row, condition).await {
+        discard_unrecorded(ctx, &new_ids).await;
+        return Err(meta_error(error, &bucket.name, Some(ctx.key())));
     }
     let mut xml = XmlWriter::new();
     xml.root("CopyObjectResult");
@@ -311,7 +314,7 @@ async fn copy_data(ctx: &RequestContext<'_>, source: &ObjectRow) -> Result<Copie
             }),
             Err(error) => {
                 let made: Vec<String> = parts.iter().map(|p: &PartRef| p.data_id.clone()).collect();
-                remove_data(ctx, &made).await;
+                discard_unrecorded(ctx, &made).await;
                 return Err(error);
             }
         }
@@ -328,12 +331,6 @@ async fn copy_file(ctx: &RequestContext<'_>, source_id: &str) -> Result<String, 
         .map_err(storage_error)?;
     if let Err(error) = temp.append_object(source_id).await {
         temp.abort().await;
-        if error.kind() == std::io::ErrorKind::NotFound {
-            return Err(S3Error::with_message(
-                ErrorCode::NoSuchKey,
-                "The source object changed during the copy; retry.",
-            ));
-        }
         return Err(storage_error(error));
     }
     let data_id = ctx.state.storage.new_data_id();

@@ -14,7 +14,7 @@ use crate::s3::bucket::{bucket_with, meta_error};
 use crate::s3::error::{ErrorCode, S3Error};
 use crate::s3::list::write_owner;
 use crate::s3::object::{
-    object_row_from_headers, put_condition, remove_data, storage_error, store_body,
+    discard_unrecorded, object_row_from_headers, put_condition, storage_error, store_body,
 };
 use crate::s3::service::RequestContext;
 use crate::s3::xml::{parse_document, XmlWriter};
@@ -170,12 +170,9 @@ pub async fn upload_part(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         last_modified_ms: clock::now_unix_millis(),
         checksum_value: verified.checksum.as_ref().map(|(_, v)| v.clone()),
     };
-    match ctx.state.meta.put_part(part).await {
-        Ok(replaced) => remove_data(ctx, &replaced).await,
-        Err(error) => {
-            remove_data(ctx, &[data_id]).await;
-            return Err(meta_error(error, ctx.bucket(), Some(ctx.key())));
-        }
+    if let Err(error) = ctx.state.meta.put_part(part).await {
+        discard_unrecorded(ctx, &[data_id]).await;
+        return Err(meta_error(error, ctx.bucket(), Some(ctx.key())));
     }
     let mut response = ctx.response(200);
     response.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
@@ -254,7 +251,6 @@ pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(
         .complete_upload(request)
         .await
         .map_err(|e| meta_error(e, &bucket.name, Some(ctx.key())))?;
-    remove_data(ctx, &done.released).await;
     let mut xml = XmlWriter::new();
     xml.root("CompleteMultipartUploadResult");
     xml.element("Location", &format!("/{}/{}", bucket.name, ctx.key()));
@@ -310,13 +306,11 @@ fn completion_checksum(
 pub async fn abort_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     bucket_with(ctx, Permission::Write).await?;
     let upload = require_upload(ctx).await?;
-    let freed = ctx
-        .state
+    ctx.state
         .meta
         .abort_upload(&upload.upload_id)
         .await
         .map_err(|e| meta_error(e, ctx.bucket(), Some(ctx.key())))?;
-    remove_data(ctx, &freed).await;
     let response = ctx.response(204);
     ctx.send(response, b"").await
 }
@@ -498,6 +492,7 @@ pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Erro
     bucket_with(ctx, Permission::Write).await?;
     let number = part_number(ctx)?;
     let upload = require_upload(ctx).await?;
+    let lease = ctx.state.reads.begin();
     let source = crate::s3::copy::readable_source(ctx).await?;
     let (first, length) =
         copy_source_range(ctx.head.header("x-amz-copy-source-range"), source.size)?;
@@ -520,6 +515,7 @@ pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Erro
             return Err(storage_error(error));
         }
     };
+    drop(lease);
     let data_id = ctx.state.storage.new_data_id();
     temp.commit(&data_id).await.map_err(storage_error)?;
     let now = clock::now_unix_millis();
@@ -532,12 +528,9 @@ pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Erro
         last_modified_ms: now,
         checksum_value: part_checksum.as_deref().map(crate::checksum::base64_encode),
     };
-    match ctx.state.meta.put_part(part).await {
-        Ok(replaced) => remove_data(ctx, &replaced).await,
-        Err(error) => {
-            remove_data(ctx, &[data_id]).await;
-            return Err(meta_error(error, ctx.bucket(), Some(ctx.key())));
-        }
+    if let Err(error) = ctx.state.meta.put_part(part).await {
+        discard_unrecorded(ctx, &[data_id]).await;
+        return Err(meta_error(error, ctx.bucket(), Some(ctx.key())));
     }
     let mut xml = XmlWriter::new();
     xml.root("CopyPartResult");

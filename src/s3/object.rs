@@ -47,12 +47,9 @@ pub async fn put_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         row.checksum_type = Some(ChecksumType::FullObject.as_str().to_string());
     }
     let key = row.key.clone();
-    match ctx.state.meta.put_object(row, condition).await {
-        Ok(replaced) => remove_data(ctx, &replaced).await,
-        Err(error) => {
-            remove_data(ctx, &[data_id]).await;
-            return Err(meta_error(error, &bucket.name, Some(&key)));
-        }
+    if let Err(error) = ctx.state.meta.put_object(row, condition).await {
+        discard_unrecorded(ctx, &[data_id]).await;
+        return Err(meta_error(error, &bucket.name, Some(&key)));
     }
     let mut response = ctx.response(200);
     response.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
@@ -136,9 +133,11 @@ pub(crate) async fn store_body(
     Ok((data_id, verified))
 }
 
-/// Removes data files no metadata row points at any more. A failure only
-/// leaves an orphan that the startup sweep removes, so it is logged, not returned.
-pub(crate) async fn remove_data(ctx: &RequestContext<'_>, data_ids: &[String]) {
+/// Removes data files this request published but never recorded (its metadata write
+/// failed): no row ever named them, so no reader can hold them, and they go at once.
+/// Files a commit released go through the reclaimer instead. A failure only leaves an
+/// orphan that the next startup's sweep removes, so it is logged, not returned.
+pub(crate) async fn discard_unrecorded(ctx: &RequestContext<'_>, data_ids: &[String]) {
     for data_id in data_ids {
         if let Err(error) = ctx.state.storage.remove_object(data_id).await {
             log::warn!("could not remove data file {data_id}: {error}");
@@ -433,8 +432,11 @@ pub(crate) async fn readable_object(
 }
 
 pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let (bucket, mut row) = readable_object(ctx).await?;
-    let key = row.key.clone();
+    // Held from before the row is read until its files are open: the files a
+    // concurrent overwrite releases stay until then, so every header below and every
+    // byte sent belong to the one version this row describes.
+    let lease = ctx.state.reads.begin();
+    let (_, row) = readable_object(ctx).await?;
     let last_modified = row.last_modified_ms.div_euclid(1000);
     let validators = [
         ("ETag", format!("\"{}\"", row.etag)),
@@ -470,32 +472,14 @@ pub async fn get_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         Some(r) => (206, r.first, r.last - r.first + 1),
         None => (200, 0, size),
     };
-    // Open every file the range touches before answering: an overwrite racing
-    // this GET unlinks them, but open descriptors keep the bytes readable.
-    let segments = match open_segments(ctx, &row, first, length).await {
-        Ok(segments) => segments,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            // Replaced between the lookup and the open: serve the new object instead.
-            let again = ctx
-                .state
-                .meta
-                .get_object(&bucket.name, &key)
-                .await
-                .map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
-            row = again
-                .ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", key.clone()))?;
-            if row.size != size {
-                return Err(S3Error::with_message(
-                    ErrorCode::InternalError,
-                    "The object changed during the request; retry.",
-                ));
-            }
-            open_segments(ctx, &row, first, length)
-                .await
-                .map_err(storage_error)?
-        }
-        Err(error) => return Err(storage_error(error)),
+    let segments = if ctx.is_head() {
+        Vec::new()
+    } else {
+        open_segments(ctx, &row, first, length)
+            .await
+            .map_err(storage_error)?
     };
+    drop(lease);
     let mut response = ctx.response(status);
     for (name, value) in validators {
         response.header(name, value);
@@ -744,8 +728,7 @@ pub async fn delete_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> 
         }
         None => ctx.state.meta.delete_object(&bucket.name, &key).await,
     };
-    let removed = removed.map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
-    remove_data(ctx, &removed).await;
+    removed.map_err(|e| meta_error(e, &bucket.name, Some(&key)))?;
     let response = ctx.response(204);
     ctx.send(response, b"").await
 }
@@ -787,8 +770,7 @@ pub async fn delete_objects(ctx: &mut RequestContext<'_>) -> Result<(), S3Error>
     xml.root("DeleteResult");
     for (key, outcome) in keys.iter().zip(outcomes) {
         match outcome {
-            Ok(freed) => {
-                remove_data(ctx, &freed).await;
+            Ok(()) => {
                 if !quiet {
                     xml.open("Deleted");
                     xml.element("Key", key);

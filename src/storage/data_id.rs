@@ -47,12 +47,62 @@ impl IdSeed {
     }
 }
 
+impl IdSeed {
+    /// Whether this process handed out `id`: the first half inverts to a counter value
+    /// already issued, and the second half is that counter's salted mix. Another run's
+    /// id passes only if 64 random-looking bits happen to match.
+    pub(super) fn issued(&self, id: &str) -> bool {
+        if !is_valid_data_id(id) {
+            return false;
+        }
+        let (Ok(unique), Ok(salted)) = (
+            u64::from_str_radix(&id[..16], 16),
+            u64::from_str_radix(&id[16..], 16),
+        ) else {
+            return false;
+        };
+        let counter = unmix(unique).wrapping_sub(self.offset);
+        counter < ISSUED.load(Ordering::Relaxed) && mix(counter ^ self.salt) == salted
+    }
+}
+
 /// The SplitMix64 finaliser: every step (xor-shift, odd multiply) is invertible, so distinct
 /// inputs give distinct outputs while the bits look random.
 fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+/// The inverse of `mix`: each step undone in reverse order.
+fn unmix(mut x: u64) -> u64 {
+    x = undo_xor_shift(x, 31);
+    x = x.wrapping_mul(inverse(0x94d0_49bb_1331_11eb));
+    x = undo_xor_shift(x, 27);
+    x = x.wrapping_mul(inverse(0xbf58_476d_1ce4_e5b9));
+    undo_xor_shift(x, 30)
+}
+
+/// Undoes `x ^ (x >> shift)`.
+fn undo_xor_shift(y: u64, shift: u32) -> u64 {
+    let mut x = y;
+    let mut step = shift;
+    while step < 64 {
+        x = y ^ (x >> shift);
+        step += shift;
+    }
+    x
+}
+
+/// The multiplicative inverse of an odd number modulo 2^64 (Newton's iteration).
+const fn inverse(a: u64) -> u64 {
+    let mut x = a;
+    let mut i = 0;
+    while i < 5 {
+        x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+        i += 1;
+    }
+    x
 }
 
 /// True when `id` has the exact shape of a data id. Checked before any id becomes part of a
@@ -70,5 +120,27 @@ pub(super) fn check_data_id(id: &str) -> io::Result<()> {
             io::ErrorKind::InvalidInput,
             "malformed data id",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_tell_their_run() {
+        let mine = IdSeed::from_urandom().unwrap();
+        let other = IdSeed::from_urandom().unwrap();
+        let ids: Vec<String> = (0..1000).map(|_| mine.next_id()).collect();
+        for id in &ids {
+            assert!(mine.issued(id), "{id}");
+            assert!(!other.issued(id), "{id}");
+        }
+        assert!(!mine.issued(&other.next_id()));
+        assert!(!mine.issued("0123456789abcdef0123456789abcdef"));
+        assert!(!mine.issued("not an id"));
+        for x in [0, 1, u64::MAX, 0x1234_5678_9abc_def0] {
+            assert_eq!(unmix(mix(x)), x);
+        }
     }
 }

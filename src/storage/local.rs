@@ -7,7 +7,6 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use monoio::fs::{File, OpenOptions};
 
@@ -163,17 +162,14 @@ impl LocalStorage {
         }
     }
 
-    /// Removes object files whose id is not in `referenced` and that were last written
-    /// before `written_before` (this run's start). A crash between publishing a file and
-    /// committing its metadata leaves such orphans. Files this run wrote are never
-    /// touched, so the sweep can run while writes are served: a file published but not
-    /// yet recorded is always newer than the start. Files whose names are not data ids
-    /// are not ours and are left. Returns (files examined, files removed).
-    pub fn sweep_orphans(
-        &self,
-        referenced: &HashSet<String>,
-        written_before: SystemTime,
-    ) -> io::Result<(u64, u64)> {
+    /// Removes object files whose id is not in `referenced` and that this process did
+    /// not write. A crash between publishing a file and committing its metadata leaves
+    /// such orphans. Files this run wrote are never touched, so the sweep can run while
+    /// writes are served: a file published but not yet recorded is always this run's,
+    /// and the ids tell (not the file times, which a quick restart leaves ambiguous).
+    /// Files whose names are not data ids are not ours and are left.
+    /// Returns (files examined, files removed).
+    pub fn sweep_orphans(&self, referenced: &HashSet<String>) -> io::Result<(u64, u64)> {
         let (mut examined, mut removed) = (0, 0);
         for index in 0..FANOUT_DIRS {
             let dir = self.inner.objects_dir.join(fanout_name(index));
@@ -185,19 +181,13 @@ impl LocalStorage {
                     continue;
                 };
                 examined += 1;
-                if referenced.contains(id) {
+                if referenced.contains(id) || self.inner.seed.issued(id) {
                     continue;
                 }
-                let old = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|written| written < written_before);
-                if old {
-                    match fs::remove_file(entry.path()) {
-                        Ok(()) => removed += 1,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e),
-                    }
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
                 }
             }
         }

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 
 import boto3
@@ -77,6 +78,31 @@ class Daemon:
 
     def client(self, **config):
         return make_client(self.endpoint, **config)
+
+
+def metric(daemon, name):
+    """The value of an unlabelled series in the daemon's /metrics."""
+    text = urllib.request.urlopen(daemon.endpoint + "/metrics").read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def wait_for(condition, what, seconds=15):
+    """Polls an observable condition of the daemon until it holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def data_files_settled(daemon):
+    """The data files under objects/, once every file released so far is removed: the
+    reclaim table's count, committed before each release was answered, reaches 0."""
+    wait_for(lambda: metric(daemon, "bleepstore_reclaim_waiting_files") == 0, "released files to be removed")
+    return sum(len(files) for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")))
 
 
 def make_client(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, **config):

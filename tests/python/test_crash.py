@@ -69,6 +69,6 @@ def test_kill9_loop_script(tmp_path):
                           capture_output=True, timeout=300)
     out = done.stdout.decode()
     assert done.returncode == 0, out + done.stderr.decode()
-    assert "cycles=3 " in out and " lost=0 corrupted=0 tmp_leftovers=0" in out
+    assert "cycles=3 " in out and " lost=0 corrupted=0 tmp_leftovers=0 orphans=0" in out
     acknowledged = int(out.split("acknowledged=")[1].split()[0])
     assert acknowledged > 0

@@ -7,6 +7,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import data_files_settled as data_files
+
 MIB = 1024 * 1024
 
 
@@ -14,13 +16,6 @@ def error_of(call, *args, **kwargs):
     with pytest.raises(ClientError) as info:
         call(*args, **kwargs)
     return info.value.response
-
-
-def data_files(daemon):
-    count = 0
-    for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")):
-        count += len(files)
-    return count
 
 
 def upload_parts(s3, bucket, key, sizes):
@@ -180,7 +175,8 @@ def test_abandoned_uploads_are_reaped_at_startup_and_while_serving(tmp_path):
     try:
         s3 = d.client()
         assert "Uploads" not in s3.list_multipart_uploads(Bucket="reap")
-        assert "recovery: 1 multipart uploads older than 2 s aborted, 2 part files removed" in open(d.log_path).read()
+        assert ("recovery: 1 multipart uploads older than 2 s aborted (2 parts), 2 released data files removed"
+                in open(d.log_path).read())
         assert data_files(d) == 1
         response = error_of(s3.upload_part, Bucket="reap", Key="old", UploadId=old, PartNumber=3, Body=b"z")
         assert response["Error"]["Code"] == "NoSuchUpload"
@@ -199,7 +195,7 @@ def test_abandoned_uploads_are_reaped_at_startup_and_while_serving(tmp_path):
         assert data_files(d) == 1
         assert s3.get_object(Bucket="reap", Key="plain")["Body"].read() == b"an object, never reaped"
         deadline = time.time() + 5
-        while "older than 2 s aborted, 1 part files removed" not in open(d.log_path).read():
+        while "older than 2 s aborted, 1 part files released" not in open(d.log_path).read():
             assert time.time() < deadline, "the periodic sweep logged nothing"
             time.sleep(0.1)
     finally:
