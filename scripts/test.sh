@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
 cargo fmt --all -- --check
+cargo clippy --release --all-targets -- -D warnings
 cargo build --release --bins
 export BLEEPSTORE_BIN="$PWD/target/release/bleepstore"
 cargo test --release

@@ -16,6 +16,13 @@
 //! routing table (`s3::route::ROUTES`), run its handler, answer. Nothing acts before
 //! authentication; the body is read only by the handler, held to the hash or chunk
 //! signatures the verified head declared.
+//!
+//! Failure is crash-only. Nothing is acknowledged before it is durable, and startup is
+//! the recovery (interrupted temp files, released data in the reclaim table, orphans,
+//! expired uploads), so the release build aborts on any panic (`panic = "abort"`):
+//! a panicking core or metadata thread takes the whole process down at once, for
+//! systemd to restart, instead of leaving a silent dead core behind a healthy
+//! `/readyz`.
 
 pub mod auth;
 pub mod checksum;
