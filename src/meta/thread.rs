@@ -663,7 +663,10 @@ fn counts(conn: &Connection) -> Result<MetaCounts, MetaError> {
         buckets: count("buckets")?,
         objects: count("objects")?,
         uploads: count("uploads")?,
-        reclaim: count("reclaim")?,
+        reclaim: conn
+            .prepare_cached("SELECT COUNT(*) FROM reclaim")?
+            .query_row([], |r| r.get::<_, i64>(0))?
+            .max(0) as u64,
     })
 }
 
