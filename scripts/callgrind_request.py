@@ -44,7 +44,7 @@ def signed(port, method, path, body=b""):
     return headers
 
 
-def run(binary, op, count, size):
+def run(binary, op, count, size, keep=None):
     data_dir = tempfile.mkdtemp(prefix="bleepstore-callgrind-")
     out = os.path.join(data_dir, "callgrind.out")
     port = free_port()
@@ -92,6 +92,8 @@ def run(binary, op, count, size):
             for line in open(os.path.join(data_dir, name)):
                 if line.startswith("summary:"):
                     total += int(line.split()[1])
+            if keep:
+                shutil.copy(os.path.join(data_dir, name), keep)
     shutil.rmtree(data_dir, ignore_errors=True)
     return total
 
@@ -102,9 +104,10 @@ def main():
     parser.add_argument("--op", choices=["get", "head", "put"], default="get")
     parser.add_argument("-n", type=int, default=500, help="requests in the shorter run")
     parser.add_argument("--size", type=int, default=4096, help="object size in bytes")
+    parser.add_argument("--keep", metavar="FILE", help="also keep the longer run's callgrind output here")
     args = parser.parse_args()
     short = run(args.bin, args.op, args.n, args.size)
-    long = run(args.bin, args.op, 2 * args.n, args.size)
+    long = run(args.bin, args.op, 2 * args.n, args.size, args.keep)
     print(f"{args.op} {args.size} B: {(long - short) / args.n:,.0f} instructions per request "
           f"({args.bin}; totals {short:,} and {long:,})")
 

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use crate::auth::SigningKeyCache;
 use crate::clock;
 use crate::config::Config;
+use crate::error::S3Error;
 use crate::limits;
 use crate::meta::{CredentialRow, MetaClient};
 use crate::ops::lifecycle::Lifecycle;
 use crate::ops::metrics::CoreMetrics;
 use crate::reclaim::{CoreReads, ReadFence};
-use crate::s3::error::S3Error;
 use crate::storage::LocalStorage;
 
 pub struct CoreState {

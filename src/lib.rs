@@ -3,19 +3,27 @@
 //! The layer map, from the socket inwards:
 //! - [`server`]: one-time setup, one monoio runtime and SO_REUSEPORT listener per core.
 //! - [`http`]: connection loop, request heads, body readers, response writer. Knows no S3.
-//! - [`s3`]: routing to an operation, one handler per operation, XML, the S3 error type.
+//! - [`s3`]: the request pipeline and its stages, one handler per operation, XML.
+//! - [`error`]: the one error type of the request path, and its conversions.
+//! - [`reclaim`]: read leases, and the removal of released data once no read needs it.
 //! - [`auth`]: SigV4 as pure functions plus the per-core caches.
 //! - [`meta`]: the single SQLite thread (group commit) and its typed message protocol.
 //! - [`storage`]: object bytes on local disk, written durably and streamed back.
 //! - [`ops`]: logging and other operational surfaces.
 //! - [`limits`]: every bound in one file; [`config`]: the settings the daemon runs with.
 //!
-//! A request passes its stages in one order (`s3::service`): read and parse the head
-//! (`http`), resolve bucket and key, authenticate (`s3::authenticate`: the signature is
-//! settled before anything else is interpreted), route to an operation through the one
-//! routing table (`s3::route::ROUTES`), run its handler, answer. Nothing acts before
-//! authentication; the body is read only by the handler, held to the hash or chunk
-//! signatures the verified head declared.
+//! A request passes its stages in one order. The http layer reads and parses the
+//! head, then hands it to the service (`s3::service`), which resolves bucket and key,
+//! authenticates (`s3::authenticate`: the signature is settled before anything else
+//! is interpreted), routes through the one routing table (`s3::route::ROUTES`),
+//! parses the operation's inputs (`s3::operation`), authorizes (`s3::authorize`,
+//! which reads the rows the decision rests on and hands them on) and runs the
+//! handler, which returns a response. The http layer writes it and owns the
+//! connection: keep-alive, `100 Continue`, draining, lingering, the access log and
+//! metrics of the exchange. Nothing acts before authorization; the body is read only
+//! by the handler, held to the hash or chunk signatures the verified head declared.
+//! Replaced and deleted data is released through the metadata thread and removed by
+//! the reclaimer (`reclaim`) only once no read that could still see it is pending.
 //!
 //! Failure is crash-only. Nothing is acknowledged before it is durable, and startup is
 //! the recovery (interrupted temp files, released data in the reclaim table, orphans,
@@ -29,6 +37,7 @@ pub mod checksum;
 pub mod clock;
 pub mod config;
 pub mod core_state;
+pub mod error;
 pub mod http;
 pub mod limits;
 pub mod meta;

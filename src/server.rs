@@ -25,7 +25,7 @@ use crate::limits;
 use crate::meta::{self, CredentialRow, MetaClient};
 use crate::ops::lifecycle::{Control, Lifecycle};
 use crate::reclaim::ReadFence;
-use crate::s3::service::{refuse_connection, serve_connection};
+use crate::s3::service::Front;
 use crate::storage::LocalStorage;
 
 /// How long startup waits for a busy port to be released.
@@ -386,6 +386,9 @@ async fn serve(
     if let Some(released) = released {
         monoio::spawn(crate::reclaim::run_reclaimer(state.clone(), released));
     }
+    let front = Rc::new(Front {
+        state: state.clone(),
+    });
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     monoio::spawn(answer_controls(state.clone(), control, stop_tx));
     let mut stop = std::pin::pin!(stop_rx.recv_async());
@@ -399,7 +402,7 @@ async fn serve(
                 // connection that arrived meanwhile is still served.
                 let _canceller = canceller.cancel();
                 if let Ok((stream, _)) = accept.await {
-                    monoio::spawn(serve_connection(state.clone(), stream));
+                    monoio::spawn(serve_connection(front.clone(), stream));
                 }
                 break;
             }
@@ -407,9 +410,11 @@ async fn serve(
         match accepted {
             Ok((stream, _peer)) => {
                 if state.lifecycle.core_connections(state.core_id()) >= state.max_connections {
-                    monoio::spawn(refuse_connection(state.clone(), stream));
+                    let answer = front.slow_down();
+                    log::debug!("connection refused: core {} at its cap", state.core_id());
+                    monoio::spawn(crate::http::refuse(stream, answer));
                 } else {
-                    monoio::spawn(serve_connection(state.clone(), stream));
+                    monoio::spawn(serve_connection(front.clone(), stream));
                 }
             }
             Err(error) => {
@@ -425,6 +430,12 @@ async fn serve(
     // the listener is submitted to the ring at the next park. The main thread ends
     // the process once nothing is in flight.
     std::future::pending::<()>().await;
+}
+
+/// Serves one connection, counted among the open ones while it lasts.
+async fn serve_connection(front: Rc<Front>, stream: monoio::net::TcpStream) {
+    let _open = front.state.lifecycle.connection(front.state.core_id());
+    crate::http::serve(&*front, stream).await;
 }
 
 /// Answers the process's requests to this core: metrics snapshots, stop accepting.

@@ -6,7 +6,7 @@ use bleepstore::auth::{
     self, client, derive_signing_key, ParsedAuth, PayloadCheck, RequestParts, SecretKey,
     SigningKeyCache,
 };
-use bleepstore::s3::ErrorCode;
+use bleepstore::error::ErrorCode;
 
 const ACCESS: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -35,7 +35,7 @@ fn check_full(
     query: &str,
     list: &[(&str, &str)],
     has_body: bool,
-) -> Result<PayloadCheck, bleepstore::s3::S3Error> {
+) -> Result<PayloadCheck, bleepstore::error::S3Error> {
     let headers = headers(list);
     let parts = RequestParts {
         method,

@@ -4,7 +4,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::s3::error::{ErrorCode, S3Error};
+use crate::error::{ErrorCode, S3Error};
 
 /// Hex SHA-256 of the empty string, the hash of every empty payload.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -11,8 +11,8 @@ use crate::auth::sigv4::{
 use crate::auth::{SecretKey, SigningKeyCache};
 use crate::checksum::hex_encode;
 use crate::clock;
+use crate::error::{ErrorCode, S3Error};
 use crate::limits;
-use crate::s3::error::{ErrorCode, S3Error};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";

@@ -7,9 +7,9 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::error::{ErrorCode, S3Error};
 use crate::http::line::LineBuffer;
 use crate::limits;
-use crate::s3::error::{ErrorCode, S3Error};
 
 /// Verifies chunk and trailer signatures (SigV4's chained signatures).
 pub trait ChunkSignatureCheck {

@@ -1,9 +1,9 @@
 //! Request body framing: a known length, or HTTP chunked encoding decoded by a
 //! small state machine that works on whatever bytes have arrived.
 
+use crate::error::{ErrorCode, S3Error};
 use crate::http::line::LineBuffer;
 use crate::limits;
-use crate::s3::error::{ErrorCode, S3Error};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {

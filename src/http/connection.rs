@@ -10,10 +10,10 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
 
+use crate::error::{ErrorCode, S3Error};
 use crate::http::body::{Body, BodyState};
 use crate::http::head::{Parsed, RequestHead};
 use crate::limits;
-use crate::s3::error::{ErrorCode, S3Error};
 
 pub struct Connection {
     stream: TcpStream,

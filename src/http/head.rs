@@ -1,8 +1,8 @@
 //! The request head: parsed once with httparse, names lowercased, values trimmed.
 
+use crate::error::{ErrorCode, S3Error};
 use crate::http::body::BodyKind;
 use crate::limits;
-use crate::s3::error::{ErrorCode, S3Error};
 
 #[derive(Debug, Clone)]
 pub struct RequestHead {

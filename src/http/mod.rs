@@ -1,8 +1,8 @@
-//! HTTP/1.1 for the daemon: request heads parsed with httparse into a fixed
-//! header array, request bodies (Content-Length, chunked, and the aws-chunked
-//! content encoding inside them), and the response head writer. Knows nothing
-//! of S3 operations; protocol failures are returned as `S3Error`s so the caller
-//! renders them like any other error.
+//! HTTP/1.1 for the daemon: the connection loop (`serve`), request heads parsed
+//! with httparse into a fixed header array, request bodies (Content-Length,
+//! chunked, and the aws-chunked content encoding inside them), and responses.
+//! Knows nothing of S3: a `Service` answers each request; protocol failures are
+//! `crate::error::S3Error`s the service renders like any other error.
 
 pub mod aws_chunked;
 mod body;
@@ -10,8 +10,9 @@ mod connection;
 mod head;
 mod line;
 mod response;
+mod serve;
 
-pub use body::{Body, BodyKind};
-pub use connection::Connection;
+pub use body::BodyKind;
 pub use head::RequestHead;
-pub use response::{reason_phrase, ResponseHead};
+pub use response::{reason_phrase, Body, BodyStream, Labels, Response, ResponseHead};
+pub use serve::{refuse, serve, BodyReader, Exchange, Service};

@@ -1,8 +1,10 @@
-//! The response head writer. Header values come partly from clients
-//! (`response-content-type` overrides, stored metadata), so CR and LF are
-//! removed here: no value can split a response.
+//! Responses: the head writer, and what a service answers with (a head, a body in
+//! memory or streamed, and the labels the access log records). Header values come
+//! partly from clients (`response-content-type` overrides, stored metadata), so CR
+//! and LF are removed here: no value can split a response.
 
 use std::borrow::Cow;
+use std::io;
 
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
@@ -20,6 +22,10 @@ impl ResponseHead {
 
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    pub fn set_status(&mut self, status: u16) {
+        self.status = status;
     }
 
     pub fn header(
@@ -54,6 +60,58 @@ impl ResponseHead {
             out.extend_from_slice(b"Connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// A source of response body bytes, read in order (the object segments of a GET).
+#[allow(async_fn_in_trait)] // monoio futures are !Send by design: one runtime per core.
+pub trait BodyStream {
+    /// Reads the next bytes into `buf` from index 0, up to its capacity; `Ok(0)` at the end.
+    async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>);
+}
+
+/// What follows a response head.
+pub enum Body<S> {
+    /// Nothing (`Content-Length: 0`, or none at all on 204 and 304).
+    Empty,
+    /// Bytes in memory.
+    Bytes(Vec<u8>),
+    /// `length` bytes read from `source` as they are sent.
+    Stream { length: u64, source: S },
+    /// The answer to a HEAD: only the length of the body a GET would send.
+    Length(u64),
+}
+
+/// What the access log and the metrics record about an exchange, chosen by the service.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    pub request_id: String,
+    /// The operation's name (`None` when the request never reached one).
+    pub operation: Option<&'static str>,
+    /// A path template (never the raw path, which is unbounded).
+    pub path: &'static str,
+    /// Probes and scrapes: neither logged nor counted.
+    pub quiet: bool,
+}
+
+/// A complete answer: the http layer writes it, keeping or closing the connection.
+pub struct Response<S> {
+    pub head: ResponseHead,
+    pub body: Body<S>,
+    pub labels: Labels,
+}
+
+impl<S> Response<S> {
+    pub fn new(head: ResponseHead, body: Body<S>) -> Response<S> {
+        Response {
+            head,
+            body,
+            labels: Labels::default(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.head.status
     }
 }
 

@@ -62,6 +62,50 @@ pub struct ObjectRow {
     pub parts: Vec<PartRef>,
 }
 
+impl ObjectRow {
+    /// (data id, offset, length) pieces holding bytes `first..first + length`, in order:
+    /// one piece of a single-PUT object, or the parts a range touches (never an empty one).
+    pub fn ranges(&self, first: u64, length: u64) -> Vec<(String, u64, u64)> {
+        let pieces: Vec<(&str, u64)> = if self.parts_count.is_some() {
+            self.parts
+                .iter()
+                .map(|p| (p.data_id.as_str(), p.size))
+                .collect()
+        } else {
+            vec![(self.data_id.as_str(), self.size)]
+        };
+        let end = first + length;
+        let mut ranges = Vec::new();
+        let mut start = 0u64;
+        for (data_id, size) in pieces {
+            let stop = start + size;
+            if stop > first && start < end && size > 0 {
+                let offset = first.max(start) - start;
+                ranges.push((data_id.to_string(), offset, end.min(stop) - start - offset));
+            }
+            start = stop;
+        }
+        ranges
+    }
+
+    /// The checksum an object (or an upload, in its template row) carries, if any.
+    pub fn checksum_kind(
+        &self,
+    ) -> Option<(
+        crate::checksum::ChecksumAlgorithm,
+        crate::checksum::ChecksumType,
+    )> {
+        use crate::checksum::{ChecksumAlgorithm, ChecksumType};
+        let alg = ChecksumAlgorithm::from_name(self.checksum_algorithm.as_deref()?)?;
+        let kind = self
+            .checksum_type
+            .as_deref()
+            .and_then(ChecksumType::from_name)
+            .unwrap_or(ChecksumType::default_for(alg));
+        Some((alg, kind))
+    }
+}
+
 /// One part of a multipart object, in object order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRef {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::core_state::CoreState;
-use crate::http::{Connection, RequestHead, ResponseHead};
+use crate::http::{Body, Labels, RequestHead, Response, ResponseHead};
 use crate::ops::logging::json_string;
 use crate::ops::metrics::{self, Gauges, ProcessStats};
 
@@ -70,15 +70,8 @@ pub fn endpoint_for(head: &RequestHead) -> Option<Endpoint> {
     Some(endpoint)
 }
 
-/// Serves an endpoint. Returns (status, bytes written, whether the connection stays usable).
-pub async fn serve(
-    state: &CoreState,
-    conn: &mut Connection,
-    head: &RequestHead,
-    endpoint: Endpoint,
-    request_id: &str,
-    keep_alive: bool,
-) -> (u16, u64, bool) {
+/// Answers an endpoint.
+pub async fn serve<S>(state: &CoreState, head: &RequestHead, endpoint: Endpoint) -> Response<S> {
     let (status, content_type, body): (u16, &str, Cow<'static, str>) = match endpoint {
         Endpoint::Healthz => (200, "text/plain", Cow::Borrowed("")),
         Endpoint::Readyz => {
@@ -114,21 +107,16 @@ pub async fn serve(
         }
         Endpoint::Docs => (200, "text/html; charset=utf-8", Cow::Borrowed(DOCS)),
     };
-    let keep_alive = keep_alive && !state.lifecycle.is_draining();
-    let mut response = ResponseHead::new(status);
-    response.header("x-amz-request-id", request_id.to_string());
-    response.header("Date", state.http_date());
-    response.header(Cow::Borrowed("Server"), "BleepStore".to_string());
-    response.header("Content-Type", content_type.to_string());
-    response.header("Cache-Control", "no-store".to_string());
-    let mut out = Vec::with_capacity(256 + body.len());
-    response.encode(Some(body.len() as u64), keep_alive, &mut out);
-    if head.method != "HEAD" {
-        out.extend_from_slice(body.as_bytes());
-    }
-    let written = out.len() as u64;
-    let (result, _) = conn.write_all(out).await;
-    (status, written, keep_alive && result.is_ok())
+    let mut response_head = ResponseHead::new(status);
+    response_head.header("Content-Type", content_type);
+    response_head.header("Cache-Control", "no-store");
+    let mut response = Response::new(response_head, Body::Bytes(body.into_owned().into_bytes()));
+    response.labels = Labels {
+        path: endpoint.path(),
+        quiet: endpoint.is_quiet(),
+        ..Labels::default()
+    };
+    response
 }
 
 /// Runs the metadata and storage checks; returns (all healthy, the JSON document).

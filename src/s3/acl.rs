@@ -3,7 +3,7 @@
 //! ACLs, `x-amz-grant-*` headers or an AccessControlPolicy document; stored as
 //! JSON text on the bucket or object row; checked for every operation.
 
-use crate::s3::error::{ErrorCode, S3Error};
+use crate::error::{ErrorCode, S3Error};
 use crate::s3::xml::{parse_document, XmlWriter};
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -408,34 +408,32 @@ fn requested_acl(
 
 mod handlers {
     use super::*;
+    use crate::error::meta_error;
+    use crate::http::ResponseHead;
     use crate::limits;
-    use crate::s3::bucket::{bucket_with, existing_bucket, meta_error};
-    use crate::s3::service::RequestContext;
+    use crate::meta::{BucketRow, ObjectRow};
+    use crate::s3::context::{reply, RequestContext, S3Response};
 
-    async fn send_policy(
-        ctx: &mut RequestContext<'_>,
-        acl: &Acl,
-        owner: &str,
-    ) -> Result<(), S3Error> {
+    fn policy_response(ctx: &RequestContext<'_, '_>, acl: &Acl, owner: &str) -> S3Response {
         let name = if Some(owner) == ctx.requester() {
             ctx.principal.display_name().to_string()
         } else {
             owner.to_string()
         };
-        let body = acl.to_xml(owner, &name);
-        let mut response = ctx.response(200);
-        response.header("Content-Type", "application/xml".to_string());
-        ctx.send(response, &body).await
+        let mut head = ResponseHead::new(200);
+        head.header("Content-Type", "application/xml");
+        S3Response::new(head, crate::http::Body::Bytes(acl.to_xml(owner, &name)))
     }
 
-    pub async fn get_bucket_acl(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-        let bucket = bucket_with(ctx, Permission::ReadAcp).await?;
+    pub fn get_bucket_acl(ctx: &RequestContext<'_, '_>, bucket: &BucketRow) -> S3Response {
         let acl = Acl::from_json(&bucket.acl, &bucket.owner_id);
-        send_policy(ctx, &acl, &bucket.owner_id).await
+        policy_response(ctx, &acl, &bucket.owner_id)
     }
 
-    pub async fn put_bucket_acl(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-        let bucket = bucket_with(ctx, Permission::WriteAcp).await?;
+    pub async fn put_bucket_acl(
+        ctx: &mut RequestContext<'_, '_>,
+        bucket: &BucketRow,
+    ) -> Result<S3Response, S3Error> {
         let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
         let acl = requested_acl(&ctx.head.headers, &body, &bucket.owner_id, &bucket.owner_id)?;
         ctx.state
@@ -443,42 +441,19 @@ mod handlers {
             .set_bucket_acl(&bucket.name, acl.to_json())
             .await
             .map_err(|e| meta_error(e, &bucket.name, None))?;
-        let response = ctx.response(200);
-        ctx.send(response, b"").await
+        Ok(reply(ResponseHead::new(200)))
     }
 
-    async fn object_acl(
-        ctx: &RequestContext<'_>,
-        permission: Permission,
-    ) -> Result<(crate::meta::BucketRow, crate::meta::ObjectRow), S3Error> {
-        let bucket = existing_bucket(ctx).await?;
-        let key = ctx.key();
-        let row = ctx
-            .state
-            .meta
-            .get_object(&bucket.name, key)
-            .await
-            .map_err(|e| meta_error(e, &bucket.name, Some(key)))?;
-        let row =
-            row.ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", key.to_string()))?;
-        if !Acl::from_json(&row.acl, &row.owner_id).allows(
-            &row.owner_id,
-            ctx.requester(),
-            permission,
-        ) {
-            return Err(S3Error::new(ErrorCode::AccessDenied));
-        }
-        Ok((bucket, row))
-    }
-
-    pub async fn get_object_acl(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-        let (_, row) = object_acl(ctx, Permission::ReadAcp).await?;
+    pub fn get_object_acl(ctx: &RequestContext<'_, '_>, row: &ObjectRow) -> S3Response {
         let acl = Acl::from_json(&row.acl, &row.owner_id);
-        send_policy(ctx, &acl, &row.owner_id).await
+        policy_response(ctx, &acl, &row.owner_id)
     }
 
-    pub async fn put_object_acl(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-        let (bucket, row) = object_acl(ctx, Permission::WriteAcp).await?;
+    pub async fn put_object_acl(
+        ctx: &mut RequestContext<'_, '_>,
+        bucket: &BucketRow,
+        row: &ObjectRow,
+    ) -> Result<S3Response, S3Error> {
         let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
         let acl = requested_acl(&ctx.head.headers, &body, &row.owner_id, &bucket.owner_id)?;
         ctx.state
@@ -486,8 +461,7 @@ mod handlers {
             .set_object_acl(&bucket.name, &row.key, acl.to_json())
             .await
             .map_err(|e| meta_error(e, &bucket.name, Some(&row.key)))?;
-        let response = ctx.response(200);
-        ctx.send(response, b"").await
+        Ok(reply(ResponseHead::new(200)))
     }
 }
 

@@ -9,9 +9,9 @@ use std::rc::Rc;
 use crate::auth::{self, ParsedAuth, PayloadCheck, RequestParts, SecretKey};
 use crate::clock;
 use crate::core_state::CoreState;
+use crate::error::{ErrorCode, S3Error};
 use crate::http::RequestHead;
 use crate::meta::CredentialRow;
-use crate::s3::error::{ErrorCode, S3Error};
 
 /// Who a request acts as.
 pub enum Principal {

@@ -3,56 +3,26 @@
 //! parts (and so its ETag) part for part. Metadata is copied or replaced as
 //! `x-amz-metadata-directive` says, and `x-amz-copy-source-if-*` are checked first.
 
-use crate::auth::percent_decode;
 use crate::checksum::{base64_encode, ChecksumAlgorithm, ChecksumType, Checksummer};
 use crate::clock;
+use crate::error::meta_error;
+use crate::error::storage_error;
+use crate::error::{ErrorCode, S3Error};
 use crate::meta::{ObjectRow, PartRef};
-use crate::s3::acl::{Acl, Permission};
-use crate::s3::bucket::{meta_error, no_such_bucket};
-use crate::s3::error::{ErrorCode, S3Error};
-use crate::s3::object::{
-    discard_unrecorded, object_row_from_headers, put_condition, storage_error,
-};
-use crate::s3::service::RequestContext;
+use crate::s3::authorize::Granted;
+use crate::s3::context::{xml_reply, RequestContext, S3Response};
+use crate::s3::operation::{CopyObjectInput, MetadataDirective};
+use crate::s3::store::{discard_unrecorded, object_row_from_headers};
 use crate::s3::xml::XmlWriter;
 
 /// Largest source one CopyObject may copy, as S3 (5 GiB).
 const COPY_SOURCE_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 
-/// (bucket, key) of an `x-amz-copy-source` value: `[/]bucket/key[?versionId=...]`, URL-encoded.
-fn parse_copy_source(value: &str) -> Result<(String, String), S3Error> {
-    let invalid = || {
-        S3Error::with_message(
-            ErrorCode::InvalidArgument,
-            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-        )
-        .field("ArgumentName", "x-amz-copy-source")
-        .field("ArgumentValue", value)
-    };
-    let (path, version) = match value.split_once("?versionId=") {
-        Some((path, version)) => (path, Some(version)),
-        None => (value, None),
-    };
-    if version.is_some_and(|v| v != "null") {
-        return Err(S3Error::with_message(
-            ErrorCode::InvalidArgument,
-            "Invalid version id specified",
-        )
-        .field("ArgumentName", "versionId"));
-    }
-    let decoded = percent_decode(path)
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid)?;
-    let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
-    let (bucket, key) = decoded.split_once('/').ok_or_else(invalid)?;
-    if bucket.is_empty() || key.is_empty() {
-        return Err(invalid());
-    }
-    Ok((bucket.to_string(), key.to_string()))
-}
-
 /// The `x-amz-copy-source-if-*` conditions against the source object.
-fn check_source_conditions(ctx: &RequestContext<'_>, source: &ObjectRow) -> Result<(), S3Error> {
+pub(crate) fn check_source_conditions(
+    ctx: &RequestContext<'_, '_>,
+    source: &ObjectRow,
+) -> Result<(), S3Error> {
     let head = ctx.head;
     let modified = source.last_modified_ms.div_euclid(1000);
     let matches = |list: &str| {
@@ -90,95 +60,25 @@ fn check_source_conditions(ctx: &RequestContext<'_>, source: &ObjectRow) -> Resu
     Ok(())
 }
 
-/// The object `x-amz-copy-source` names, if the requester may read it and the
-/// `x-amz-copy-source-if-*` conditions hold.
-pub(crate) async fn readable_source(ctx: &RequestContext<'_>) -> Result<ObjectRow, S3Error> {
-    let (source_bucket, source_key) =
-        parse_copy_source(ctx.head.header("x-amz-copy-source").unwrap_or_default())?;
-    ctx.state
-        .meta
-        .get_bucket(&source_bucket)
-        .await
-        .map_err(|e| meta_error(e, &source_bucket, None))?
-        .ok_or_else(|| no_such_bucket(&source_bucket))?;
-    let source = ctx
-        .state
-        .meta
-        .get_object(&source_bucket, &source_key)
-        .await
-        .map_err(|e| meta_error(e, &source_bucket, Some(&source_key)))?
-        .ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).field("Key", source_key.clone()))?;
-    if !Acl::from_json(&source.acl, &source.owner_id).allows(
-        &source.owner_id,
-        ctx.requester(),
-        Permission::Read,
-    ) {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
-    check_source_conditions(ctx, &source)?;
-    Ok(source)
-}
-
-/// (data id, offset, length) pieces holding bytes `first..first + length` of an object,
-/// in order: one piece of a single-PUT object, or the parts a range touches.
-pub(crate) fn source_ranges(
-    source: &ObjectRow,
-    first: u64,
-    length: u64,
-) -> Vec<(String, u64, u64)> {
-    let pieces: Vec<(&str, u64)> = if source.parts_count.is_some() {
-        source
-            .parts
-            .iter()
-            .map(|p| (p.data_id.as_str(), p.size))
-            .collect()
-    } else {
-        vec![(source.data_id.as_str(), source.size)]
-    };
-    let end = first + length;
-    let mut ranges = Vec::new();
-    let mut start = 0u64;
-    for (data_id, size) in pieces {
-        let stop = start + size;
-        if stop > first && start < end && size > 0 {
-            let offset = first.max(start) - start;
-            ranges.push((data_id.to_string(), offset, end.min(stop) - start - offset));
-        }
-        start = stop;
-    }
-    ranges
-}
-
-pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = crate::s3::bucket::bucket_with(ctx, Permission::Write).await?;
-    // Held until the source's bytes are copied: files a concurrent overwrite of the
-    // source releases stay until then.
-    let lease = ctx.state.reads.begin();
-    let source = readable_source(ctx).await?;
-    let (source_bucket, source_key) = (source.bucket.clone(), source.key.clone());
+pub async fn copy_object(
+    ctx: &mut RequestContext<'_, '_>,
+    input: CopyObjectInput,
+    granted: Granted<'_>,
+) -> Result<S3Response, S3Error> {
+    // Authorization read the source under a read lease, held until its bytes are
+    // copied: files a concurrent overwrite of the source releases stay until then.
+    let bucket = granted.bucket()?;
+    let source = granted.object()?;
+    check_source_conditions(ctx, source)?;
     if source.size > COPY_SOURCE_BYTES_MAX {
         return Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120",
         ));
     }
-    let replace = match ctx
-        .head
-        .header("x-amz-metadata-directive")
-        .unwrap_or("COPY")
-    {
-        "COPY" => false,
-        "REPLACE" => true,
-        other => {
-            return Err(S3Error::with_message(
-                ErrorCode::InvalidArgument,
-                "Unknown metadata directive.",
-            )
-            .field("ArgumentName", "x-amz-metadata-directive")
-            .field("ArgumentValue", other))
-        }
-    };
-    let same_object = source_bucket == bucket.name && source_key == ctx.key();
+    let replace = input.directive == MetadataDirective::Replace;
+    let key = input.object.key.as_str();
+    let same_object = source.bucket == bucket.name && source.key == key;
     let new_storage_class = ctx
         .head
         .header("x-amz-storage-class")
@@ -189,14 +89,13 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let condition = put_condition(ctx)?;
-    let headers_row = object_row_from_headers(ctx, &bucket)?;
+    let headers_row = object_row_from_headers(ctx, bucket, key)?;
     let mut row = if replace {
         headers_row
     } else {
         ObjectRow {
             bucket: bucket.name.clone(),
-            key: ctx.key().to_string(),
+            key: key.to_string(),
             owner_id: ctx.principal.owner_id().to_string(),
             acl: headers_row.acl,
             storage_class: ctx
@@ -214,8 +113,11 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     row.parts_count = source.parts_count;
     row.upload_id = None;
     row.last_modified_ms = clock::now_unix_millis();
-    let copied = copy_data(ctx, &source).await?;
-    drop(lease);
+    let copied = copy_data(ctx, source).await?;
+    let source_etag = source.etag.clone();
+    let other_object = !same_object;
+    let bucket_name = bucket.name.clone();
+    drop(granted);
     let new_ids: Vec<String> = match &copied {
         Copied::Single(id) => vec![id.clone()],
         Copied::Parts(parts) => parts.iter().map(|p| p.data_id.clone()).collect(),
@@ -240,30 +142,32 @@ pub async fn copy_object(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         .clone()
         .zip(row.checksum_value.clone());
     let checksum_type = row.checksum_type.clone();
-    if let Err(error) = ctx.state.meta.put_object(row, condition).await {
+    if let Err(error) = ctx.state.meta.put_object(row, input.condition).await {
         discard_unrecorded(ctx, &new_ids).await;
-        return Err(meta_error(error, &bucket.name, Some(ctx.key())));
+        return Err(meta_error(error, &bucket_name, Some(key)));
     }
     let mut xml = XmlWriter::new();
     xml.root("CopyObjectResult");
     xml.element("LastModified", &clock::format_iso8601_millis(last_modified));
-    xml.element("ETag", &format!("\"{}\"", source.etag));
+    xml.element("ETag", &format!("\"{source_etag}\""));
     if let Some((alg, value)) = &checksum {
         xml.element(&format!("Checksum{alg}"), value);
         xml.optional("ChecksumType", checksum_type.as_deref());
     }
     xml.close("CopyObjectResult");
-    let mut response = ctx.response(200);
-    response.header("Content-Type", "application/xml".to_string());
-    if source.bucket != bucket.name || source.key != ctx.key() {
-        response.header("x-amz-copy-source-version-id", "null".to_string());
+    let mut response = xml_reply(xml);
+    if other_object {
+        response.head.header("x-amz-copy-source-version-id", "null");
     }
-    ctx.send(response, &xml.finish()).await
+    Ok(response)
 }
 
 /// `x-amz-checksum-algorithm` on a copy: unless the object already carries a
 /// full-object checksum of that algorithm, it is computed over the new copy's bytes.
-async fn recompute_checksum(ctx: &RequestContext<'_>, row: &mut ObjectRow) -> Result<(), S3Error> {
+async fn recompute_checksum(
+    ctx: &RequestContext<'_, '_>,
+    row: &mut ObjectRow,
+) -> Result<(), S3Error> {
     let Some(name) = ctx.head.header("x-amz-checksum-algorithm") else {
         return Ok(());
     };
@@ -279,7 +183,7 @@ async fn recompute_checksum(ctx: &RequestContext<'_>, row: &mut ObjectRow) -> Re
     {
         return Ok(());
     }
-    let ranges = source_ranges(row, 0, row.size);
+    let ranges = row.ranges(0, row.size);
     let raw = ctx
         .state
         .storage
@@ -301,7 +205,7 @@ enum Copied {
 }
 
 /// Copies the source's data files into new ones, durably.
-async fn copy_data(ctx: &RequestContext<'_>, source: &ObjectRow) -> Result<Copied, S3Error> {
+async fn copy_data(ctx: &RequestContext<'_, '_>, source: &ObjectRow) -> Result<Copied, S3Error> {
     if source.parts_count.is_none() {
         return Ok(Copied::Single(copy_file(ctx, &source.data_id).await?));
     }
@@ -322,7 +226,7 @@ async fn copy_data(ctx: &RequestContext<'_>, source: &ObjectRow) -> Result<Copie
     Ok(Copied::Parts(parts))
 }
 
-async fn copy_file(ctx: &RequestContext<'_>, source_id: &str) -> Result<String, S3Error> {
+async fn copy_file(ctx: &RequestContext<'_, '_>, source_id: &str) -> Result<String, S3Error> {
     let mut temp = ctx
         .state
         .storage
@@ -336,28 +240,4 @@ async fn copy_file(ctx: &RequestContext<'_>, source_id: &str) -> Result<String, 
     let data_id = ctx.state.storage.new_data_id();
     temp.commit(&data_id).await.map_err(storage_error)?;
     Ok(data_id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_source_forms() {
-        assert_eq!(
-            parse_copy_source("/b/k%20x").unwrap(),
-            ("b".into(), "k x".into())
-        );
-        assert_eq!(
-            parse_copy_source("b/dir/k?versionId=null").unwrap(),
-            ("b".into(), "dir/k".into())
-        );
-        assert_eq!(
-            parse_copy_source("b/a%2Fb").unwrap(),
-            ("b".into(), "a/b".into())
-        );
-        for bad in ["", "/b", "b/", "/b/k?versionId=3", "%zz/k"] {
-            assert!(parse_copy_source(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -2,66 +2,17 @@
 //! walk itself done by the metadata thread, the XML written here.
 
 use crate::auth::uri_encode;
-use crate::checksum::{base64_decode, base64_encode};
+use crate::checksum::base64_encode;
 use crate::clock;
-use crate::limits;
-use crate::meta::{ListPage, ListQuery, ObjectRow};
-use crate::s3::acl::Permission;
-use crate::s3::bucket::{bucket_with, meta_error, require_bucket};
-use crate::s3::error::{ErrorCode, S3Error};
-use crate::s3::service::RequestContext;
+use crate::error::meta_error;
+use crate::error::S3Error;
+use crate::meta::{BucketRow, ListPage, ListQuery, ObjectRow};
+use crate::s3::context::{xml_reply, RequestContext, S3Response};
+use crate::s3::operation::{ListParams, ListV2Start};
 use crate::s3::xml::XmlWriter;
 
-/// The parameters both list versions share.
-struct ListParams {
-    prefix: String,
-    delimiter: Option<String>,
-    max_keys: usize,
-    url_encoding: bool,
-}
-
-fn list_params(ctx: &RequestContext<'_>) -> Result<ListParams, S3Error> {
-    let max_keys = match ctx.query.get("max-keys") {
-        None => limits::LIST_KEYS_MAX,
-        Some(value) => value
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| {
-                S3Error::with_message(
-                    ErrorCode::InvalidArgument,
-                    "Provided max-keys not an integer or within integer range",
-                )
-                .field("ArgumentName", "max-keys")
-                .field("ArgumentValue", value)
-            })? as usize,
-    };
-    let url_encoding = match ctx.query.get("encoding-type") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("url") => true,
-        Some(v) => {
-            return Err(S3Error::with_message(
-                ErrorCode::InvalidArgument,
-                "Invalid Encoding Method specified in Request",
-            )
-            .field("ArgumentName", "encoding-type")
-            .field("ArgumentValue", v))
-        }
-    };
-    Ok(ListParams {
-        prefix: ctx.query.get("prefix").unwrap_or_default().to_string(),
-        delimiter: ctx
-            .query
-            .get("delimiter")
-            .filter(|d| !d.is_empty())
-            .map(str::to_string),
-        max_keys: max_keys.min(limits::LIST_KEYS_MAX),
-        url_encoding,
-    })
-}
-
 async fn fetch(
-    ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_, '_>,
     bucket: &str,
     params: &ListParams,
     after: Option<String>,
@@ -91,10 +42,12 @@ fn encoded(params: &ListParams, value: &str) -> String {
     }
 }
 
-pub async fn list_objects(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = bucket_with(ctx, Permission::Read).await?;
-    let params = list_params(ctx)?;
-    let marker = ctx.query.get("marker").unwrap_or_default().to_string();
+pub async fn list_objects(
+    ctx: &mut RequestContext<'_, '_>,
+    bucket: &BucketRow,
+    params: ListParams,
+    marker: String,
+) -> Result<S3Response, S3Error> {
     let after = (!marker.is_empty()).then(|| marker.clone());
     let page = fetch(ctx, &bucket.name, &params, after).await?;
     let mut xml = XmlWriter::new();
@@ -117,23 +70,24 @@ pub async fn list_objects(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     xml.element("IsTruncated", bool_text(page.is_truncated));
     write_entries(ctx, &mut xml, &params, &page, true);
     xml.close("ListBucketResult");
-    send_xml(ctx, xml).await
+    Ok(xml_reply(xml))
 }
 
-pub async fn list_objects_v2(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = bucket_with(ctx, Permission::Read).await?;
-    let params = list_params(ctx)?;
-    let token = ctx.query.get("continuation-token").map(str::to_string);
-    let start_after = ctx
-        .query
-        .get("start-after")
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+pub async fn list_objects_v2(
+    ctx: &mut RequestContext<'_, '_>,
+    bucket: &BucketRow,
+    params: ListParams,
+    start: ListV2Start,
+) -> Result<S3Response, S3Error> {
+    let ListV2Start {
+        token,
+        start_after,
+        fetch_owner,
+    } = start;
     let after = match &token {
-        Some(token) => Some(decode_token(token)?),
+        Some((_, key)) => Some(key.clone()),
         None => start_after.clone(),
     };
-    let fetch_owner = ctx.query.get("fetch-owner") == Some("true");
     let page = fetch(ctx, &bucket.name, &params, after).await?;
     let mut xml = XmlWriter::new();
     xml.root("ListBucketResult");
@@ -151,7 +105,7 @@ pub async fn list_objects_v2(ctx: &mut RequestContext<'_>) -> Result<(), S3Error
         &(page.objects.len() + page.common_prefixes.len()).to_string(),
     );
     xml.element("IsTruncated", bool_text(page.is_truncated));
-    if let Some(token) = &token {
+    if let Some((token, _)) = &token {
         xml.element("ContinuationToken", token);
     }
     if page.is_truncated {
@@ -164,20 +118,7 @@ pub async fn list_objects_v2(ctx: &mut RequestContext<'_>) -> Result<(), S3Error
     }
     write_entries(ctx, &mut xml, &params, &page, fetch_owner);
     xml.close("ListBucketResult");
-    send_xml(ctx, xml).await
-}
-
-/// Continuation tokens are the base64 of the last key returned: opaque to clients.
-fn decode_token(token: &str) -> Result<String, S3Error> {
-    base64_decode(token)
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| {
-            S3Error::with_message(
-                ErrorCode::InvalidArgument,
-                "The continuation token provided is incorrect",
-            )
-            .field("ArgumentName", "continuation-token")
-        })
+    Ok(xml_reply(xml))
 }
 
 fn bool_text(value: bool) -> &'static str {
@@ -189,7 +130,7 @@ fn bool_text(value: bool) -> &'static str {
 }
 
 fn write_entries(
-    ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_, '_>,
     xml: &mut XmlWriter,
     params: &ListParams,
     page: &ListPage,
@@ -206,7 +147,7 @@ fn write_entries(
 }
 
 fn write_object(
-    ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_, '_>,
     xml: &mut XmlWriter,
     params: &ListParams,
     row: &ObjectRow,
@@ -224,38 +165,22 @@ fn write_object(
     }
     xml.element("Size", &row.size.to_string());
     if owner {
-        write_owner(ctx, xml, "Owner", &row.owner_id);
+        ctx.write_owner(xml, "Owner", &row.owner_id);
     }
     xml.element("StorageClass", &row.storage_class);
     xml.close("Contents");
 }
 
-async fn send_xml(ctx: &mut RequestContext<'_>, xml: XmlWriter) -> Result<(), S3Error> {
-    let mut response = ctx.response(200);
-    response.header("Content-Type", "application/xml".to_string());
-    ctx.send(response, &xml.finish()).await
-}
-
 /// ListObjectVersions for a bucket that never had versioning: every object is
 /// its own `null` version, the latest, so versioning-aware tools (cleaners,
 /// sync tools) see exactly what is stored and can delete it.
-pub async fn list_object_versions(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = bucket_with(ctx, Permission::Read).await?;
-    let params = list_params(ctx)?;
-    let key_marker = ctx.query.get("key-marker").unwrap_or_default().to_string();
-    let version_marker = ctx
-        .query
-        .get("version-id-marker")
-        .unwrap_or_default()
-        .to_string();
-    if !version_marker.is_empty() && version_marker != "null" {
-        return Err(S3Error::with_message(
-            ErrorCode::InvalidArgument,
-            "Invalid version id specified",
-        )
-        .field("ArgumentName", "version-id-marker")
-        .field("ArgumentValue", version_marker));
-    }
+pub async fn list_object_versions(
+    ctx: &mut RequestContext<'_, '_>,
+    bucket: &BucketRow,
+    params: ListParams,
+    key_marker: String,
+    version_marker: String,
+) -> Result<S3Response, S3Error> {
     let after = (!key_marker.is_empty()).then(|| key_marker.clone());
     let page = fetch(ctx, &bucket.name, &params, after).await?;
     let mut xml = XmlWriter::new();
@@ -289,7 +214,7 @@ pub async fn list_object_versions(ctx: &mut RequestContext<'_>) -> Result<(), S3
         );
         xml.element("ETag", &format!("\"{}\"", row.etag));
         xml.element("Size", &row.size.to_string());
-        write_owner(ctx, &mut xml, "Owner", &row.owner_id);
+        ctx.write_owner(&mut xml, "Owner", &row.owner_id);
         xml.element("StorageClass", &row.storage_class);
         xml.close("Version");
     }
@@ -299,34 +224,14 @@ pub async fn list_object_versions(ctx: &mut RequestContext<'_>) -> Result<(), S3
         xml.close("CommonPrefixes");
     }
     xml.close("ListVersionsResult");
-    send_xml(ctx, xml).await
+    Ok(xml_reply(xml))
 }
 
 /// GetBucketVersioning: versioning was never enabled, which S3 answers with an
 /// empty configuration.
-pub async fn get_bucket_versioning(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    require_bucket(ctx).await?;
+pub fn get_bucket_versioning() -> S3Response {
     let mut xml = XmlWriter::new();
     xml.root("VersioningConfiguration");
     xml.close("VersioningConfiguration");
-    send_xml(ctx, xml).await
-}
-
-/// `<element><ID/><DisplayName/></element>` for an owner; the display name is known
-/// for the requester, and is the id itself for anyone else.
-pub(crate) fn write_owner(
-    ctx: &RequestContext<'_>,
-    xml: &mut XmlWriter,
-    element: &str,
-    owner_id: &str,
-) {
-    xml.open(element);
-    xml.element("ID", owner_id);
-    let display = if owner_id == ctx.principal.owner_id() {
-        ctx.principal.display_name()
-    } else {
-        owner_id
-    };
-    xml.element("DisplayName", display);
-    xml.close(element);
+    xml_reply(xml)
 }

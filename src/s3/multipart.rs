@@ -6,41 +6,40 @@
 
 use crate::checksum::{hex_encode, ChecksumAlgorithm, ChecksumType, Checksummer};
 use crate::clock;
+use crate::error::meta_error;
+use crate::error::storage_error;
+use crate::error::{ErrorCode, S3Error};
 use crate::http::ResponseHead;
 use crate::limits;
-use crate::meta::{CompleteRequest, CompletedPart, ObjectRow, PartRow, UploadQuery, UploadRow};
-use crate::s3::acl::Permission;
-use crate::s3::bucket::{bucket_with, meta_error};
-use crate::s3::error::{ErrorCode, S3Error};
-use crate::s3::list::write_owner;
-use crate::s3::object::{
-    discard_unrecorded, object_row_from_headers, put_condition, storage_error, store_body,
+use crate::meta::{
+    BucketRow, CompleteRequest, CompletedPart, ObjectRow, PartRow, PutCondition, UploadQuery,
+    UploadRow,
 };
-use crate::s3::service::RequestContext;
+use crate::s3::authorize::Granted;
+use crate::s3::context::{reply, xml_reply, RequestContext, S3Response};
+use crate::s3::operation::{ListPartsInput, ObjectRef, PartRef, UploadPartCopyInput};
+use crate::s3::store::{discard_unrecorded, object_row_from_headers, store_body};
 use crate::s3::xml::{parse_document, XmlWriter};
 
-/// Largest part number S3 accepts.
-const PART_NUMBER_MAX: u32 = 10_000;
 /// Largest single part, as S3 (5 GiB).
 const PART_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 
-async fn send_xml(ctx: &mut RequestContext<'_>, xml: XmlWriter) -> Result<(), S3Error> {
-    let mut response = ctx.response(200);
-    response.header("Content-Type", "application/xml".to_string());
-    ctx.send(response, &xml.finish()).await
-}
-
-/// The upload named by `uploadId`, which must belong to the request's bucket and key.
-async fn require_upload(ctx: &RequestContext<'_>) -> Result<UploadRow, S3Error> {
-    let upload_id = ctx.query.get("uploadId").unwrap_or_default();
+/// The upload named by `upload_id`, which must belong to the object named.
+async fn require_upload(
+    ctx: &RequestContext<'_, '_>,
+    object: &ObjectRef,
+    upload_id: &str,
+) -> Result<UploadRow, S3Error> {
     let upload = ctx
         .state
         .meta
         .get_upload(upload_id)
         .await
-        .map_err(|e| meta_error(e, ctx.bucket(), None))?;
+        .map_err(|e| meta_error(e, &object.bucket, None))?;
     match upload {
-        Some(upload) if upload.object.bucket == ctx.bucket() && upload.object.key == ctx.key() => {
+        Some(upload)
+            if upload.object.bucket == object.bucket && upload.object.key == object.key =>
+        {
             Ok(upload)
         }
         _ => Err(S3Error::new(ErrorCode::NoSuchUpload).field("UploadId", upload_id)),
@@ -50,7 +49,7 @@ async fn require_upload(ctx: &RequestContext<'_>) -> Result<UploadRow, S3Error> 
 /// The checksum CreateMultipartUpload asks for: `x-amz-checksum-algorithm` and
 /// `x-amz-checksum-type`, the type defaulting as S3 does and checked against the algorithm.
 fn requested_checksum(
-    ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_, '_>,
 ) -> Result<Option<(ChecksumAlgorithm, ChecksumType)>, S3Error> {
     let invalid = |message: String| S3Error::with_message(ErrorCode::InvalidRequest, message);
     let alg =
@@ -86,17 +85,6 @@ fn requested_checksum(
     }
 }
 
-/// The checksum an upload (or an object made from one) carries, if any.
-pub(crate) fn recorded_checksum(row: &ObjectRow) -> Option<(ChecksumAlgorithm, ChecksumType)> {
-    let alg = ChecksumAlgorithm::from_name(row.checksum_algorithm.as_deref()?)?;
-    let kind = row
-        .checksum_type
-        .as_deref()
-        .and_then(ChecksumType::from_name)
-        .unwrap_or(ChecksumType::default_for(alg));
-    Some((alg, kind))
-}
-
 /// Adds `x-amz-checksum-algorithm` and `x-amz-checksum-type` to an upload's answers.
 fn checksum_headers(
     response: &mut ResponseHead,
@@ -108,9 +96,12 @@ fn checksum_headers(
     }
 }
 
-pub async fn create_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = bucket_with(ctx, Permission::Write).await?;
-    let mut object = object_row_from_headers(ctx, &bucket)?;
+pub async fn create_multipart_upload(
+    ctx: &mut RequestContext<'_, '_>,
+    bucket: &BucketRow,
+    target: ObjectRef,
+) -> Result<S3Response, S3Error> {
+    let mut object = object_row_from_headers(ctx, bucket, &target.key)?;
     let checksum = requested_checksum(ctx)?;
     if let Some((alg, kind)) = checksum {
         object.checksum_algorithm = Some(alg.as_str().to_string());
@@ -130,56 +121,45 @@ pub async fn create_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(),
     let mut xml = XmlWriter::new();
     xml.root("InitiateMultipartUploadResult");
     xml.element("Bucket", &bucket.name);
-    xml.element("Key", ctx.key());
+    xml.element("Key", &target.key);
     xml.element("UploadId", &upload_id);
     xml.close("InitiateMultipartUploadResult");
-    let mut response = ctx.response(200);
-    response.header("Content-Type", "application/xml".to_string());
-    checksum_headers(&mut response, checksum);
-    ctx.send(response, &xml.finish()).await
+    let mut response = xml_reply(xml);
+    checksum_headers(&mut response.head, checksum);
+    Ok(response)
 }
 
-fn part_number(ctx: &RequestContext<'_>) -> Result<u32, S3Error> {
-    let raw = ctx.query.get("partNumber").unwrap_or_default();
-    raw.parse::<u32>()
-        .ok()
-        .filter(|n| (1..=PART_NUMBER_MAX).contains(n))
-        .ok_or_else(|| {
-            S3Error::with_message(
-                ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-            .field("ArgumentName", "partNumber")
-            .field("ArgumentValue", raw)
-        })
-}
-
-pub async fn upload_part(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    bucket_with(ctx, Permission::Write).await?;
-    let number = part_number(ctx)?;
-    let upload = require_upload(ctx).await?;
+pub async fn upload_part(
+    ctx: &mut RequestContext<'_, '_>,
+    part: PartRef,
+) -> Result<S3Response, S3Error> {
+    let upload = require_upload(ctx, &part.object, &part.upload_id).await?;
     let max_size = PART_BYTES_MAX.min(ctx.state.config.max_object_size);
-    let checksum = recorded_checksum(&upload.object);
+    let checksum = upload.object.checksum_kind();
     let (data_id, verified) = store_body(ctx, max_size, checksum).await?;
-    let part = PartRow {
+    let row = PartRow {
         upload_id: upload.upload_id.clone(),
-        part_number: number,
+        part_number: part.part_number,
         size: verified.size,
         etag: hex_encode(&verified.md5),
         data_id: data_id.clone(),
         last_modified_ms: clock::now_unix_millis(),
         checksum_value: verified.checksum.as_ref().map(|(_, v)| v.clone()),
     };
-    if let Err(error) = ctx.state.meta.put_part(part).await {
+    if let Err(error) = ctx.state.meta.put_part(row).await {
         discard_unrecorded(ctx, &[data_id]).await;
-        return Err(meta_error(error, ctx.bucket(), Some(ctx.key())));
+        return Err(meta_error(
+            error,
+            &part.object.bucket,
+            Some(&part.object.key),
+        ));
     }
-    let mut response = ctx.response(200);
-    response.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
+    let mut head = ResponseHead::new(200);
+    head.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
     if let Some((alg, value)) = verified.checksum {
-        response.header(alg.header_name(), value);
+        head.header(alg.header_name(), value);
     }
-    ctx.send(response, b"").await
+    Ok(reply(head))
 }
 
 /// The parts a CompleteMultipartUpload body lists: number, unquoted ETag and checksum.
@@ -216,10 +196,13 @@ fn completion_parts(body: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
     Ok(parts)
 }
 
-pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = bucket_with(ctx, Permission::Write).await?;
-    let condition = put_condition(ctx)?;
-    let upload_id = ctx.query.get("uploadId").unwrap_or_default().to_string();
+pub async fn complete_multipart_upload(
+    ctx: &mut RequestContext<'_, '_>,
+    bucket: &BucketRow,
+    object: ObjectRef,
+    upload_id: String,
+    condition: PutCondition,
+) -> Result<S3Response, S3Error> {
     let upload = ctx
         .state
         .meta
@@ -227,12 +210,12 @@ pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(
         .await
         .map_err(|e| meta_error(e, &bucket.name, None))?;
     let mut template = match upload {
-        Some(upload) if upload.object.bucket == bucket.name && upload.object.key == ctx.key() => {
+        Some(upload) if upload.object.bucket == bucket.name && upload.object.key == object.key => {
             upload.object
         }
         Some(_) => return Err(S3Error::new(ErrorCode::NoSuchUpload).field("UploadId", upload_id)),
         // Possibly completed already: the metadata thread answers that idempotently.
-        None => object_row_from_headers(ctx, &bucket)?,
+        None => object_row_from_headers(ctx, bucket, &object.key)?,
     };
     let expected_checksum = completion_checksum(ctx, &template)?;
     let body = ctx.read_completion_body(limits::XML_BODY_BYTES_MAX).await?;
@@ -250,28 +233,28 @@ pub async fn complete_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(
         .meta
         .complete_upload(request)
         .await
-        .map_err(|e| meta_error(e, &bucket.name, Some(ctx.key())))?;
+        .map_err(|e| meta_error(e, &bucket.name, Some(&object.key)))?;
     let mut xml = XmlWriter::new();
     xml.root("CompleteMultipartUploadResult");
-    xml.element("Location", &format!("/{}/{}", bucket.name, ctx.key()));
+    xml.element("Location", &format!("/{}/{}", bucket.name, object.key));
     xml.element("Bucket", &bucket.name);
-    xml.element("Key", ctx.key());
+    xml.element("Key", &object.key);
     xml.element("ETag", &format!("\"{}\"", done.etag));
     if let Some((alg, value, kind)) = &done.checksum {
         xml.element(&format!("Checksum{alg}"), value);
         xml.element("ChecksumType", kind);
     }
     xml.close("CompleteMultipartUploadResult");
-    send_xml(ctx, xml).await
+    Ok(xml_reply(xml))
 }
 
 /// The object checksum sent with a completion (`x-amz-checksum-<alg>`), checked against
 /// the upload's algorithm and type; the metadata step compares it with the computed one.
 fn completion_checksum(
-    ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_, '_>,
     template: &ObjectRow,
 ) -> Result<Option<String>, S3Error> {
-    let recorded = recorded_checksum(template);
+    let recorded = template.checksum_kind();
     if let Some(name) = ctx.head.header("x-amz-checksum-type") {
         let sent = ChecksumType::from_name(name);
         if sent.is_none() || sent != recorded.map(|(_, kind)| kind) {
@@ -303,62 +286,44 @@ fn completion_checksum(
     Ok(found)
 }
 
-pub async fn abort_multipart_upload(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    bucket_with(ctx, Permission::Write).await?;
-    let upload = require_upload(ctx).await?;
+pub async fn abort_multipart_upload(
+    ctx: &mut RequestContext<'_, '_>,
+    object: ObjectRef,
+    upload_id: String,
+) -> Result<S3Response, S3Error> {
+    let upload = require_upload(ctx, &object, &upload_id).await?;
     ctx.state
         .meta
         .abort_upload(&upload.upload_id)
         .await
-        .map_err(|e| meta_error(e, ctx.bucket(), Some(ctx.key())))?;
-    let response = ctx.response(204);
-    ctx.send(response, b"").await
+        .map_err(|e| meta_error(e, &object.bucket, Some(&object.key)))?;
+    Ok(reply(ResponseHead::new(204)))
 }
 
-fn bounded_count(ctx: &RequestContext<'_>, name: &'static str) -> Result<usize, S3Error> {
-    match ctx.query.get(name) {
-        None => Ok(limits::LIST_KEYS_MAX),
-        Some(value) => value
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(|n| (n as usize).min(limits::LIST_KEYS_MAX))
-            .ok_or_else(|| {
-                S3Error::with_message(
-                    ErrorCode::InvalidArgument,
-                    format!("Provided {name} not an integer or within integer range"),
-                )
-                .field("ArgumentName", name)
-                .field("ArgumentValue", value)
-            }),
-    }
-}
-
-pub async fn list_parts(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    bucket_with(ctx, Permission::Read).await?;
-    let upload = require_upload(ctx).await?;
-    let max = bounded_count(ctx, "max-parts")?;
-    let marker_text = ctx.query.get("part-number-marker").unwrap_or("0");
-    let marker: u32 = marker_text.parse().map_err(|_| {
-        S3Error::with_message(
-            ErrorCode::InvalidArgument,
-            "Provided part-number-marker not an integer",
-        )
-        .field("ArgumentName", "part-number-marker")
-    })?;
+pub async fn list_parts(
+    ctx: &mut RequestContext<'_, '_>,
+    input: ListPartsInput,
+) -> Result<S3Response, S3Error> {
+    let ListPartsInput {
+        object,
+        upload_id,
+        max_parts: max,
+        marker,
+    } = input;
+    let upload = require_upload(ctx, &object, &upload_id).await?;
     let (parts, truncated) = ctx
         .state
         .meta
         .list_parts(&upload.upload_id, marker, max)
         .await
-        .map_err(|e| meta_error(e, ctx.bucket(), Some(ctx.key())))?;
+        .map_err(|e| meta_error(e, &object.bucket, Some(&object.key)))?;
     let mut xml = XmlWriter::new();
     xml.root("ListPartsResult");
-    xml.element("Bucket", ctx.bucket());
-    xml.element("Key", ctx.key());
+    xml.element("Bucket", &object.bucket);
+    xml.element("Key", &object.key);
     xml.element("UploadId", &upload.upload_id);
-    write_owner(ctx, &mut xml, "Initiator", &upload.object.owner_id);
-    write_owner(ctx, &mut xml, "Owner", &upload.object.owner_id);
+    ctx.write_owner(&mut xml, "Initiator", &upload.object.owner_id);
+    ctx.write_owner(&mut xml, "Owner", &upload.object.owner_id);
     xml.element("StorageClass", &upload.object.storage_class);
     xml.element("PartNumberMarker", &marker.to_string());
     if let Some(last) = parts.last() {
@@ -366,7 +331,7 @@ pub async fn list_parts(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
     }
     xml.element("MaxParts", &max.to_string());
     xml.element("IsTruncated", if truncated { "true" } else { "false" });
-    let checksum = recorded_checksum(&upload.object);
+    let checksum = upload.object.checksum_kind();
     if let Some((alg, kind)) = checksum {
         xml.element("ChecksumAlgorithm", alg.as_str());
         xml.element("ChecksumType", kind.as_str());
@@ -386,36 +351,22 @@ pub async fn list_parts(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
         xml.close("Part");
     }
     xml.close("ListPartsResult");
-    send_xml(ctx, xml).await
+    Ok(xml_reply(xml))
 }
 
-pub async fn list_multipart_uploads(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    let bucket = bucket_with(ctx, Permission::Read).await?;
-    let query = UploadQuery {
-        bucket: bucket.name.clone(),
-        prefix: ctx.query.get("prefix").unwrap_or_default().to_string(),
-        delimiter: ctx
-            .query
-            .get("delimiter")
-            .filter(|d| !d.is_empty())
-            .map(str::to_string),
-        key_marker: ctx.query.get("key-marker").unwrap_or_default().to_string(),
-        upload_id_marker: ctx
-            .query
-            .get("upload-id-marker")
-            .unwrap_or_default()
-            .to_string(),
-        max_uploads: bounded_count(ctx, "max-uploads")?,
-    };
+pub async fn list_multipart_uploads(
+    ctx: &mut RequestContext<'_, '_>,
+    query: UploadQuery,
+) -> Result<S3Response, S3Error> {
     let page = ctx
         .state
         .meta
         .list_uploads(query.clone())
         .await
-        .map_err(|e| meta_error(e, &bucket.name, None))?;
+        .map_err(|e| meta_error(e, &query.bucket, None))?;
     let mut xml = XmlWriter::new();
     xml.root("ListMultipartUploadsResult");
-    xml.element("Bucket", &bucket.name);
+    xml.element("Bucket", &query.bucket);
     xml.element("KeyMarker", &query.key_marker);
     xml.element("UploadIdMarker", &query.upload_id_marker);
     if page.is_truncated {
@@ -437,8 +388,8 @@ pub async fn list_multipart_uploads(ctx: &mut RequestContext<'_>) -> Result<(), 
         xml.open("Upload");
         xml.element("Key", &upload.object.key);
         xml.element("UploadId", &upload.upload_id);
-        write_owner(ctx, &mut xml, "Initiator", &upload.object.owner_id);
-        write_owner(ctx, &mut xml, "Owner", &upload.object.owner_id);
+        ctx.write_owner(&mut xml, "Initiator", &upload.object.owner_id);
+        ctx.write_owner(&mut xml, "Owner", &upload.object.owner_id);
         xml.element("StorageClass", &upload.object.storage_class);
         xml.element(
             "Initiated",
@@ -452,61 +403,49 @@ pub async fn list_multipart_uploads(ctx: &mut RequestContext<'_>) -> Result<(), 
         xml.close("CommonPrefixes");
     }
     xml.close("ListMultipartUploadsResult");
-    send_xml(ctx, xml).await
-}
-
-/// The `x-amz-copy-source-range` of UploadPartCopy: `bytes=first-last`, inside the source.
-fn copy_source_range(value: Option<&str>, size: u64) -> Result<(u64, u64), S3Error> {
-    let Some(value) = value else {
-        return Ok((0, size));
-    };
-    let malformed = || {
-        S3Error::with_message(
-            ErrorCode::InvalidArgument,
-            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
-        )
-        .field("ArgumentName", "x-amz-copy-source-range")
-        .field("ArgumentValue", value)
-    };
-    let spec = value.trim().strip_prefix("bytes=").ok_or_else(malformed)?;
-    let (first, last) = spec.split_once('-').ok_or_else(malformed)?;
-    let first: u64 = first.trim().parse().map_err(|_| malformed())?;
-    let last: u64 = last.trim().parse().map_err(|_| malformed())?;
-    if first > last {
-        return Err(malformed());
-    }
-    if last >= size {
-        return Err(S3Error::with_message(
-            ErrorCode::InvalidArgument,
-            format!("Range specified is not valid for source object of size: {size}"),
-        )
-        .field("ArgumentName", "x-amz-copy-source-range")
-        .field("ArgumentValue", value));
-    }
-    Ok((first, last - first + 1))
+    Ok(xml_reply(xml))
 }
 
 /// UploadPartCopy: a part made of (a range of) another object. The bytes are read
 /// and hashed once, off the runtime, for the part's ETag.
-pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Error> {
-    bucket_with(ctx, Permission::Write).await?;
-    let number = part_number(ctx)?;
-    let upload = require_upload(ctx).await?;
-    let lease = ctx.state.reads.begin();
-    let source = crate::s3::copy::readable_source(ctx).await?;
-    let (first, length) =
-        copy_source_range(ctx.head.header("x-amz-copy-source-range"), source.size)?;
+pub async fn upload_part_copy(
+    ctx: &mut RequestContext<'_, '_>,
+    input: UploadPartCopyInput,
+    granted: Granted<'_>,
+) -> Result<S3Response, S3Error> {
+    let part = &input.part;
+    let upload = require_upload(ctx, &part.object, &part.upload_id).await?;
+    // Read under a read lease by authorization, held until the bytes are copied.
+    let source = granted.object()?;
+    crate::s3::copy::check_source_conditions(ctx, source)?;
+    let (first, length) = match &input.range {
+        None => (0, source.size),
+        Some((first, last, raw)) => {
+            if *last >= source.size {
+                return Err(S3Error::with_message(
+                    ErrorCode::InvalidArgument,
+                    format!(
+                        "Range specified is not valid for source object of size: {}",
+                        source.size
+                    ),
+                )
+                .field("ArgumentName", "x-amz-copy-source-range")
+                .field("ArgumentValue", raw.clone()));
+            }
+            (*first, last - first + 1)
+        }
+    };
     if length > PART_BYTES_MAX {
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
-    let ranges = crate::s3::copy::source_ranges(&source, first, length);
+    let ranges = source.ranges(first, length);
     let mut temp = ctx
         .state
         .storage
         .create_temp()
         .await
         .map_err(storage_error)?;
-    let checksum = recorded_checksum(&upload.object);
+    let checksum = upload.object.checksum_kind();
     let summer = checksum.map(|(alg, _)| Checksummer::new(alg));
     let (md5, part_checksum) = match temp.append_ranges_hashed(ranges, summer).await {
         Ok(hashed) => hashed,
@@ -515,22 +454,26 @@ pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Erro
             return Err(storage_error(error));
         }
     };
-    drop(lease);
+    drop(granted);
     let data_id = ctx.state.storage.new_data_id();
     temp.commit(&data_id).await.map_err(storage_error)?;
     let now = clock::now_unix_millis();
-    let part = PartRow {
+    let row = PartRow {
         upload_id: upload.upload_id.clone(),
-        part_number: number,
+        part_number: part.part_number,
         size: length,
         etag: hex_encode(&md5),
         data_id: data_id.clone(),
         last_modified_ms: now,
         checksum_value: part_checksum.as_deref().map(crate::checksum::base64_encode),
     };
-    if let Err(error) = ctx.state.meta.put_part(part).await {
+    if let Err(error) = ctx.state.meta.put_part(row).await {
         discard_unrecorded(ctx, &[data_id]).await;
-        return Err(meta_error(error, ctx.bucket(), Some(ctx.key())));
+        return Err(meta_error(
+            error,
+            &part.object.bucket,
+            Some(&part.object.key),
+        ));
     }
     let mut xml = XmlWriter::new();
     xml.root("CopyPartResult");
@@ -543,7 +486,7 @@ pub async fn upload_part_copy(ctx: &mut RequestContext<'_>) -> Result<(), S3Erro
         );
     }
     xml.close("CopyPartResult");
-    send_xml(ctx, xml).await
+    Ok(xml_reply(xml))
 }
 
 #[cfg(test)]
@@ -575,19 +518,6 @@ mod tests {
             assert_eq!(
                 completion_parts(bad).unwrap_err().code,
                 ErrorCode::MalformedXML
-            );
-        }
-    }
-
-    #[test]
-    fn copy_source_ranges() {
-        assert_eq!(copy_source_range(None, 10).unwrap(), (0, 10));
-        assert_eq!(copy_source_range(Some("bytes=2-5"), 10).unwrap(), (2, 4));
-        for bad in ["bytes=5-2", "bytes=0-10", "bytes=-3", "2-5", "bytes=a-b"] {
-            assert_eq!(
-                copy_source_range(Some(bad), 10).unwrap_err().code,
-                ErrorCode::InvalidArgument,
-                "{bad}"
             );
         }
     }

@@ -8,9 +8,9 @@ use sha2::Sha256;
 
 use crate::auth::{ChunkVerifier, PayloadCheck};
 use crate::checksum::{base64_decode, base64_encode, ChecksumAlgorithm, ChecksumType, Checksummer};
+use crate::error::{ErrorCode, S3Error};
 use crate::http::aws_chunked::{AwsChunkedDecoder, ChunkSignatureCheck};
-use crate::http::{Body, Connection, RequestHead};
-use crate::s3::error::{ErrorCode, S3Error};
+use crate::http::{BodyReader, RequestHead};
 
 impl ChunkSignatureCheck for ChunkVerifier {
     fn check_chunk(&mut self, chunk_sha256: &[u8; 32], signature_hex: &str) -> bool {
@@ -225,15 +225,14 @@ impl UploadReader {
     /// Fills `out` (cleared first) with the next decoded bytes, at most `max`; 0 at the end.
     pub async fn next(
         &mut self,
-        conn: &mut Connection,
-        body: &mut Body,
+        body: &mut BodyReader<'_>,
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<usize, S3Error> {
         out.clear();
         match &mut self.decoder {
             None => {
-                conn.read_body(body, out, max).await?;
+                body.read(out, max).await?;
             }
             Some(decoder) => loop {
                 if self.raw_pos == self.raw.len() {
@@ -242,7 +241,7 @@ impl UploadReader {
                     if self.raw.capacity() < max {
                         self.raw.reserve(max);
                     }
-                    if conn.read_body(body, &mut self.raw, max).await? == 0 {
+                    if body.read(&mut self.raw, max).await? == 0 {
                         if !decoder.is_done() {
                             return Err(S3Error::new(ErrorCode::IncompleteBody));
                         }
@@ -254,7 +253,7 @@ impl UploadReader {
                 if !out.is_empty() || decoder.is_done() {
                     if decoder.is_done() && out.is_empty() {
                         // Consume whatever framing is left so the connection stays in step.
-                        while conn.read_body(body, &mut self.raw, max).await? != 0 {
+                        while body.read(&mut self.raw, max).await? != 0 {
                             self.raw.clear();
                         }
                     }

@@ -1,10 +1,10 @@
-//! Routing: (method, host, path, query) to one `Operation`. Handlers never look at
-//! the raw query again; everything they need is parsed here. Written as plain
-//! matches so that `grep` finds every route.
+//! Routing: (method, host, path, query) to one `OperationKind`, through one table
+//! (`ROUTES`); `s3::operation` then parses the operation's inputs, so no handler
+//! looks at the raw query again.
 
 use crate::auth::percent_decode;
+use crate::error::{ErrorCode, S3Error};
 use crate::limits;
-use crate::s3::error::{ErrorCode, S3Error};
 
 /// The decoded query string: names and values percent-decoded, in request order.
 #[derive(Debug, Default, Clone)]
@@ -123,10 +123,11 @@ fn strip_port(host: &str) -> &str {
     })
 }
 
-/// Every operation the router knows. Operations that a later issue implements
-/// are routed to `NotImplemented` with their AWS name so the log says what was asked.
+/// Every operation the router knows, by name; `s3::operation::Operation` is the same
+/// with its parsed inputs. Operations that a later issue implements are routed to
+/// `NotImplemented` with their AWS name so the log says what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
+pub enum OperationKind {
     ListBuckets,
     CreateBucket,
     DeleteBucket,
@@ -158,38 +159,38 @@ pub enum Operation {
     NotImplemented(&'static str),
 }
 
-impl Operation {
+impl OperationKind {
     /// The AWS name of the operation, for logs and metrics.
     pub fn name(self) -> &'static str {
         match self {
-            Operation::ListBuckets => "ListBuckets",
-            Operation::CreateBucket => "CreateBucket",
-            Operation::DeleteBucket => "DeleteBucket",
-            Operation::HeadBucket => "HeadBucket",
-            Operation::GetBucketLocation => "GetBucketLocation",
-            Operation::ListObjects => "ListObjects",
-            Operation::ListObjectsV2 => "ListObjectsV2",
-            Operation::PutObject => "PutObject",
-            Operation::GetObject => "GetObject",
-            Operation::HeadObject => "HeadObject",
-            Operation::DeleteObject => "DeleteObject",
-            Operation::DeleteObjects => "DeleteObjects",
-            Operation::CopyObject => "CopyObject",
-            Operation::ListObjectVersions => "ListObjectVersions",
-            Operation::GetBucketVersioning => "GetBucketVersioning",
-            Operation::GetBucketAcl => "GetBucketAcl",
-            Operation::PutBucketAcl => "PutBucketAcl",
-            Operation::GetObjectAcl => "GetObjectAcl",
-            Operation::PutObjectAcl => "PutObjectAcl",
-            Operation::CreateMultipartUpload => "CreateMultipartUpload",
-            Operation::UploadPart => "UploadPart",
-            Operation::UploadPartCopy => "UploadPartCopy",
-            Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
-            Operation::AbortMultipartUpload => "AbortMultipartUpload",
-            Operation::ListParts => "ListParts",
-            Operation::ListMultipartUploads => "ListMultipartUploads",
-            Operation::GetObjectAttributes => "GetObjectAttributes",
-            Operation::NotImplemented(name) => name,
+            OperationKind::ListBuckets => "ListBuckets",
+            OperationKind::CreateBucket => "CreateBucket",
+            OperationKind::DeleteBucket => "DeleteBucket",
+            OperationKind::HeadBucket => "HeadBucket",
+            OperationKind::GetBucketLocation => "GetBucketLocation",
+            OperationKind::ListObjects => "ListObjects",
+            OperationKind::ListObjectsV2 => "ListObjectsV2",
+            OperationKind::PutObject => "PutObject",
+            OperationKind::GetObject => "GetObject",
+            OperationKind::HeadObject => "HeadObject",
+            OperationKind::DeleteObject => "DeleteObject",
+            OperationKind::DeleteObjects => "DeleteObjects",
+            OperationKind::CopyObject => "CopyObject",
+            OperationKind::ListObjectVersions => "ListObjectVersions",
+            OperationKind::GetBucketVersioning => "GetBucketVersioning",
+            OperationKind::GetBucketAcl => "GetBucketAcl",
+            OperationKind::PutBucketAcl => "PutBucketAcl",
+            OperationKind::GetObjectAcl => "GetObjectAcl",
+            OperationKind::PutObjectAcl => "PutObjectAcl",
+            OperationKind::CreateMultipartUpload => "CreateMultipartUpload",
+            OperationKind::UploadPart => "UploadPart",
+            OperationKind::UploadPartCopy => "UploadPartCopy",
+            OperationKind::CompleteMultipartUpload => "CompleteMultipartUpload",
+            OperationKind::AbortMultipartUpload => "AbortMultipartUpload",
+            OperationKind::ListParts => "ListParts",
+            OperationKind::ListMultipartUploads => "ListMultipartUploads",
+            OperationKind::GetObjectAttributes => "GetObjectAttributes",
+            OperationKind::NotImplemented(name) => name,
         }
     }
 }
@@ -258,7 +259,7 @@ pub struct Route {
     /// The query parameter that names the subresource; empty for the resource itself.
     pub subresource: &'static str,
     pub when: When,
-    pub operation: Operation,
+    pub operation: OperationKind,
 }
 
 const fn row(
@@ -266,7 +267,7 @@ const fn row(
     verb: Verb,
     subresource: &'static str,
     when: When,
-    operation: Operation,
+    operation: OperationKind,
 ) -> Route {
     Route {
         scope,
@@ -286,7 +287,7 @@ const fn row(
 /// generated from that output.
 #[rustfmt::skip]
 pub const ROUTES: &[Route] = {
-    use Operation::*;
+    use OperationKind::*;
     use Scope::{Bucket, Object, Service};
     use Verb::{Delete, Get, Head, Post, Put, Read};
     use When::{Always, CopySource, ListTypeTwo};
@@ -389,7 +390,7 @@ pub fn route(
     target: &Target,
     query: &Query,
     copy_source: bool,
-) -> Result<Operation, S3Error> {
+) -> Result<OperationKind, S3Error> {
     let scope = match (&target.bucket, &target.key) {
         (None, _) => Scope::Service,
         (Some(_), None) => Scope::Bucket,
@@ -428,7 +429,7 @@ pub fn routes_json() -> String {
         out.push_str(&format!(
             "  {{\"operation\": \"{}\", \"implemented\": {}, \"scope\": \"{scope}\", \"method\": \"{}\", \"subresource\": \"{}\", \"when\": \"{when}\"}}{}\n",
             r.operation.name(),
-            !matches!(r.operation, Operation::NotImplemented(_)),
+            !matches!(r.operation, OperationKind::NotImplemented(_)),
             r.verb.as_str(),
             r.subresource,
             if i + 1 == ROUTES.len() { "" } else { "," },
@@ -472,79 +473,87 @@ pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
 mod tests {
     use super::*;
 
-    fn op(method: &str, path: &str, query: &str) -> Result<Operation, S3Error> {
+    fn op(method: &str, path: &str, query: &str) -> Result<OperationKind, S3Error> {
         let target = resolve_target(Some("127.0.0.1:9000"), path, None)?;
         route(method, &target, &Query::parse(query)?, false)
     }
 
     #[test]
     fn routes_follow_the_aws_request_lines() {
-        assert_eq!(op("GET", "/", ""), Ok(Operation::ListBuckets));
-        assert_eq!(op("PUT", "/examplebucket", ""), Ok(Operation::CreateBucket));
-        assert_eq!(op("HEAD", "/examplebucket", ""), Ok(Operation::HeadBucket));
+        assert_eq!(op("GET", "/", ""), Ok(OperationKind::ListBuckets));
+        assert_eq!(
+            op("PUT", "/examplebucket", ""),
+            Ok(OperationKind::CreateBucket)
+        );
+        assert_eq!(
+            op("HEAD", "/examplebucket", ""),
+            Ok(OperationKind::HeadBucket)
+        );
         assert_eq!(
             op("DELETE", "/examplebucket/", ""),
-            Ok(Operation::DeleteBucket)
+            Ok(OperationKind::DeleteBucket)
         );
         assert_eq!(
             op("GET", "/examplebucket", "location"),
-            Ok(Operation::GetBucketLocation)
+            Ok(OperationKind::GetBucketLocation)
         );
         assert_eq!(
             op("GET", "/examplebucket", "list-type=2&prefix=a"),
-            Ok(Operation::ListObjectsV2)
+            Ok(OperationKind::ListObjectsV2)
         );
         assert_eq!(
             op("GET", "/examplebucket", "marker=a"),
-            Ok(Operation::ListObjects)
+            Ok(OperationKind::ListObjects)
         );
         assert_eq!(
             op("PUT", "/examplebucket/my%20photo.jpg", ""),
-            Ok(Operation::PutObject)
+            Ok(OperationKind::PutObject)
         );
         assert_eq!(
             op("GET", "/examplebucket/a/b", ""),
-            Ok(Operation::GetObject)
+            Ok(OperationKind::GetObject)
         );
         assert_eq!(
             op("HEAD", "/examplebucket/a", ""),
-            Ok(Operation::HeadObject)
+            Ok(OperationKind::HeadObject)
         );
         assert_eq!(
             op("DELETE", "/examplebucket/a", ""),
-            Ok(Operation::DeleteObject)
+            Ok(OperationKind::DeleteObject)
         );
         assert_eq!(
             op("GET", "/examplebucket", "lifecycle"),
-            Ok(Operation::NotImplemented("GetBucketLifecycleConfiguration"))
+            Ok(OperationKind::NotImplemented(
+                "GetBucketLifecycleConfiguration"
+            ))
         );
         assert_eq!(
             op("POST", "/examplebucket", "delete"),
-            Ok(Operation::DeleteObjects)
+            Ok(OperationKind::DeleteObjects)
         );
         assert_eq!(
             op("POST", "/examplebucket/k", "uploads"),
-            Ok(Operation::CreateMultipartUpload)
+            Ok(OperationKind::CreateMultipartUpload)
         );
         assert_eq!(
             op("POST", "/examplebucket/k", "uploadId=x"),
-            Ok(Operation::CompleteMultipartUpload)
+            Ok(OperationKind::CompleteMultipartUpload)
         );
         assert_eq!(
             op("DELETE", "/examplebucket/k", "uploadId=x"),
-            Ok(Operation::AbortMultipartUpload)
+            Ok(OperationKind::AbortMultipartUpload)
         );
         assert_eq!(
             op("GET", "/examplebucket/k", "uploadId=x"),
-            Ok(Operation::ListParts)
+            Ok(OperationKind::ListParts)
         );
         assert_eq!(
             op("GET", "/examplebucket", "uploads"),
-            Ok(Operation::ListMultipartUploads)
+            Ok(OperationKind::ListMultipartUploads)
         );
         assert_eq!(
             op("PUT", "/examplebucket/k", "partNumber=1&uploadId=x"),
-            Ok(Operation::UploadPart)
+            Ok(OperationKind::UploadPart)
         );
         assert_eq!(
             op("PATCH", "/examplebucket/k", "").map_err(|e| e.code),

@@ -2,7 +2,7 @@
 //! XML in that this issue needs (CreateBucketConfiguration). Error documents are
 //! rendered here and nowhere else.
 
-use crate::s3::error::{ErrorCode, S3Error};
+use crate::error::{ErrorCode, S3Error};
 
 /// The S3 namespace every response document carries.
 pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";

@@ -90,7 +90,9 @@ def test_metrics_move_with_operations(daemon, s3, bucket):
     puts = metric(before, "bleepstore_s3_operations_total", operation="PutObject", outcome="success")
     misses = metric(before, "bleepstore_s3_operations_total", operation="GetObject", outcome="client_error")
     received = metric(before, "bleepstore_bytes_received_total")
+    heads = metric(before, "bleepstore_http_requests_total", method="HEAD", path="/{bucket}/{key}", status="200")
     s3.put_object(Bucket=bucket, Key="m", Body=b"x" * 1000)
+    s3.head_object(Bucket=bucket, Key="m")
     with pytest.raises(ClientError):
         s3.get_object(Bucket=bucket, Key="absent")
     for _ in range(3):
@@ -103,6 +105,10 @@ def test_metrics_move_with_operations(daemon, s3, bucket):
                   outcome="client_error") == misses + 1
     assert metric(after, "bleepstore_bytes_received_total") >= received + 1000
     assert metric(after, "bleepstore_http_requests_total", method="PUT", path="/{bucket}/{key}", status="200") >= 1
+    # A successful HEAD counts under its real status (it used to be recorded as 0).
+    assert metric(after, "bleepstore_http_requests_total", method="HEAD", path="/{bucket}/{key}",
+                  status="200") == heads + 1
+    assert 'status="0"' not in after
     assert metric(after, "bleepstore_objects") >= 1 and metric(after, "bleepstore_buckets") >= 1
     assert metric(after, "process_resident_memory_bytes") > 1_000_000
     assert metric(after, "process_open_fds") > 3
