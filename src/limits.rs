@@ -42,6 +42,8 @@ pub const PRESIGNED_EXPIRES_SECS_MAX: i64 = 604_800;
 
 /// Metadata requests queued for the metadata thread before senders wait.
 pub const META_QUEUE_DEPTH_MAX: usize = 4096;
+/// Reader threads serving metadata reads, each on its own read-only connection.
+pub const META_READERS: usize = 2;
 /// Metadata write requests committed in one transaction at most.
 pub const META_BATCH_MAX: usize = 1024;
 /// Entries in each per-core signing-key cache and credential cache.

@@ -2,81 +2,131 @@
 //! methods send one typed request each and await its reply on a oneshot channel.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::limits;
-use crate::meta::multipart::UploadQuery;
-use crate::meta::thread::{run, Request};
+use crate::meta::messages::{Read, Reply, Write};
+use crate::meta::uploads::UploadQuery;
+use crate::meta::writer::WriterStats;
 use crate::meta::{
-    schema, BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome,
-    CredentialRow, ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition,
-    ReapedUploads, Released, UploadPage, UploadRow,
+    readers, schema, writer, BucketObject, BucketRow, CompleteRequest, CompletedUpload,
+    CreateBucketOutcome, CredentialRow, ListPage, ListQuery, MetaCounts, MetaError, ObjectRow,
+    PartRow, PutCondition, ReapedUploads, Released, UploadPage, UploadRow,
 };
 
-/// Sends requests to the metadata thread. Clone one per runtime.
+/// Sends requests to the metadata threads: reads to the readers, writes to the
+/// writer. Clone one per runtime.
 #[derive(Clone)]
 pub struct MetaClient {
-    tx: flume::Sender<Request>,
+    writes: flume::Sender<Write>,
+    reads: flume::Sender<Read>,
+    stats: Arc<WriterStats>,
 }
 
-/// The metadata thread. It ends after every `MetaClient` is dropped and the
-/// queue is drained.
+/// The metadata threads. They end after every `MetaClient` is dropped and their
+/// queues are drained.
 pub struct MetaThread {
-    handle: JoinHandle<()>,
+    handles: Vec<JoinHandle<()>>,
 }
 
 impl MetaThread {
-    /// Waits for the thread to finish: call after dropping every client.
+    /// Waits for the threads to finish: call after dropping every client.
     pub fn join(self) {
-        let _ = self.handle.join();
+        for handle in self.handles {
+            let _ = handle.join();
+        }
     }
 }
 
-/// Opens (creating and migrating) the database, then starts the thread. Every commit
-/// that releases data files sends them on `released`, for the reclaimer.
+/// Opens (creating and migrating) the database, then starts the writer and the
+/// readers. Every commit that releases data files sends them on `released`, for the
+/// reclaimer.
 pub fn start(
     db_path: &Path,
     released: flume::Sender<Released>,
 ) -> Result<(MetaClient, MetaThread), MetaError> {
     let conn = schema::open(db_path)?;
-    let (tx, rx) = flume::bounded(limits::META_QUEUE_DEPTH_MAX);
-    let handle = std::thread::Builder::new()
-        .name("bleepstore-meta".into())
-        .spawn(move || run(conn, rx, released))
-        .map_err(|e| MetaError::Sqlite(format!("cannot start metadata thread: {e}")))?;
-    Ok((MetaClient { tx }, MetaThread { handle }))
+    let (writes, write_rx) = flume::bounded(limits::META_QUEUE_DEPTH_MAX);
+    let (reads, read_rx) = flume::bounded(limits::META_QUEUE_DEPTH_MAX);
+    let stats = Arc::new(WriterStats::default());
+    let spawn_error =
+        |e: std::io::Error| MetaError::Sqlite(format!("cannot start a metadata thread: {e}"));
+    let mut handles = Vec::with_capacity(1 + limits::META_READERS);
+    let writer_stats = stats.clone();
+    handles.push(
+        std::thread::Builder::new()
+            .name("bleepstore-meta".into())
+            .spawn(move || writer::run(conn, write_rx, released, writer_stats))
+            .map_err(spawn_error)?,
+    );
+    for index in 0..limits::META_READERS {
+        let conn = schema::open_reader(db_path)?;
+        let rx = read_rx.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("bleepstore-read-{index}"))
+                .spawn(move || readers::run(conn, rx))
+                .map_err(spawn_error)?,
+        );
+    }
+    Ok((
+        MetaClient {
+            writes,
+            reads,
+            stats,
+        },
+        MetaThread { handles },
+    ))
 }
 
-pub(crate) type Reply<T> = flume::Sender<Result<T, MetaError>>;
-
 impl MetaClient {
-    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, MetaError> {
+    async fn write<T>(&self, make: impl FnOnce(Reply<T>) -> Write) -> Result<T, MetaError> {
         let (reply_tx, reply_rx) = flume::bounded(1);
-        self.tx
+        self.writes
             .send_async(make(reply_tx))
             .await
             .map_err(|_| MetaError::Closed)?;
         reply_rx.recv_async().await.map_err(|_| MetaError::Closed)?
     }
 
+    async fn read<T>(&self, make: impl FnOnce(Reply<T>) -> Read) -> Result<T, MetaError> {
+        let (reply_tx, reply_rx) = flume::bounded(1);
+        self.reads
+            .send_async(make(reply_tx))
+            .await
+            .map_err(|_| MetaError::Closed)?;
+        reply_rx.recv_async().await.map_err(|_| MetaError::Closed)?
+    }
+
+    /// The writer's figures (commits, writes).
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
+    /// Writes waiting for the writer to take them.
+    pub fn queued_writes(&self) -> usize {
+        self.writes.len()
+    }
+
     pub async fn create_bucket(&self, row: BucketRow) -> Result<CreateBucketOutcome, MetaError> {
-        self.call(|reply| Request::CreateBucket(row, reply)).await
+        self.write(|reply| Write::CreateBucket(row, reply)).await
     }
 
     /// Fails with `NoSuchBucket`, or `BucketNotEmpty` while objects or uploads remain.
     pub async fn delete_bucket(&self, name: &str) -> Result<(), MetaError> {
-        self.call(|reply| Request::DeleteBucket(name.to_string(), reply))
+        self.write(|reply| Write::DeleteBucket(name.to_string(), reply))
             .await
     }
 
     pub async fn get_bucket(&self, name: &str) -> Result<Option<BucketRow>, MetaError> {
-        self.call(|reply| Request::GetBucket(name.to_string(), reply))
+        self.read(|reply| Read::GetBucket(name.to_string(), reply))
             .await
     }
 
     /// Every bucket, sorted by name.
     pub async fn list_buckets(&self) -> Result<Vec<BucketRow>, MetaError> {
-        self.call(Request::ListBuckets).await
+        self.read(Read::ListBuckets).await
     }
 
     /// Inserts or replaces an object row. The condition is checked against the
@@ -84,7 +134,7 @@ impl MetaClient {
     /// creators cannot both win. The replaced object's data files are released
     /// to the reclaimer.
     pub async fn put_object(&self, row: ObjectRow, cond: PutCondition) -> Result<(), MetaError> {
-        self.call(|reply| Request::PutObject(Box::new(row), cond, reply))
+        self.write(|reply| Write::PutObject(Box::new(row), cond, reply))
             .await
     }
 
@@ -93,7 +143,7 @@ impl MetaClient {
         bucket: &str,
         key: &str,
     ) -> Result<Option<ObjectRow>, MetaError> {
-        self.call(|reply| Request::GetObject(bucket.to_string(), key.to_string(), reply))
+        self.read(|reply| Read::GetObject(bucket.to_string(), key.to_string(), reply))
             .await
     }
 
@@ -104,13 +154,13 @@ impl MetaClient {
         bucket: &str,
         key: &str,
     ) -> Result<BucketObject, MetaError> {
-        self.call(|reply| Request::GetBucketObject(bucket.to_string(), key.to_string(), reply))
+        self.read(|reply| Read::GetBucketObject(bucket.to_string(), key.to_string(), reply))
             .await
     }
 
     /// Removes an object (nothing when it was absent), releasing its data files.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), MetaError> {
-        self.call(|reply| Request::DeleteObject(bucket.to_string(), key.to_string(), None, reply))
+        self.write(|reply| Write::DeleteObject(bucket.to_string(), key.to_string(), None, reply))
             .await
     }
 
@@ -122,14 +172,14 @@ impl MetaClient {
         etag: &str,
     ) -> Result<(), MetaError> {
         let request = |reply| {
-            Request::DeleteObject(
+            Write::DeleteObject(
                 bucket.to_string(),
                 key.to_string(),
                 Some(etag.to_string()),
                 reply,
             )
         };
-        self.call(request).await
+        self.write(request).await
     }
 
     /// Deletes many keys in one transaction; returns each key's outcome.
@@ -138,51 +188,51 @@ impl MetaClient {
         bucket: &str,
         keys: Vec<String>,
     ) -> Result<Vec<Result<(), MetaError>>, MetaError> {
-        self.call(|reply| Request::DeleteObjects(bucket.to_string(), keys, reply))
+        self.write(|reply| Write::DeleteObjects(bucket.to_string(), keys, reply))
             .await
     }
 
     pub async fn list_objects(&self, query: ListQuery) -> Result<ListPage, MetaError> {
-        self.call(|reply| Request::ListObjects(query, reply)).await
+        self.read(|reply| Read::ListObjects(query, reply)).await
     }
 
     pub async fn get_credential(
         &self,
         access_key: &str,
     ) -> Result<Option<CredentialRow>, MetaError> {
-        self.call(|reply| Request::GetCredential(access_key.to_string(), reply))
+        self.read(|reply| Read::GetCredential(access_key.to_string(), reply))
             .await
     }
 
     /// Inserts or replaces a key pair.
     pub async fn put_credential(&self, row: CredentialRow) -> Result<(), MetaError> {
-        self.call(|reply| Request::PutCredential(row, reply)).await
+        self.write(|reply| Write::PutCredential(row, reply)).await
     }
 
     /// Answers once the metadata thread has read the database (a health check).
     pub async fn ping(&self) -> Result<(), MetaError> {
-        self.call(Request::Ping).await
+        self.read(Read::Ping).await
     }
 
     /// How many buckets, objects and multipart uploads exist (for /metrics).
     pub async fn counts(&self) -> Result<MetaCounts, MetaError> {
-        self.call(Request::Counts).await
+        self.read(Read::Counts).await
     }
 
     /// Records a new multipart upload (NoSuchBucket when the bucket is gone).
     pub async fn create_upload(&self, upload: UploadRow) -> Result<(), MetaError> {
-        self.call(|reply| Request::CreateUpload(Box::new(upload), reply))
+        self.write(|reply| Write::CreateUpload(Box::new(upload), reply))
             .await
     }
 
     pub async fn get_upload(&self, upload_id: &str) -> Result<Option<UploadRow>, MetaError> {
-        self.call(|reply| Request::GetUpload(upload_id.to_string(), reply))
+        self.read(|reply| Read::GetUpload(upload_id.to_string(), reply))
             .await
     }
 
     /// Records a part, releasing the data file of a part it replaced.
     pub async fn put_part(&self, part: PartRow) -> Result<(), MetaError> {
-        self.call(|reply| Request::PutPart(part, reply)).await
+        self.write(|reply| Write::PutPart(part, reply)).await
     }
 
     /// Parts numbered above `after`, at most `max`, and whether more follow.
@@ -192,7 +242,7 @@ impl MetaClient {
         after: u32,
         max: usize,
     ) -> Result<(Vec<PartRow>, bool), MetaError> {
-        self.call(|reply| Request::ListParts(upload_id.to_string(), after, max, reply))
+        self.read(|reply| Read::ListParts(upload_id.to_string(), after, max, reply))
             .await
     }
 
@@ -202,40 +252,40 @@ impl MetaClient {
         &self,
         request: CompleteRequest,
     ) -> Result<CompletedUpload, MetaError> {
-        self.call(|reply| Request::CompleteUpload(request, reply))
+        self.write(|reply| Write::CompleteUpload(request, reply))
             .await
     }
 
     /// Drops an upload, releasing its parts' data files.
     pub async fn abort_upload(&self, upload_id: &str) -> Result<(), MetaError> {
-        self.call(|reply| Request::AbortUpload(upload_id.to_string(), reply))
+        self.write(|reply| Write::AbortUpload(upload_id.to_string(), reply))
             .await
     }
 
     /// Aborts uploads initiated before `before_ms`.
     pub async fn reap_uploads(&self, before_ms: i64) -> Result<ReapedUploads, MetaError> {
-        self.call(|reply| Request::ReapUploads(before_ms, reply))
+        self.write(|reply| Write::ReapUploads(before_ms, reply))
             .await
     }
 
     pub async fn list_uploads(&self, query: UploadQuery) -> Result<UploadPage, MetaError> {
-        self.call(|reply| Request::ListUploads(query, reply)).await
+        self.read(|reply| Read::ListUploads(query, reply)).await
     }
 
     /// Every data id in the reclaim table: what a crash left released but not removed.
     pub async fn reclaimable(&self) -> Result<Vec<String>, MetaError> {
-        self.call(Request::Reclaimable).await
+        self.read(Read::Reclaimable).await
     }
 
     /// Forgets reclaim rows whose files are removed.
     pub async fn forget_reclaimed(&self, data_ids: Vec<String>) -> Result<(), MetaError> {
-        self.call(|reply| Request::ForgetReclaimed(data_ids, reply))
+        self.write(|reply| Write::ForgetReclaimed(data_ids, reply))
             .await
     }
 
     /// Replaces a bucket's ACL (JSON text).
     pub async fn set_bucket_acl(&self, name: &str, acl: String) -> Result<(), MetaError> {
-        self.call(|reply| Request::SetBucketAcl(name.to_string(), acl, reply))
+        self.write(|reply| Write::SetBucketAcl(name.to_string(), acl, reply))
             .await
     }
 
@@ -246,7 +296,7 @@ impl MetaClient {
         key: &str,
         acl: String,
     ) -> Result<(), MetaError> {
-        self.call(|reply| Request::SetObjectAcl(bucket.to_string(), key.to_string(), acl, reply))
+        self.write(|reply| Write::SetObjectAcl(bucket.to_string(), key.to_string(), acl, reply))
             .await
     }
 }

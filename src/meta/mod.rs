@@ -1,19 +1,29 @@
-//! Metadata: one std thread owns the SQLite database; runtimes reach it through
-//! `MetaClient`, whose async methods send a typed request over a bounded channel
-//! and await the reply. The thread drains every waiting request and commits all
-//! their writes in one transaction (group commit), so N concurrent PUTs cost one
-//! fsync. Nothing here knows HTTP or S3 XML.
+//! Metadata in SQLite. Runtimes reach it through `MetaClient`, whose async methods
+//! send a typed message (`messages`) over a bounded channel and await the reply.
+//! One writer thread owns the read-write connection and commits every waiting
+//! write in one transaction (group commit, `writer`), so N concurrent PUTs cost one
+//! fsync; reader threads serve reads on read-only connections (`readers`), so reads
+//! never wait behind a commit. The SQL lives by table: `buckets`, `objects`,
+//! `uploads`, `credentials`, `reclaim`, `counts`. Nothing here knows HTTP or S3 XML.
 
 pub mod admin;
+mod buckets;
 mod client;
+mod columns;
+mod counts;
+mod credentials;
 mod json;
-mod multipart;
+mod messages;
+mod objects;
+mod readers;
 mod reclaim;
 mod schema;
-mod thread;
+mod uploads;
+mod writer;
 
 pub use client::{start, MetaClient, MetaThread};
-pub use multipart::{UploadQuery, PART_BYTES_MIN};
+pub use uploads::{UploadQuery, PART_BYTES_MIN};
+pub use writer::WriterStats;
 
 use std::fmt;
 

@@ -126,6 +126,17 @@ pub fn open(path: &std::path::Path) -> Result<Connection, MetaError> {
     Ok(conn)
 }
 
+/// Opens a read-only connection for a reader thread (after `open` has migrated).
+pub fn open_reader(path: &std::path::Path) -> Result<Connection, MetaError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    Ok(conn)
+}
+
 fn migrate(conn: &Connection) -> Result<(), MetaError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let current: i64 = conn.query_row(

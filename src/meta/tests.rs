@@ -306,3 +306,128 @@ fn row_counts_follow_inserts_overwrites_and_deletes() {
     drop(meta);
     thread.join();
 }
+
+/// Holds the database's write lock from another connection, as a slow commit would.
+fn hold_write_lock(path: &std::path::Path) -> rusqlite::Connection {
+    let other = rusqlite::Connection::open(path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    other
+}
+
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn queued_writes_commit_in_one_transaction_and_a_failure_rolls_back_only_itself() {
+    use std::sync::atomic::Ordering;
+    let path = temp_db("group");
+    let (meta, _thread) = start(&path).unwrap();
+    block_on(async {
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        meta.put_object(object("b", "taken", "t0"), PutCondition::None)
+            .await
+            .unwrap();
+    });
+    let stats = meta.writer_stats();
+    let (commits, writes) = (
+        stats.commits.load(Ordering::SeqCst),
+        stats.writes.load(Ordering::SeqCst),
+    );
+    // The writer takes a first write and waits for the lock we hold ...
+    let lock = hold_write_lock(&path);
+    let first = {
+        let meta = meta.clone();
+        std::thread::spawn(move || {
+            block_on(meta.put_object(object("b", "first", "f0"), PutCondition::None))
+        })
+    };
+    wait_until("the writer to take the first write", || {
+        stats.writes.load(Ordering::SeqCst) == writes + 1
+    });
+    // ... while eight more queue behind it, one of them bound to fail.
+    const N: usize = 8;
+    let queued: Vec<_> = (0..N)
+        .map(|i| {
+            let meta = meta.clone();
+            std::thread::spawn(move || {
+                let (key, cond) = if i == 3 {
+                    ("taken".to_string(), PutCondition::IfNoneMatchStar)
+                } else {
+                    (format!("q{i}"), PutCondition::None)
+                };
+                block_on(meta.put_object(object("b", &key, &format!("q{i}")), cond))
+            })
+        })
+        .collect();
+    wait_until("eight writes to queue", || meta.queued_writes() == N);
+    drop(lock);
+    assert_eq!(first.join().unwrap(), Ok(()));
+    let outcomes: Vec<_> = queued.into_iter().map(|t| t.join().unwrap()).collect();
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i == 3 {
+            assert_eq!(outcome, &Err(MetaError::PreconditionFailed));
+        } else {
+            assert_eq!(outcome, &Ok(()), "write {i}");
+        }
+    }
+    assert_eq!(
+        stats.commits.load(Ordering::SeqCst) - commits,
+        2,
+        "the first write alone, then the eight queued ones together (writes {}, before: {commits} commits {writes} writes)",
+        stats.writes.load(Ordering::SeqCst) - writes
+    );
+    assert_eq!(stats.writes.load(Ordering::SeqCst) - writes, 1 + N as u64);
+    let page = list(&meta, "q", None, None, 1000);
+    assert_eq!(page.objects.len(), N - 1);
+    let taken = block_on(meta.get_object("b", "taken")).unwrap().unwrap();
+    assert_eq!(taken.data_id, "t0", "the failed write changed nothing");
+}
+
+#[test]
+fn reads_never_wait_behind_a_commit() {
+    let path = temp_db("readers");
+    let (meta, _thread) = start(&path).unwrap();
+    block_on(async {
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        meta.put_object(object("b", "k", "d1"), PutCondition::None)
+            .await
+            .unwrap();
+    });
+    // A commit in progress (held by another connection) blocks the writer ...
+    let lock = hold_write_lock(&path);
+    let (done_tx, done_rx) = flume::bounded(1);
+    let pending = {
+        let meta = meta.clone();
+        std::thread::spawn(move || {
+            let result = block_on(meta.put_object(object("b", "k2", "d2"), PutCondition::None));
+            let _ = done_tx.send(());
+            result
+        })
+    };
+    wait_until("the writer to take the write", || {
+        meta.writer_stats()
+            .writes
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 3
+    });
+    // ... but reads are answered meanwhile, from the last committed state.
+    let row = block_on(meta.get_object("b", "k")).unwrap().unwrap();
+    assert_eq!(row.data_id, "d1");
+    assert!(block_on(meta.get_object("b", "k2")).unwrap().is_none());
+    assert_eq!(list(&meta, "", None, None, 10).objects.len(), 1);
+    assert!(
+        done_rx.is_empty(),
+        "the write is still waiting for the lock"
+    );
+    drop(lock);
+    assert_eq!(pending.join().unwrap(), Ok(()));
+    assert!(block_on(meta.get_object("b", "k2")).unwrap().is_some());
+}

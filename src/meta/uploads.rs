@@ -1,4 +1,5 @@
-//! Multipart uploads in SQL: uploads in progress and their parts, completion
+//! The multipart_uploads and multipart_parts tables in SQL: uploads in progress and
+//! their parts, completion
 //! (validated and recorded in one step, so a part replaced concurrently cannot
 //! slip in between), abort, listings and the reaping of abandoned uploads.
 
@@ -6,8 +7,10 @@ use md5::{Digest, Md5};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::checksum::{multipart_checksum, ChecksumAlgorithm, ChecksumType};
+use crate::meta::buckets::get_bucket;
+use crate::meta::columns::col;
 use crate::meta::json::{decode_pairs, encode_pairs};
-use crate::meta::thread::{check_condition, current_etag, get_bucket, put_object};
+use crate::meta::objects::{check_condition, current_etag, put_object};
 use crate::meta::{
     CompleteRequest, CompletedUpload, MetaError, ObjectRow, PartRef, PartRow, PutCondition,
     ReapedUploads, UploadPage, UploadRow,
@@ -16,7 +19,7 @@ use crate::meta::{
 /// Smallest size of every part but the last, as S3 enforces at completion.
 pub const PART_BYTES_MIN: u64 = 5 * 1024 * 1024;
 
-/// The multipart_uploads table's columns in `upload_from_row` order, for `concat!`.
+/// The multipart_uploads table's columns, for `concat!` and `col!`.
 macro_rules! upload_columns {
     () => {
         "upload_id, bucket, key, owner_id, initiated_ms, content_type, content_encoding, \
@@ -25,31 +28,38 @@ macro_rules! upload_columns {
     };
 }
 
+/// The multipart_parts table's columns, for `concat!` and `col!`.
+macro_rules! upload_part_columns {
+    () => {
+        "upload_id, part_number, size, etag, data_id, last_modified_ms, checksum_value"
+    };
+}
+
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
-    let user_meta: String = row.get(11)?;
+    let user_meta: String = row.get(col!(upload_columns!(), "user_meta"))?;
     Ok(UploadRow {
-        upload_id: row.get(0)?,
-        initiated_ms: row.get(4)?,
+        upload_id: row.get(col!(upload_columns!(), "upload_id"))?,
+        initiated_ms: row.get(col!(upload_columns!(), "initiated_ms"))?,
         object: ObjectRow {
-            bucket: row.get(1)?,
-            key: row.get(2)?,
+            bucket: row.get(col!(upload_columns!(), "bucket"))?,
+            key: row.get(col!(upload_columns!(), "key"))?,
             size: 0,
             etag: String::new(),
-            content_type: row.get(5)?,
-            content_encoding: row.get(6)?,
-            content_language: row.get(7)?,
-            content_disposition: row.get(8)?,
-            cache_control: row.get(9)?,
-            expires: row.get(10)?,
+            content_type: row.get(col!(upload_columns!(), "content_type"))?,
+            content_encoding: row.get(col!(upload_columns!(), "content_encoding"))?,
+            content_language: row.get(col!(upload_columns!(), "content_language"))?,
+            content_disposition: row.get(col!(upload_columns!(), "content_disposition"))?,
+            cache_control: row.get(col!(upload_columns!(), "cache_control"))?,
+            expires: row.get(col!(upload_columns!(), "expires"))?,
             user_meta: decode_pairs(&user_meta).unwrap_or_default(),
-            storage_class: row.get(13)?,
-            acl: row.get(12)?,
+            storage_class: row.get(col!(upload_columns!(), "storage_class"))?,
+            acl: row.get(col!(upload_columns!(), "acl"))?,
             last_modified_ms: 0,
             data_id: String::new(),
-            checksum_algorithm: row.get(14)?,
+            checksum_algorithm: row.get(col!(upload_columns!(), "checksum_algorithm"))?,
             checksum_value: None,
-            checksum_type: row.get(15)?,
-            owner_id: row.get(3)?,
+            checksum_type: row.get(col!(upload_columns!(), "checksum_type"))?,
+            owner_id: row.get(col!(upload_columns!(), "owner_id"))?,
             parts_count: None,
             upload_id: None,
             parts: Vec::new(),
@@ -114,12 +124,12 @@ pub(crate) fn put_part(conn: &Connection, part: &PartRow) -> Result<Vec<String>,
         )?
         .query_row(params![part.upload_id, part.part_number], |r| r.get(0))
         .optional()?;
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO multipart_parts
-         (upload_id, part_number, size, etag, data_id, last_modified_ms, checksum_value)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
+    let sql = concat!(
+        "INSERT OR REPLACE INTO multipart_parts (",
+        upload_part_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    );
+    conn.prepare_cached(sql)?.execute(params![
         part.upload_id,
         part.part_number,
         part.size as i64,
@@ -133,13 +143,13 @@ pub(crate) fn put_part(conn: &Connection, part: &PartRow) -> Result<Vec<String>,
 
 fn part_from_row(row: &Row<'_>) -> rusqlite::Result<PartRow> {
     Ok(PartRow {
-        upload_id: row.get(0)?,
-        part_number: row.get::<_, i64>(1)? as u32,
-        size: row.get::<_, i64>(2)? as u64,
-        etag: row.get(3)?,
-        data_id: row.get(4)?,
-        last_modified_ms: row.get(5)?,
-        checksum_value: row.get(6)?,
+        upload_id: row.get(col!(upload_part_columns!(), "upload_id"))?,
+        part_number: row.get::<_, i64>(col!(upload_part_columns!(), "part_number"))? as u32,
+        size: row.get::<_, i64>(col!(upload_part_columns!(), "size"))? as u64,
+        etag: row.get(col!(upload_part_columns!(), "etag"))?,
+        data_id: row.get(col!(upload_part_columns!(), "data_id"))?,
+        last_modified_ms: row.get(col!(upload_part_columns!(), "last_modified_ms"))?,
+        checksum_value: row.get(col!(upload_part_columns!(), "checksum_value"))?,
     })
 }
 
@@ -153,10 +163,13 @@ pub(crate) fn list_parts(
     if get_upload(conn, upload_id)?.is_none() {
         return Err(MetaError::NoSuchUpload);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT upload_id, part_number, size, etag, data_id, last_modified_ms, checksum_value
-         FROM multipart_parts WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
-    )?;
+    let sql = concat!(
+        "SELECT ",
+        upload_part_columns!(),
+        " FROM multipart_parts WHERE upload_id = ?1 AND part_number > ?2 \
+         ORDER BY part_number LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(sql)?;
     let mut parts: Vec<PartRow> = stmt
         .query_map(params![upload_id, after, max as i64 + 1], part_from_row)?
         .collect::<Result<_, _>>()?;

@@ -1,0 +1,96 @@
+//! The typed messages the runtimes send the metadata threads: reads, which any
+//! reader serves on its read-only connection, and writes, which the one writer
+//! group-commits. Each carries the channel its reply goes back on.
+
+use crate::meta::uploads::UploadQuery;
+use crate::meta::{
+    BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
+    ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition, ReapedUploads,
+    UploadPage, UploadRow,
+};
+
+pub(crate) type Reply<T> = flume::Sender<Result<T, MetaError>>;
+
+/// A read: it sees the last committed state, in one read transaction.
+pub(crate) enum Read {
+    GetBucket(String, Reply<Option<BucketRow>>),
+    ListBuckets(Reply<Vec<BucketRow>>),
+    GetObject(String, String, Reply<Option<ObjectRow>>),
+    /// A bucket and one of its objects in one snapshot (the object is absent without the bucket).
+    GetBucketObject(String, String, Reply<BucketObject>),
+    ListObjects(ListQuery, Reply<ListPage>),
+    GetCredential(String, Reply<Option<CredentialRow>>),
+    Ping(Reply<()>),
+    Counts(Reply<MetaCounts>),
+    GetUpload(String, Reply<Option<UploadRow>>),
+    ListParts(String, u32, usize, Reply<(Vec<PartRow>, bool)>),
+    ListUploads(UploadQuery, Reply<UploadPage>),
+    /// Every data id waiting in the reclaim table (startup removes them all).
+    Reclaimable(Reply<Vec<String>>),
+}
+
+/// A write: answered only once the transaction holding it is durable.
+pub(crate) enum Write {
+    CreateBucket(BucketRow, Reply<CreateBucketOutcome>),
+    DeleteBucket(String, Reply<()>),
+    PutObject(Box<ObjectRow>, PutCondition, Reply<()>),
+    DeleteObject(String, String, Option<String>, Reply<()>),
+    DeleteObjects(String, Vec<String>, Reply<Vec<Result<(), MetaError>>>),
+    PutCredential(CredentialRow, Reply<()>),
+    CreateUpload(Box<UploadRow>, Reply<()>),
+    SetBucketAcl(String, String, Reply<()>),
+    SetObjectAcl(String, String, String, Reply<()>),
+    PutPart(PartRow, Reply<()>),
+    CompleteUpload(CompleteRequest, Reply<CompletedUpload>),
+    AbortUpload(String, Reply<()>),
+    ReapUploads(i64, Reply<ReapedUploads>),
+    /// Drops the reclaim rows of files that were removed.
+    ForgetReclaimed(Vec<String>, Reply<()>),
+}
+
+pub(crate) fn send<T>(reply: Reply<T>, result: Result<T, MetaError>) {
+    // The caller may have gone away (its connection closed); that is fine.
+    let _ = reply.send(result);
+}
+
+impl Write {
+    /// Answers the write with `error` (its transaction could not begin).
+    pub(crate) fn fail(self, error: MetaError) {
+        match self {
+            Write::CreateBucket(_, reply) => send(reply, Err(error)),
+            Write::DeleteBucket(_, reply) => send(reply, Err(error)),
+            Write::PutObject(_, _, reply) => send(reply, Err(error)),
+            Write::DeleteObject(_, _, _, reply) => send(reply, Err(error)),
+            Write::DeleteObjects(_, _, reply) => send(reply, Err(error)),
+            Write::PutCredential(_, reply) => send(reply, Err(error)),
+            Write::CreateUpload(_, reply) => send(reply, Err(error)),
+            Write::SetBucketAcl(_, _, reply) => send(reply, Err(error)),
+            Write::SetObjectAcl(_, _, _, reply) => send(reply, Err(error)),
+            Write::PutPart(_, reply) => send(reply, Err(error)),
+            Write::CompleteUpload(_, reply) => send(reply, Err(error)),
+            Write::AbortUpload(_, reply) => send(reply, Err(error)),
+            Write::ReapUploads(_, reply) => send(reply, Err(error)),
+            Write::ForgetReclaimed(_, reply) => send(reply, Err(error)),
+        }
+    }
+}
+
+impl Read {
+    /// Answers the read with `error` (its transaction could not begin).
+    pub(crate) fn fail(self, error: MetaError) {
+        match self {
+            Read::GetBucket(_, reply) => send(reply, Err(error)),
+            Read::ListBuckets(reply) => send(reply, Err(error)),
+            Read::GetObject(_, _, reply) => send(reply, Err(error)),
+            Read::GetBucketObject(_, _, reply) => send(reply, Err(error)),
+            Read::ListObjects(_, reply) => send(reply, Err(error)),
+            Read::GetCredential(_, reply) => send(reply, Err(error)),
+            Read::Ping(reply) => send(reply, Err(error)),
+            Read::Counts(reply) => send(reply, Err(error)),
+            Read::GetUpload(_, reply) => send(reply, Err(error)),
+            Read::ListParts(_, _, _, reply) => send(reply, Err(error)),
+            Read::ListUploads(_, reply) => send(reply, Err(error)),
+            Read::Reclaimable(reply) => send(reply, Err(error)),
+        }
+    }
+}

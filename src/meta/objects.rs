@@ -1,0 +1,367 @@
+//! The objects table (and the part list of multipart objects) in SQL: reads, the
+//! conditional writes, the releases of data ids that replacing or deleting an
+//! object makes, and the listing walk.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::limits;
+use crate::meta::buckets::get_bucket;
+use crate::meta::columns::col;
+use crate::meta::json::{decode_pairs, encode_pairs};
+use crate::meta::{BucketObject, ListPage, ListQuery, MetaError, ObjectRow, PartRef, PutCondition};
+
+/// The objects table's columns, for `concat!` and `col!`: statements are built at
+/// compile time, not formatted for every query.
+macro_rules! object_columns {
+    () => {
+        "bucket, key, size, etag, content_type, content_encoding, content_language, \
+         content_disposition, cache_control, expires, user_meta, storage_class, acl, \
+         last_modified_ms, data_id, checksum_algorithm, checksum_value, owner_id, parts_count, \
+         upload_id, checksum_type"
+    };
+}
+
+fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
+    let user_meta: String = row.get(col!(object_columns!(), "user_meta"))?;
+    Ok(ObjectRow {
+        bucket: row.get(col!(object_columns!(), "bucket"))?,
+        key: row.get(col!(object_columns!(), "key"))?,
+        size: row.get::<_, i64>(col!(object_columns!(), "size"))? as u64,
+        etag: row.get(col!(object_columns!(), "etag"))?,
+        content_type: row.get(col!(object_columns!(), "content_type"))?,
+        content_encoding: row.get(col!(object_columns!(), "content_encoding"))?,
+        content_language: row.get(col!(object_columns!(), "content_language"))?,
+        content_disposition: row.get(col!(object_columns!(), "content_disposition"))?,
+        cache_control: row.get(col!(object_columns!(), "cache_control"))?,
+        expires: row.get(col!(object_columns!(), "expires"))?,
+        user_meta: decode_pairs(&user_meta).unwrap_or_default(),
+        storage_class: row.get(col!(object_columns!(), "storage_class"))?,
+        acl: row.get(col!(object_columns!(), "acl"))?,
+        last_modified_ms: row.get(col!(object_columns!(), "last_modified_ms"))?,
+        data_id: row.get(col!(object_columns!(), "data_id"))?,
+        checksum_algorithm: row.get(col!(object_columns!(), "checksum_algorithm"))?,
+        checksum_value: row.get(col!(object_columns!(), "checksum_value"))?,
+        owner_id: row.get(col!(object_columns!(), "owner_id"))?,
+        parts_count: row
+            .get::<_, Option<i64>>(col!(object_columns!(), "parts_count"))?
+            .map(|n| n as u32),
+        upload_id: row.get(col!(object_columns!(), "upload_id"))?,
+        checksum_type: row.get(col!(object_columns!(), "checksum_type"))?,
+        parts: Vec::new(),
+    })
+}
+
+/// Both reads run on this thread, which also runs every write, so nothing can
+/// change between them.
+pub(crate) fn get_bucket_object(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<BucketObject, MetaError> {
+    let Some(bucket_row) = get_bucket(conn, bucket)? else {
+        return Ok((None, None));
+    };
+    Ok((Some(bucket_row), get_object(conn, bucket, key)?))
+}
+
+pub(crate) fn get_object(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<ObjectRow>, MetaError> {
+    let sql = concat!(
+        "SELECT ",
+        object_columns!(),
+        " FROM objects WHERE bucket = ?1 AND key = ?2"
+    );
+    let row = conn
+        .prepare_cached(sql)?
+        .query_row([bucket, key], object_from_row)
+        .optional()?;
+    let Some(mut row) = row else { return Ok(None) };
+    if row.parts_count.is_some() {
+        row.parts = object_parts(conn, bucket, key)?;
+    }
+    Ok(Some(row))
+}
+
+/// The columns of object_parts that a part of an object is read from.
+macro_rules! part_columns {
+    () => {
+        "part_number, size, etag, data_id, checksum_value"
+    };
+}
+
+fn object_parts(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<PartRef>, MetaError> {
+    let sql = concat!(
+        "SELECT ",
+        part_columns!(),
+        " FROM object_parts WHERE bucket = ?1 AND key = ?2 ORDER BY part_number"
+    );
+    let mut stmt = conn.prepare_cached(sql)?;
+    let parts = stmt.query_map([bucket, key], |r| {
+        Ok(PartRef {
+            part_number: r.get::<_, i64>(col!(part_columns!(), "part_number"))? as u32,
+            size: r.get::<_, i64>(col!(part_columns!(), "size"))? as u64,
+            etag: r.get(col!(part_columns!(), "etag"))?,
+            data_id: r.get(col!(part_columns!(), "data_id"))?,
+            checksum_value: r.get(col!(part_columns!(), "checksum_value"))?,
+        })
+    })?;
+    Ok(parts.collect::<Result<_, _>>()?)
+}
+
+/// Removes an object's row and part rows; returns every data id it used.
+pub(crate) fn release_object(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<String>, MetaError> {
+    let current: Option<(String, Option<i64>)> = conn
+        .prepare_cached(
+            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2 RETURNING data_id, parts_count",
+        )?
+        .query_row([bucket, key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((data_id, parts_count)) = current else {
+        return Ok(Vec::new());
+    };
+    let mut released = Vec::new();
+    if !data_id.is_empty() {
+        released.push(data_id);
+    }
+    if parts_count.is_some() {
+        let mut stmt = conn.prepare_cached(
+            "DELETE FROM object_parts WHERE bucket = ?1 AND key = ?2 RETURNING data_id",
+        )?;
+        let ids = stmt.query_map([bucket, key], |r| r.get::<_, String>(0))?;
+        for id in ids {
+            released.push(id?);
+        }
+    }
+    Ok(released)
+}
+
+pub(crate) fn current_etag(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<String>, MetaError> {
+    Ok(conn
+        .prepare_cached("SELECT etag FROM objects WHERE bucket = ?1 AND key = ?2")?
+        .query_row([bucket, key], |r| r.get(0))
+        .optional()?)
+}
+
+/// Checks a write condition against the current object's ETag.
+pub(crate) fn check_condition(current: Option<&str>, cond: &PutCondition) -> Result<(), MetaError> {
+    match (cond, current) {
+        (PutCondition::IfNoneMatchStar, Some(_)) => Err(MetaError::PreconditionFailed),
+        (PutCondition::IfMatch(_), None) => Err(MetaError::NoSuchKey),
+        (PutCondition::IfMatch(etag), Some(current)) if etag != current => {
+            Err(MetaError::PreconditionFailed)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Inserts or replaces an object (and its part rows); returns the data ids the
+/// replaced object used, for the caller to delete after the commit.
+pub(crate) fn put_object(
+    conn: &Connection,
+    row: &ObjectRow,
+    cond: &PutCondition,
+) -> Result<Vec<String>, MetaError> {
+    if get_bucket(conn, &row.bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    check_condition(current_etag(conn, &row.bucket, &row.key)?.as_deref(), cond)?;
+    let released = release_object(conn, &row.bucket, &row.key)?;
+    let sql = concat!(
+        "INSERT INTO objects (",
+        object_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20, ?21)"
+    );
+    conn.prepare_cached(sql)?.execute(params![
+        row.bucket,
+        row.key,
+        row.size as i64,
+        row.etag,
+        row.content_type,
+        row.content_encoding,
+        row.content_language,
+        row.content_disposition,
+        row.cache_control,
+        row.expires,
+        encode_pairs(&row.user_meta),
+        row.storage_class,
+        row.acl,
+        row.last_modified_ms,
+        row.data_id,
+        row.checksum_algorithm,
+        row.checksum_value,
+        row.owner_id,
+        row.parts_count.map(i64::from),
+        row.upload_id,
+        row.checksum_type,
+    ])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO object_parts (bucket, key, part_number, size, etag, data_id, checksum_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for part in &row.parts {
+        insert.execute(params![
+            row.bucket,
+            row.key,
+            part.part_number,
+            part.size as i64,
+            part.etag,
+            part.data_id,
+            part.checksum_value
+        ])?;
+    }
+    Ok(released
+        .into_iter()
+        .filter(|old| *old != row.data_id)
+        .collect())
+}
+
+pub(crate) fn delete_object(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    if_match: Option<&str>,
+) -> Result<Vec<String>, MetaError> {
+    if get_bucket(conn, bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    if let Some(etag) = if_match {
+        check_condition(
+            current_etag(conn, bucket, key)?.as_deref(),
+            &PutCondition::IfMatch(etag.to_string()),
+        )?;
+    }
+    release_object(conn, bucket, key)
+}
+
+/// Deletes up to a thousand keys in one step; each key's outcome separately.
+pub(crate) fn delete_objects(
+    conn: &Connection,
+    bucket: &str,
+    keys: &[String],
+) -> Result<Vec<Result<Vec<String>, MetaError>>, MetaError> {
+    if get_bucket(conn, bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    Ok(keys
+        .iter()
+        .map(|key| release_object(conn, bucket, key))
+        .collect())
+}
+
+pub(crate) fn set_object_acl(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    acl: &str,
+) -> Result<(), MetaError> {
+    let changed = conn
+        .prepare_cached("UPDATE objects SET acl = ?3 WHERE bucket = ?1 AND key = ?2")?
+        .execute([bucket, key, acl])?;
+    if changed == 0 {
+        return Err(MetaError::NoSuchKey);
+    }
+    Ok(())
+}
+
+/// The smallest string greater than every string that starts with `prefix`:
+/// the last character moved to the next code point. UTF-8 keeps code point
+/// order in byte order, which is the order SQLite compares TEXT in.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..0xE000).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Lists in key order, rolling keys up into common prefixes and seeking past a
+/// common prefix's keys instead of reading them.
+pub(crate) fn list_objects(conn: &Connection, query: &ListQuery) -> Result<ListPage, MetaError> {
+    let mut page = ListPage::default();
+    if query.max_keys == 0 {
+        return Ok(page);
+    }
+    let sql = concat!(
+        "SELECT ",
+        object_columns!(),
+        " FROM objects WHERE bucket = ?1 AND key >= ?2 AND key > ?3 ORDER BY key LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(sql)?;
+    let after = query.after.clone().unwrap_or_default();
+    let mut lower = query.prefix.clone();
+    let mut exclusive = after.clone();
+    let mut count = 0usize;
+    loop {
+        let limit = (query.max_keys - count + 1).clamp(2, limits::LIST_KEYS_MAX + 1);
+        let rows: Vec<ObjectRow> = stmt
+            .query_map(
+                params![query.bucket, lower, exclusive, limit as i64],
+                object_from_row,
+            )?
+            .collect::<Result<_, _>>()?;
+        let exhausted = rows.len() < limit;
+        let mut seek: Option<String> = None;
+        for row in rows {
+            if !row.key.starts_with(&query.prefix) {
+                return Ok(page);
+            }
+            let rolled = query.delimiter.as_deref().and_then(|delimiter| {
+                let rest = &row.key[query.prefix.len()..];
+                rest.find(delimiter)
+                    .map(|at| row.key[..query.prefix.len() + at + delimiter.len()].to_string())
+            });
+            match rolled {
+                Some(common) => {
+                    if common.as_str() > after.as_str() || query.after.is_none() {
+                        if count == query.max_keys {
+                            page.is_truncated = true;
+                            return Ok(page);
+                        }
+                        page.common_prefixes.push(common.clone());
+                        page.next_after = Some(common.clone());
+                        count += 1;
+                    }
+                    seek = Some(common);
+                    break;
+                }
+                None => {
+                    if count == query.max_keys {
+                        page.is_truncated = true;
+                        return Ok(page);
+                    }
+                    exclusive = row.key.clone();
+                    page.next_after = Some(row.key.clone());
+                    page.objects.push(row);
+                    count += 1;
+                }
+            }
+        }
+        match seek {
+            Some(common) => match prefix_successor(&common) {
+                Some(next) => lower = next,
+                None => return Ok(page),
+            },
+            None if exhausted => return Ok(page),
+            None => {}
+        }
+    }
+}

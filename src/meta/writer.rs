@@ -1,0 +1,209 @@
+//! The writer thread, the single owner of the read-write connection: it blocks for
+//! a write, takes whatever else is queued (up to a batch), runs every write in one
+//! transaction with a savepoint each (so one failed precondition rolls back only its
+//! own request), commits once, and only then replies: a write is never acknowledged
+//! before its commit is durable, and N concurrent writes cost one fsync.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use crate::limits;
+use crate::meta::messages::{send, Reply, Write};
+use crate::meta::{buckets, credentials, objects, reclaim, uploads, MetaError, Released};
+
+/// What the writer has done, for tests and the curious.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Writes those transactions carried (failed writes included).
+    pub writes: AtomicU64,
+}
+
+/// A reply held back until the batch's commit: called with the commit's outcome.
+type Deferred = Box<dyn FnOnce(Result<(), MetaError>)>;
+
+/// What one transaction's writes leave to do once it commits.
+#[derive(Default)]
+struct Batch {
+    deferred: Vec<Deferred>,
+    /// Data ids the writes released, handed to the reclaimer after the commit.
+    released: Vec<String>,
+}
+
+/// Group-commits writes until every sender is gone.
+pub(crate) fn run(
+    conn: Connection,
+    rx: flume::Receiver<Write>,
+    released: flume::Sender<Released>,
+    stats: Arc<WriterStats>,
+) {
+    let mut writes = Vec::with_capacity(limits::META_BATCH_MAX);
+    while let Ok(first) = rx.recv() {
+        writes.push(first);
+        while writes.len() < limits::META_BATCH_MAX {
+            match rx.try_recv() {
+                Ok(write) => writes.push(write),
+                Err(_) => break,
+            }
+        }
+        stats
+            .writes
+            .fetch_add(writes.len() as u64, Ordering::SeqCst);
+        commit(&conn, writes.drain(..), &released, &stats);
+    }
+    log::debug!("metadata writer: all clients gone, exiting");
+}
+
+/// Runs one batch in one transaction.
+fn commit(
+    conn: &Connection,
+    writes: impl ExactSizeIterator<Item = Write>,
+    released: &flume::Sender<Released>,
+    stats: &WriterStats,
+) {
+    let mut batch = Batch::default();
+    batch.deferred.reserve(writes.len());
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let error = MetaError::from(error);
+        for write in writes {
+            write.fail(error.clone());
+        }
+        return;
+    }
+    for write in writes {
+        run_write(conn, write, &mut batch);
+    }
+    let outcome = conn.execute_batch("COMMIT").map_err(MetaError::from);
+    if outcome.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    } else if !batch.released.is_empty() {
+        // Taken after the commit: a read begun later sees the new rows, so only reads
+        // begun before this instant can hold one of these ids.
+        let batch_released = Released {
+            committed: std::time::Instant::now(),
+            data_ids: std::mem::take(&mut batch.released),
+        };
+        // Without a reclaimer (it stopped), the rows wait for the next startup.
+        let _ = released.send(batch_released);
+    }
+    if outcome.is_ok() {
+        // Counted before anyone hears of the commit.
+        stats.commits.fetch_add(1, Ordering::SeqCst);
+    }
+    for reply in batch.deferred {
+        reply(outcome.clone());
+    }
+}
+
+/// Settles one write inside its savepoint. Success defers the reply to the commit;
+/// failure rolls back the savepoint and replies at once.
+fn settle<T: 'static>(
+    conn: &Connection,
+    reply: Reply<T>,
+    result: Result<T, MetaError>,
+    batch: &mut Batch,
+) {
+    settle_releasing(conn, reply, result.map(|value| (value, Vec::new())), batch)
+}
+
+/// As `settle`, for a write that released data ids: they enter the reclaim table in
+/// the same savepoint, and the reclaimer's list once the batch commits.
+fn settle_releasing<T: 'static>(
+    conn: &Connection,
+    reply: Reply<T>,
+    result: Result<(T, Vec<String>), MetaError>,
+    batch: &mut Batch,
+) {
+    let recorded = result.and_then(|(value, ids)| {
+        if !ids.is_empty() {
+            reclaim::record(conn, &ids, crate::clock::now_unix_millis())?;
+        }
+        Ok((value, ids))
+    });
+    match recorded {
+        Ok((value, ids)) => {
+            let _ = conn.execute_batch("RELEASE request");
+            batch.released.extend(ids);
+            batch
+                .deferred
+                .push(Box::new(move |commit| send(reply, commit.map(|()| value))));
+        }
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
+            send(reply, Err(error));
+        }
+    }
+}
+
+/// Runs one write inside its savepoint.
+fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
+    if let Err(error) = conn.execute_batch("SAVEPOINT request") {
+        write.fail(error.into());
+        return;
+    }
+    let no_release = |ids: Vec<String>| ((), ids);
+    match write {
+        Write::CreateBucket(row, reply) => {
+            settle(conn, reply, buckets::create_bucket(conn, &row), batch)
+        }
+        Write::DeleteBucket(name, reply) => {
+            settle(conn, reply, buckets::delete_bucket(conn, &name), batch)
+        }
+        Write::PutObject(row, cond, reply) => {
+            let result = objects::put_object(conn, &row, &cond).map(no_release);
+            settle_releasing(conn, reply, result, batch)
+        }
+        Write::DeleteObject(bucket, key, if_match, reply) => {
+            let result = objects::delete_object(conn, &bucket, &key, if_match.as_deref());
+            settle_releasing(conn, reply, result.map(no_release), batch)
+        }
+        Write::DeleteObjects(bucket, keys, reply) => {
+            let result = objects::delete_objects(conn, &bucket, &keys).map(|outcomes| {
+                let mut all = Vec::new();
+                let each = outcomes
+                    .into_iter()
+                    .map(|outcome| outcome.map(|ids| all.extend(ids)))
+                    .collect();
+                (each, all)
+            });
+            settle_releasing(conn, reply, result, batch)
+        }
+        Write::PutCredential(row, reply) => {
+            settle(conn, reply, credentials::put_credential(conn, &row), batch)
+        }
+        Write::CreateUpload(row, reply) => {
+            settle(conn, reply, uploads::create_upload(conn, &row), batch)
+        }
+        Write::SetBucketAcl(name, acl, reply) => settle(
+            conn,
+            reply,
+            buckets::set_bucket_acl(conn, &name, &acl),
+            batch,
+        ),
+        Write::SetObjectAcl(bucket, key, acl, reply) => {
+            let result = objects::set_object_acl(conn, &bucket, &key, &acl);
+            settle(conn, reply, result, batch)
+        }
+        Write::PutPart(part, reply) => {
+            let result = uploads::put_part(conn, &part).map(no_release);
+            settle_releasing(conn, reply, result, batch)
+        }
+        Write::CompleteUpload(request, reply) => {
+            let result = uploads::complete_upload(conn, &request);
+            settle_releasing(conn, reply, result, batch)
+        }
+        Write::AbortUpload(id, reply) => {
+            let result = uploads::abort_upload(conn, &id).map(no_release);
+            settle_releasing(conn, reply, result, batch)
+        }
+        Write::ReapUploads(before, reply) => {
+            settle_releasing(conn, reply, uploads::reap_uploads(conn, before), batch)
+        }
+        Write::ForgetReclaimed(ids, reply) => {
+            settle(conn, reply, reclaim::forget(conn, &ids), batch)
+        }
+    }
+}
