@@ -1,4 +1,4 @@
-//! Measures the durable write path of the local backend: small files (create_temp + write +
+//! Measures the durable write path of the local backend: small files (create + write +
 //! commit, each with its fdatasync, rename and directory fsync) one at a time and with many
 //! concurrent tasks on one runtime, and one large streamed object. The small-file rates decide
 //! the size below which objects should live inline in their metadata row instead.
@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bleepstore::storage::LocalStorage;
+use bleepstore::storage::Storage;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
@@ -19,7 +19,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let root = parent.join(format!("bleepstore-bench-{}", std::process::id()));
-    let (storage, _) = LocalStorage::open(&root).expect("open data dir");
+    let (storage, _) = Storage::open_local(&root).expect("open data dir");
     println!("data dir: {}", root.display());
 
     println!("-- io_uring driver");
@@ -41,7 +41,7 @@ fn main() {
     std::fs::remove_dir_all(&root).expect("remove bench dir");
 }
 
-async fn run_all(storage: &LocalStorage) {
+async fn run_all(storage: &Storage) {
     small_files(storage, 4 * KIB, 1, 2000).await;
     small_files(storage, 4 * KIB, 64, 10_000).await;
     small_files(storage, 64 * KIB, 64, 4000).await;
@@ -51,7 +51,7 @@ async fn run_all(storage: &LocalStorage) {
 
 /// `files` objects of `size` bytes, spread over `tasks` concurrent tasks each writing one
 /// object at a time; removes them afterwards.
-async fn small_files(storage: &LocalStorage, size: usize, tasks: usize, files: usize) {
+async fn small_files(storage: &Storage, size: usize, tasks: usize, files: usize) {
     let start = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|task| {
@@ -61,12 +61,12 @@ async fn small_files(storage: &LocalStorage, size: usize, tasks: usize, files: u
                 let mut ids = Vec::with_capacity(count);
                 let mut buf = vec![0xA5u8; size];
                 for _ in 0..count {
-                    let mut temp = storage.create_temp().await.expect("create temp");
-                    let (result, returned) = temp.write(buf).await;
+                    let id = storage.new_data_id();
+                    let mut upload = storage.create(&id).await.expect("create");
+                    let (result, returned) = upload.write(buf).await;
                     result.expect("write");
                     buf = returned;
-                    let id = storage.new_data_id();
-                    temp.commit(&id).await.expect("commit");
+                    upload.commit().await.expect("commit");
                     ids.push(id);
                 }
                 ids
@@ -80,7 +80,7 @@ async fn small_files(storage: &LocalStorage, size: usize, tasks: usize, files: u
     let elapsed = start.elapsed();
     report_files(size, tasks, ids.len(), elapsed);
     for id in ids {
-        storage.remove_object(&id).await.expect("remove");
+        storage.remove(&id).await.expect("remove");
     }
 }
 
@@ -97,18 +97,18 @@ fn report_files(size: usize, tasks: usize, files: usize, elapsed: Duration) {
 }
 
 /// One object of `total` bytes written in `piece`-sized writes, then committed.
-async fn large_file(storage: &LocalStorage, total: usize, piece: usize) {
+async fn large_file(storage: &Storage, total: usize, piece: usize) {
     let mut buf: Vec<u8> = (0..piece).map(|i| i as u8).collect();
     let start = Instant::now();
-    let mut temp = storage.create_temp().await.expect("create temp");
+    let id = storage.new_data_id();
+    let mut upload = storage.create(&id).await.expect("create");
     for _ in 0..total / piece {
-        let (result, returned) = temp.write(buf).await;
+        let (result, returned) = upload.write(buf).await;
         result.expect("write");
         buf = returned;
     }
     let written = start.elapsed();
-    let id = storage.new_data_id();
-    temp.commit(&id).await.expect("commit");
+    upload.commit().await.expect("commit");
     let elapsed = start.elapsed();
     let mib = total as f64 / MIB as f64;
     println!(
@@ -119,5 +119,5 @@ async fn large_file(storage: &LocalStorage, total: usize, piece: usize) {
         mib / written.as_secs_f64(),
         (elapsed - written).as_secs_f64() * 1000.0,
     );
-    storage.remove_object(&id).await.expect("remove");
+    storage.remove(&id).await.expect("remove");
 }

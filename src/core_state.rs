@@ -18,12 +18,12 @@ use crate::meta::{CredentialRow, MetaClient};
 use crate::ops::lifecycle::Lifecycle;
 use crate::ops::metrics::CoreMetrics;
 use crate::reclaim::{CoreReads, ReadFence};
-use crate::storage::LocalStorage;
+use crate::storage::Storage;
 
 pub struct CoreState {
     pub config: Arc<Config>,
     pub meta: MetaClient,
-    pub storage: LocalStorage,
+    pub storage: Storage,
     /// Readiness, drain and the per-core figures other threads read.
     pub lifecycle: Arc<Lifecycle>,
     /// This core's request metrics; a scrape merges every core's.
@@ -51,7 +51,7 @@ impl CoreState {
     pub fn new(
         config: Arc<Config>,
         meta: MetaClient,
-        storage: LocalStorage,
+        storage: Storage,
         lifecycle: Arc<Lifecycle>,
         fence: Arc<ReadFence>,
         core: usize,

@@ -51,6 +51,11 @@ pub const AUTH_CACHE_ENTRIES_MAX: usize = 1024;
 /// Seconds a cached credential lookup stays valid.
 pub const CREDENTIAL_CACHE_TTL_SECS: u64 = 60;
 
+/// Threads of the storage copy pool (server-side copies, hashing scans, walks).
+pub const COPY_THREADS: usize = 4;
+/// Copy jobs queued before the next one waits for room.
+pub const COPY_QUEUE_MAX: usize = 64;
+
 /// Milliseconds between the reclaimer's looks at the read leases while a released
 /// file waits for a read begun before its release to open its files.
 pub const RECLAIM_POLL_MILLIS: u64 = 10;

@@ -175,7 +175,7 @@ pub async fn run_reclaimer(state: Rc<CoreState>, released: flume::Receiver<Relea
 async fn remove_files(state: &CoreState, data_ids: Vec<String>) -> u64 {
     let mut removed = Vec::with_capacity(data_ids.len());
     for data_id in data_ids {
-        match state.storage.remove_object(&data_id).await {
+        match state.storage.remove(&data_id).await {
             Ok(()) => removed.push(data_id),
             Err(error) => log::warn!("could not remove released data file {data_id}: {error}"),
         }

@@ -26,7 +26,7 @@ use crate::meta::{self, CredentialRow, MetaClient};
 use crate::ops::lifecycle::{Control, Lifecycle};
 use crate::reclaim::ReadFence;
 use crate::s3::service::Front;
-use crate::storage::LocalStorage;
+use crate::storage::Storage;
 
 /// How long startup waits for a busy port to be released.
 const PORT_WAIT_MAX: Duration = Duration::from_secs(3);
@@ -44,7 +44,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let addr = claim_address(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
-    let (storage, recovery) = LocalStorage::open(&config.data_dir).map_err(|e| {
+    let (storage, recovery) = Storage::open_local(&config.data_dir).map_err(|e| {
         format!(
             "cannot open storage under {}: {e}",
             config.data_dir.display()
@@ -193,7 +193,7 @@ fn claim_address(config: &Config) -> Result<SocketAddr, String> {
 fn startup_with_metadata(
     config: &Config,
     meta: &MetaClient,
-    storage: &LocalStorage,
+    storage: &Storage,
 ) -> Result<(), String> {
     let mut runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .enable_timer()
@@ -213,7 +213,7 @@ fn startup_with_metadata(
             .map_err(|e| format!("cannot read the reclaim table: {e}"))?;
         let mut removed = Vec::with_capacity(released.len());
         for data_id in released {
-            match storage.remove_object_now(&data_id) {
+            match storage.remove(&data_id).await {
                 Ok(()) => removed.push(data_id),
                 Err(error) => log::warn!("could not remove released data file {data_id}: {error}"),
             }
@@ -236,10 +236,10 @@ fn startup_with_metadata(
 
 /// Sweeps orphan data files (published, but a crash came before their metadata
 /// commit) on a background thread, so startup does not wait for a walk of every
-/// object file. A file is an orphan when no row and no reclaim entry names it and
-/// this run did not write it: files of this run may be published and not yet
-/// recorded, and the sweep tells them apart by their ids, not by their times.
-fn sweep_orphans_in_background(db_path: PathBuf, storage: LocalStorage) {
+/// object. A file is an orphan when no row and no reclaim entry names it and this run
+/// did not write it: files of this run may be published and not yet recorded, and
+/// their ids tell them apart (not their times, which a quick restart leaves ambiguous).
+fn sweep_orphans_in_background(db_path: PathBuf, storage: Storage) {
     let spawned = thread::Builder::new()
         .name("bleepstore-sweep".into())
         .spawn(move || {
@@ -251,7 +251,14 @@ fn sweep_orphans_in_background(db_path: PathBuf, storage: LocalStorage) {
                     return;
                 }
             };
-            match storage.sweep_orphans(&referenced) {
+            let runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build();
+            let swept = match runtime {
+                Ok(mut runtime) => runtime.block_on(sweep(&storage, &referenced)),
+                Err(error) => Err(error),
+            };
+            match swept {
                 Ok((examined, removed)) => log::info!(
                     "recovery: orphan sweep examined {examined} data files, removed {removed} orphans in {} ms",
                     begun.elapsed().as_millis()
@@ -262,6 +269,22 @@ fn sweep_orphans_in_background(db_path: PathBuf, storage: LocalStorage) {
     if let Err(error) = spawned {
         log::warn!("orphan sweep not started: {error}");
     }
+}
+
+/// Removes the objects no one references; returns (examined, removed).
+async fn sweep(
+    storage: &Storage,
+    referenced: &std::collections::HashSet<String>,
+) -> std::io::Result<(u64, u64)> {
+    let ids = storage.list_ids().await?;
+    let mut removed = 0;
+    for id in &ids {
+        if !referenced.contains(id) && !storage.issued(id) {
+            storage.remove(id).await?;
+            removed += 1;
+        }
+    }
+    Ok((ids.len() as u64, removed))
 }
 
 /// The key pair from the configuration, as a metadata row. The owner id is a
@@ -297,7 +320,7 @@ struct CoreParts {
     addr: SocketAddr,
     config: Arc<Config>,
     meta: MetaClient,
-    storage: LocalStorage,
+    storage: Storage,
     lifecycle: Arc<Lifecycle>,
     fence: Arc<ReadFence>,
     /// The released-files channel, for the core that runs the reclaimer.

@@ -130,13 +130,7 @@ async fn health(state: &CoreState) -> (bool, String) {
     let metadata_ms = started.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
     // The write path's first step: create a temp file in the data dir, then remove it.
-    let storage = match state.storage.create_temp().await {
-        Ok(temp) => {
-            temp.abort().await;
-            Ok(())
-        }
-        Err(error) => Err(error.to_string()),
-    };
+    let storage = state.storage.health().await.map_err(|e| e.to_string());
     let storage_ms = started.elapsed().as_secs_f64() * 1000.0;
     let healthy = metadata.is_ok() && storage.is_ok();
     let mut json = String::with_capacity(256);

@@ -3,7 +3,7 @@
 //! parts (and so its ETag) part for part. Metadata is copied or replaced as
 //! `x-amz-metadata-directive` says, and `x-amz-copy-source-if-*` are checked first.
 
-use crate::checksum::{base64_encode, ChecksumAlgorithm, ChecksumType, Checksummer};
+use crate::checksum::{base64_encode, ChecksumAlgorithm, ChecksumType};
 use crate::clock;
 use crate::error::meta_error;
 use crate::error::storage_error;
@@ -12,6 +12,7 @@ use crate::meta::{ObjectRow, PartRef};
 use crate::s3::authorize::Granted;
 use crate::s3::context::{xml_reply, RequestContext, S3Response};
 use crate::s3::operation::{CopyObjectInput, MetadataDirective};
+use crate::s3::payload::Hashes;
 use crate::s3::store::{discard_unrecorded, object_row_from_headers};
 use crate::s3::xml::XmlWriter;
 
@@ -184,12 +185,14 @@ async fn recompute_checksum(
         return Ok(());
     }
     let ranges = row.ranges(0, row.size);
-    let raw = ctx
+    let hashes = ctx
         .state
         .storage
-        .checksum_ranges(ranges, Checksummer::new(alg))
+        .scan(ranges, Hashes::new(false, Some(alg)))
         .await
         .map_err(storage_error)?;
+    let (_, raw) = hashes.finish();
+    let raw = raw.unwrap_or_default();
     row.checksum_algorithm = Some(alg.as_str().to_string());
     row.checksum_value = Some(base64_encode(&raw));
     row.checksum_type = Some(full.to_string());
@@ -227,17 +230,11 @@ async fn copy_data(ctx: &RequestContext<'_, '_>, source: &ObjectRow) -> Result<C
 }
 
 async fn copy_file(ctx: &RequestContext<'_, '_>, source_id: &str) -> Result<String, S3Error> {
-    let mut temp = ctx
-        .state
+    let data_id = ctx.state.storage.new_data_id();
+    ctx.state
         .storage
-        .create_temp()
+        .copy(source_id, &data_id)
         .await
         .map_err(storage_error)?;
-    if let Err(error) = temp.append_object(source_id).await {
-        temp.abort().await;
-        return Err(storage_error(error));
-    }
-    let data_id = ctx.state.storage.new_data_id();
-    temp.commit(&data_id).await.map_err(storage_error)?;
     Ok(data_id)
 }

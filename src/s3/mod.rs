@@ -1,7 +1,7 @@
 //! S3 protocol layer: the request pipeline (`service`), its stages (`authenticate`,
 //! `route`, `operation`, `authorize`), one handler module per family of operations,
 //! and XML. Knows nothing of SQLite or files: it reaches them through
-//! `meta::MetaClient` and `storage::LocalStorage`.
+//! `meta::MetaClient` and `storage::Storage`.
 
 pub mod acl;
 pub mod attributes;

@@ -4,7 +4,7 @@
 //! list and makes the object out of the part files by reference, so it costs the
 //! same whatever the object's size.
 
-use crate::checksum::{hex_encode, ChecksumAlgorithm, ChecksumType, Checksummer};
+use crate::checksum::{hex_encode, ChecksumAlgorithm, ChecksumType};
 use crate::clock;
 use crate::error::meta_error;
 use crate::error::storage_error;
@@ -18,6 +18,7 @@ use crate::meta::{
 use crate::s3::authorize::Granted;
 use crate::s3::context::{reply, xml_reply, RequestContext, S3Response};
 use crate::s3::operation::{ListPartsInput, ObjectRef, PartRef, UploadPartCopyInput};
+use crate::s3::payload::Hashes;
 use crate::s3::store::{discard_unrecorded, object_row_from_headers, store_body};
 use crate::s3::xml::{parse_document, XmlWriter};
 
@@ -439,24 +440,22 @@ pub async fn upload_part_copy(
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
     let ranges = source.ranges(first, length);
-    let mut temp = ctx
+    let checksum = upload.object.checksum_kind();
+    let data_id = ctx.state.storage.new_data_id();
+    // The part's ETag (and checksum) are hashed from the bytes as they are copied.
+    let (_, hashes) = ctx
         .state
         .storage
-        .create_temp()
+        .copy_ranges(
+            ranges,
+            &data_id,
+            Hashes::new(true, checksum.map(|(alg, _)| alg)),
+        )
         .await
         .map_err(storage_error)?;
-    let checksum = upload.object.checksum_kind();
-    let summer = checksum.map(|(alg, _)| Checksummer::new(alg));
-    let (md5, part_checksum) = match temp.append_ranges_hashed(ranges, summer).await {
-        Ok(hashed) => hashed,
-        Err(error) => {
-            temp.abort().await;
-            return Err(storage_error(error));
-        }
-    };
     drop(granted);
-    let data_id = ctx.state.storage.new_data_id();
-    temp.commit(&data_id).await.map_err(storage_error)?;
+    let (md5, part_checksum) = hashes.finish();
+    let md5 = md5.unwrap_or_default();
     let now = clock::now_unix_millis();
     let row = PartRow {
         upload_id: upload.upload_id.clone(),

@@ -5,11 +5,11 @@
 use crate::error::{storage_error, S3Error};
 use crate::http::BodyStream;
 use crate::meta::ObjectRow;
-use crate::storage::{LocalStorage, ObjectFile};
+use crate::storage::{Object, Storage};
 
 /// A piece of an object's bytes: `len` bytes from `offset` of one open file.
 struct Segment {
-    file: ObjectFile,
+    file: Object,
     offset: u64,
     len: u64,
 }
@@ -24,14 +24,14 @@ pub struct ObjectStream {
 impl ObjectStream {
     /// Opens the files holding bytes `first..first + length` of the object, in order.
     pub async fn open(
-        storage: &LocalStorage,
+        storage: &Storage,
         row: &ObjectRow,
         first: u64,
         length: u64,
     ) -> Result<ObjectStream, S3Error> {
         let mut segments = Vec::new();
         for (data_id, offset, len) in row.ranges(first, length) {
-            let file = storage.open_object(&data_id).await.map_err(storage_error)?;
+            let file = storage.open(&data_id).await.map_err(storage_error)?;
             segments.push(Segment { file, offset, len });
         }
         Ok(ObjectStream {

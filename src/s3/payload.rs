@@ -174,6 +174,41 @@ fn checksum_expectation(
     Ok((None, ChecksumSource::None))
 }
 
+/// The hashes a copy or a scan computes as its bytes pass (`storage::ByteStage`): the
+/// MD5 of an ETag and a checksum, each only when asked for.
+pub struct Hashes {
+    md5: Option<Md5>,
+    checksum: Option<Checksummer>,
+}
+
+impl Hashes {
+    pub fn new(md5: bool, checksum: Option<ChecksumAlgorithm>) -> Hashes {
+        Hashes {
+            md5: md5.then(Md5::new),
+            checksum: checksum.map(Checksummer::new),
+        }
+    }
+
+    /// (MD5, raw checksum), each when it was asked for.
+    pub fn finish(self) -> (Option<[u8; 16]>, Option<Vec<u8>>) {
+        (
+            self.md5.map(|m| m.finalize().into()),
+            self.checksum.map(Checksummer::finalize),
+        )
+    }
+}
+
+impl crate::storage::ByteStage for Hashes {
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(md5) = &mut self.md5 {
+            md5.update(bytes);
+        }
+        if let Some(checksum) = &mut self.checksum {
+            checksum.update(bytes);
+        }
+    }
+}
+
 /// Facts about a body that was read and verified in full.
 pub struct VerifiedUpload {
     pub size: u64,

@@ -57,10 +57,11 @@ pub(crate) async fn store_body(
             .field("MaxSizeAllowed", max_size.to_string()));
     }
     ctx.body.accept().await?;
+    let data_id = ctx.state.storage.new_data_id();
     let mut temp = ctx
         .state
         .storage
-        .create_temp()
+        .create(&data_id)
         .await
         .map_err(storage_error)?;
     let mut reader = UploadReader::new(&expect, &mut ctx.payload);
@@ -92,8 +93,7 @@ pub(crate) async fn store_body(
         verified.size,
         "bytes written equal bytes verified"
     );
-    let data_id = ctx.state.storage.new_data_id();
-    temp.commit(&data_id).await.map_err(storage_error)?;
+    temp.commit().await.map_err(storage_error)?;
     Ok((data_id, verified))
 }
 
@@ -103,7 +103,7 @@ pub(crate) async fn store_body(
 /// orphan that the next startup's sweep removes, so it is logged, not returned.
 pub(crate) async fn discard_unrecorded(ctx: &RequestContext<'_, '_>, data_ids: &[String]) {
     for data_id in data_ids {
-        if let Err(error) = ctx.state.storage.remove_object(data_id).await {
+        if let Err(error) = ctx.state.storage.remove(data_id).await {
             log::warn!("could not remove data file {data_id}: {error}");
         }
     }

@@ -1,8 +1,8 @@
-//! The local disk backend: startup (directory layout, crash recovery, orphan sweep) on the
-//! blocking startup path with std::fs, and the request path (temp files, publish, open, read,
-//! remove) through monoio so it never blocks a runtime thread.
+//! The local disk backend: startup (directory layout, crash recovery) on the blocking
+//! startup path with std::fs, and the request path (create, write, publish, open,
+//! read, remove) through monoio so it never blocks a runtime thread. Blocking work
+//! monoio has no call for (copies, directory walks) runs on the bounded pool.
 
-use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,9 @@ use monoio::fs::{File, OpenOptions};
 
 use super::data_id::{check_data_id, is_valid_data_id, IdSeed};
 use super::durable_write;
+use super::pool::Pool;
+use super::ByteStage;
+use crate::limits;
 
 /// Name of the directory holding files still being written.
 const TMP_DIR: &str = "tmp";
@@ -20,6 +23,8 @@ const OBJECTS_DIR: &str = "objects";
 /// Fan-out directories under `objects/`: one per value of the id's first byte, so that no
 /// directory grows past a few thousand entries per million objects.
 const FANOUT_DIRS: u32 = 256;
+/// Bytes moved per read and write by the copies that pass through user space.
+const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 
 /// A handle on one data dir. Cloning is cheap (one `Arc`); clones may live on any core.
 #[derive(Clone, Debug)]
@@ -27,13 +32,14 @@ pub struct LocalStorage {
     inner: Arc<Inner>,
 }
 
-/// The paths and id seed every clone shares.
+/// The paths, id seed and copy pool every clone shares.
 #[derive(Debug)]
 struct Inner {
     root: PathBuf,
     tmp_dir: PathBuf,
     objects_dir: PathBuf,
     seed: IdSeed,
+    pool: Pool,
 }
 
 /// What startup found and repaired.
@@ -60,6 +66,7 @@ impl LocalStorage {
             tmp_dir: root.join(TMP_DIR),
             objects_dir: root.join(OBJECTS_DIR),
             seed,
+            pool: Pool::start(limits::COPY_THREADS, limits::COPY_QUEUE_MAX)?,
         };
         create_layout(&inner)?;
         let temp_files_removed = remove_temp_files(&inner.tmp_dir)?;
@@ -74,20 +81,24 @@ impl LocalStorage {
         Ok((storage, RecoveryReport { temp_files_removed }))
     }
 
-    /// The data dir this handle serves, for free-space and health checks.
+    /// The data dir this handle serves.
     pub fn root(&self) -> &Path {
         &self.inner.root
     }
 
-    /// A new data id: 32 lower-case hex digits, never handed out twice (see `data_id`).
     pub fn new_data_id(&self) -> String {
         self.inner.seed.next_id()
     }
 
-    /// Creates an empty temp file to stream a body into. O_EXCL guarantees the file is new, so
-    /// two writers can never share one even if ids were to repeat.
-    pub async fn create_temp(&self) -> io::Result<TempObject> {
-        let path = self.inner.tmp_dir.join(self.new_data_id());
+    pub fn issued(&self, data_id: &str) -> bool {
+        self.inner.seed.issued(data_id)
+    }
+
+    /// Starts the object `data_id` as a temp file to stream its bytes into. O_EXCL
+    /// guarantees the file is new, so two writers can never share one.
+    pub async fn create(&self, data_id: &str) -> io::Result<TempObject> {
+        check_data_id(data_id)?;
+        let path = self.inner.tmp_dir.join(data_id);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -95,6 +106,7 @@ impl LocalStorage {
             .await?;
         Ok(TempObject {
             file,
+            data_id: data_id.to_string(),
             len: 0,
             write_failed: false,
             guard: RemoveOnDrop { path, armed: true },
@@ -110,51 +122,110 @@ impl LocalStorage {
         Ok(ObjectFile { file, len })
     }
 
-    /// Reads `(data_id, offset, len)` ranges of published objects in order, off the
-    /// runtime, and returns their checksum (for a copy asked to carry a new algorithm).
-    pub async fn checksum_ranges(
+    /// Publishes a copy of the whole object `source` as `target`, copied in the kernel
+    /// (`copy_file_range`, which std's `io::copy` uses between files) on the pool: the
+    /// bytes never pass through user space. Returns the bytes copied.
+    pub async fn copy(&self, source: &str, target: &str) -> io::Result<u64> {
+        check_data_id(source)?;
+        let from = self.object_path(source);
+        let mut temp = self.create(target).await?;
+        let to = temp.guard.path.clone();
+        let copied = self
+            .inner
+            .pool
+            .run(move || {
+                let mut from = fs::File::open(&from)?;
+                let mut to = fs::OpenOptions::new().write(true).open(&to)?;
+                io::copy(&mut from, &mut to)
+            })
+            .await;
+        match copied {
+            Ok(n) => {
+                temp.len = n;
+                temp.commit().await?;
+                Ok(n)
+            }
+            Err(error) => {
+                temp.abort().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Publishes, as `target`, byte ranges `(data id, offset, length)` of stored objects
+    /// in order, passing every byte through `stage` (a hasher, say) on the way; returns
+    /// the bytes copied and the stage.
+    pub async fn copy_ranges<S: ByteStage + 'static>(
         &self,
         ranges: Vec<(String, u64, u64)>,
-        mut checksum: crate::checksum::Checksummer,
-    ) -> io::Result<Vec<u8>> {
-        let mut sources = Vec::with_capacity(ranges.len());
-        for (data_id, offset, len) in ranges {
-            check_data_id(&data_id)?;
-            sources.push((self.object_path(&data_id), offset, len));
-        }
-        off_runtime(move || {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut buf = vec![0u8; 1024 * 1024];
-            for (path, offset, len) in sources {
-                let mut from = std::fs::File::open(&path)?;
-                from.seek(SeekFrom::Start(offset))?;
-                let mut from = from.take(len);
-                loop {
-                    let n = from.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    checksum.update(&buf[..n]);
-                }
+        target: &str,
+        stage: S,
+    ) -> io::Result<(u64, S)> {
+        let sources = self.range_paths(ranges)?;
+        let mut temp = self.create(target).await?;
+        let to = temp.guard.path.clone();
+        let copied = self
+            .inner
+            .pool
+            .run(move || {
+                let mut to = fs::OpenOptions::new().write(true).open(&to)?;
+                let mut stage = stage;
+                let mut total = 0u64;
+                read_ranges(&sources, |bytes| {
+                    stage.update(bytes);
+                    total += bytes.len() as u64;
+                    io::Write::write_all(&mut to, bytes)
+                })?;
+                Ok((total, stage))
+            })
+            .await;
+        match copied {
+            Ok((n, stage)) => {
+                temp.len = n;
+                temp.commit().await?;
+                Ok((n, stage))
             }
-            Ok(checksum.finalize())
-        })
-        .await
-    }
-
-    /// `remove_object` for the startup path, before any runtime runs.
-    pub fn remove_object_now(&self, data_id: &str) -> io::Result<()> {
-        check_data_id(data_id)?;
-        match fs::remove_file(self.object_path(data_id)) {
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
+            Err(error) => {
+                temp.abort().await;
+                Err(error)
+            }
         }
     }
 
-    /// Removes a published object; removing one already gone succeeds, so a retried delete is
-    /// harmless. The directory is not fsynced: if a crash forgets the removal, the file is an
-    /// orphan that `sweep_orphans` removes at the next startup.
-    pub async fn remove_object(&self, data_id: &str) -> io::Result<()> {
+    /// Passes byte ranges of stored objects through `stage`, in order, on the pool.
+    pub async fn scan<S: ByteStage + 'static>(
+        &self,
+        ranges: Vec<(String, u64, u64)>,
+        stage: S,
+    ) -> io::Result<S> {
+        let sources = self.range_paths(ranges)?;
+        self.inner
+            .pool
+            .run(move || {
+                let mut stage = stage;
+                read_ranges(&sources, |bytes| {
+                    stage.update(bytes);
+                    Ok(())
+                })?;
+                Ok(stage)
+            })
+            .await
+    }
+
+    fn range_paths(&self, ranges: Vec<(String, u64, u64)>) -> io::Result<Vec<(PathBuf, u64, u64)>> {
+        ranges
+            .into_iter()
+            .map(|(data_id, offset, len)| {
+                check_data_id(&data_id)?;
+                Ok((self.object_path(&data_id), offset, len))
+            })
+            .collect()
+    }
+
+    /// Removes a published object; removing one already gone succeeds, so a retried
+    /// delete is harmless. The directory is not fsynced: a removal a crash forgets
+    /// leaves a file the reclaim table or the sweep removes again.
+    pub async fn remove(&self, data_id: &str) -> io::Result<()> {
         check_data_id(data_id)?;
         match monoio::fs::remove_file(self.object_path(data_id)).await {
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -162,36 +233,36 @@ impl LocalStorage {
         }
     }
 
-    /// Removes object files whose id is not in `referenced` and that this process did
-    /// not write. A crash between publishing a file and committing its metadata leaves
-    /// such orphans. Files this run wrote are never touched, so the sweep can run while
-    /// writes are served: a file published but not yet recorded is always this run's,
-    /// and the ids tell (not the file times, which a quick restart leaves ambiguous).
-    /// Files whose names are not data ids are not ours and are left.
-    /// Returns (files examined, files removed).
-    pub fn sweep_orphans(&self, referenced: &HashSet<String>) -> io::Result<(u64, u64)> {
-        let (mut examined, mut removed) = (0, 0);
-        for index in 0..FANOUT_DIRS {
-            let dir = self.inner.objects_dir.join(fanout_name(index));
-            for entry in fs::read_dir(&dir)? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let Some(id) = name.to_str().filter(|id| is_valid_data_id(id)) else {
-                    log::warn!("leaving unexpected entry {}", entry.path().display());
-                    continue;
-                };
-                examined += 1;
-                if referenced.contains(id) || self.inner.seed.issued(id) {
-                    continue;
+    /// Every published object's id, walked on the pool. Entries whose names are not
+    /// data ids are not ours: they are logged and left.
+    pub async fn list_ids(&self) -> io::Result<Vec<String>> {
+        let objects_dir = self.inner.objects_dir.clone();
+        self.inner
+            .pool
+            .run(move || {
+                let mut ids = Vec::new();
+                for index in 0..FANOUT_DIRS {
+                    let dir = objects_dir.join(fanout_name(index));
+                    for entry in fs::read_dir(&dir)? {
+                        let entry = entry?;
+                        match entry.file_name().to_str().filter(|id| is_valid_data_id(id)) {
+                            Some(id) => ids.push(id.to_string()),
+                            None => {
+                                log::warn!("leaving unexpected entry {}", entry.path().display())
+                            }
+                        }
+                    }
                 }
-                match fs::remove_file(entry.path()) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok((examined, removed))
+                Ok(ids)
+            })
+            .await
+    }
+
+    /// The write path's first step, tried: a temp file created in the data dir, then
+    /// removed.
+    pub async fn health(&self) -> io::Result<()> {
+        self.create(&self.new_data_id()).await?.abort().await;
+        Ok(())
     }
 
     /// `objects/<xx>`, the fan-out directory of a (validated) id.
@@ -203,6 +274,36 @@ impl LocalStorage {
     fn object_path(&self, data_id: &str) -> PathBuf {
         self.fanout_dir(data_id).join(data_id)
     }
+}
+
+/// Reads `(path, offset, length)` ranges in order, handing each buffer to `each`.
+fn read_ranges(
+    sources: &[(PathBuf, u64, u64)],
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut buf = vec![0u8; COPY_BUFFER_BYTES];
+    for (path, offset, len) in sources {
+        let mut from = fs::File::open(path)?;
+        from.seek(SeekFrom::Start(*offset))?;
+        let mut from = from.take(*len);
+        let mut read = 0u64;
+        loop {
+            let n = from.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+            each(&buf[..n])?;
+        }
+        if read != *len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "a stored object is shorter than the range asked of it",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Creates every directory of the layout that is missing. A new directory entry is durable only
@@ -286,12 +387,14 @@ fn remove_temp_files(tmp_dir: &Path) -> io::Result<u64> {
     Ok(removed)
 }
 
-/// A file in `tmp/` receiving a body. End it with [`TempObject::commit`] or
-/// [`TempObject::abort`]; dropped without either (a task cancelled mid-body), it removes its
-/// file with a blocking unlink in `Drop`. That is a rare error path and one short syscall, and
-/// a crash before it runs is covered by the `tmp/` cleanup in [`LocalStorage::open`].
+/// An object being written: a file in `tmp/` receiving its bytes. End it with
+/// [`TempObject::commit`] or [`TempObject::abort`]; dropped without either (a task
+/// cancelled mid-body), it removes its file with a blocking unlink in `Drop`. That is a
+/// rare error path and one short syscall, and a crash before it runs is covered by the
+/// `tmp/` cleanup in [`LocalStorage::open`].
 pub struct TempObject {
     file: File,
+    data_id: String,
     len: u64,
     /// Set when a write failed part-way: the bytes on disk are then unknown, so the only
     /// sound end is `abort`, and `commit` refuses.
@@ -321,108 +424,20 @@ impl TempObject {
         self.len
     }
 
-    /// Appends byte ranges of stored objects, in order, and returns the MD5 of what
-    /// was appended: UploadPartCopy needs the part's ETag, so these bytes are read and
-    /// hashed once on a short-lived thread (never on the runtime) while they are written.
-    pub async fn append_ranges_hashed(
-        &mut self,
-        ranges: Vec<(String, u64, u64)>,
-        checksum: Option<crate::checksum::Checksummer>,
-    ) -> io::Result<([u8; 16], Option<Vec<u8>>)> {
-        if self.write_failed {
-            return Err(earlier_write_failed());
-        }
-        let mut sources = Vec::with_capacity(ranges.len());
-        for (data_id, offset, len) in ranges {
-            check_data_id(&data_id)?;
-            sources.push((self.storage.object_path(&data_id), offset, len));
-        }
-        let target = self.guard.path.clone();
-        let start = self.len;
-        type Hashed = (u64, [u8; 16], Option<Vec<u8>>);
-        let copied = off_runtime(move || -> io::Result<Hashed> {
-            let mut checksum = checksum;
-            use md5::{Digest, Md5};
-            use std::io::{Read, Seek, SeekFrom, Write};
-            let mut to = std::fs::OpenOptions::new().write(true).open(&target)?;
-            to.seek(SeekFrom::Start(start))?;
-            let mut md5 = Md5::new();
-            let mut buf = vec![0u8; 1024 * 1024];
-            let mut total = 0u64;
-            for (path, offset, len) in sources {
-                let mut from = std::fs::File::open(&path)?;
-                from.seek(SeekFrom::Start(offset))?;
-                let mut from = from.take(len);
-                loop {
-                    let n = from.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    md5.update(&buf[..n]);
-                    if let Some(summer) = &mut checksum {
-                        summer.update(&buf[..n]);
-                    }
-                    to.write_all(&buf[..n])?;
-                    total += n as u64;
-                }
-            }
-            Ok((total, md5.finalize().into(), checksum.map(|c| c.finalize())))
-        })
-        .await;
-        match copied {
-            Ok((n, md5, checksum)) => {
-                self.len += n;
-                Ok((md5, checksum))
-            }
-            Err(error) => {
-                self.write_failed = true;
-                Err(error)
-            }
-        }
-    }
-
-    /// Appends a whole stored object in the kernel (`copy_file_range`, which std's
-    /// `io::copy` uses between files), on a short-lived thread so the runtime never
-    /// blocks: the bytes never pass through user space. Returns the bytes copied.
-    pub async fn append_object(&mut self, source_data_id: &str) -> io::Result<u64> {
-        if self.write_failed {
-            return Err(earlier_write_failed());
-        }
-        check_data_id(source_data_id)?;
-        let source = self.storage.object_path(source_data_id);
-        let target = self.guard.path.clone();
-        let offset = self.len;
-        let copied = off_runtime(move || -> io::Result<u64> {
-            use std::io::{Seek, SeekFrom};
-            let mut from = std::fs::File::open(&source)?;
-            let mut to = std::fs::OpenOptions::new().write(true).open(&target)?;
-            to.seek(SeekFrom::Start(offset))?;
-            std::io::copy(&mut from, &mut to)
-        })
-        .await;
-        match copied {
-            Ok(n) => self.len += n,
-            Err(_) => self.write_failed = true,
-        }
-        copied
-    }
-
     /// True when nothing has been written.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// Makes the written bytes durable under `data_id` (see `durable_write::publish` for the
-    /// sequence). On error the temp file is removed and nothing is published.
-    pub async fn commit(mut self, data_id: &str) -> io::Result<()> {
-        let published = match self.check_committable(data_id) {
-            Ok(()) => {
-                let target_dir = self.storage.fanout_dir(data_id);
-                let target_path = target_dir.join(data_id);
-                let temp_path = &self.guard.path;
-                durable_write::publish(self.file, temp_path, &target_path, &target_dir).await
-            }
-            Err(err) => Err(err),
+    /// Makes the written bytes durable under the object's id (see `durable_write::publish`
+    /// for the sequence). On error the temp file is removed and nothing is published.
+    pub async fn commit(mut self) -> io::Result<()> {
+        let published = if self.write_failed {
+            Err(earlier_write_failed())
+        } else {
+            let target_dir = self.storage.fanout_dir(&self.data_id);
+            let target_path = target_dir.join(&self.data_id);
+            durable_write::publish(self.file, &self.guard.path, &target_path, &target_dir).await
         };
         match published {
             Ok(()) => self.guard.armed = false,
@@ -431,37 +446,11 @@ impl TempObject {
         published
     }
 
-    /// Refuses to publish under a malformed id or after a failed write.
-    fn check_committable(&self, data_id: &str) -> io::Result<()> {
-        check_data_id(data_id)?;
-        if self.write_failed {
-            return Err(earlier_write_failed());
-        }
-        Ok(())
-    }
-
     /// Discards the temp file (client went away, digest mismatch, ...).
     pub async fn abort(mut self) {
         drop(self.file);
         self.guard.remove().await;
     }
-}
-
-/// Runs blocking file work on a short-lived thread and awaits its result, so a
-/// runtime thread never blocks on it.
-async fn off_runtime<T: Send + 'static>(
-    work: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    let (reply_tx, reply_rx) = flume::bounded(1);
-    std::thread::Builder::new()
-        .name("bleepstore-copy".into())
-        .spawn(move || {
-            let _ = reply_tx.send(work());
-        })?;
-    reply_rx
-        .recv_async()
-        .await
-        .unwrap_or_else(|_| Err(io::Error::other("copy thread ended without a reply")))
 }
 
 /// The error `write` and `commit` return once a write has failed part-way.
@@ -526,10 +515,5 @@ impl ObjectFile {
     /// length to the count read (0 at the end of the file).
     pub async fn read_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {
         self.file.read_at(buf, offset).await
-    }
-
-    /// The open file, for callers that splice it to a socket.
-    pub fn as_file(&self) -> &File {
-        &self.file
     }
 }

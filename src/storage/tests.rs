@@ -1,5 +1,8 @@
-//! Tests of the local backend on a fresh temp dir each, on both monoio drivers (io_uring and
-//! legacy), since directory fsync and statx go through different code in each.
+//! The storage conformance suite: what every backend must do, run through the
+//! `Storage` API on each backend (`backends()`), on both monoio drivers (io_uring and
+//! legacy, whose file paths differ). A new backend joins by adding a line to
+//! `backends()`. Then the local backend's own guarantees: its layout and its startup
+//! recovery.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -7,7 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{is_valid_data_id, LocalStorage};
+use super::{is_valid_data_id, ByteStage, LocalStorage, Storage};
 
 /// A data dir nobody else uses, removed when the test ends.
 struct TestDir(PathBuf);
@@ -31,47 +34,44 @@ impl Drop for TestDir {
     }
 }
 
-/// Runs `test` once on the io_uring driver and once on the legacy driver, each on its own
-/// fresh data dir.
-fn on_both_drivers<F, Fut>(name: &str, test: F)
+/// Makes a backend on a root directory.
+type MakeBackend = fn(&Path) -> Storage;
+
+/// Every backend, by name, made fresh on a root directory.
+fn backends() -> Vec<(&'static str, MakeBackend)> {
+    vec![("local", |root| Storage::open_local(root).unwrap().0)]
+}
+
+/// Runs `test` on every backend, on the io_uring and on the legacy driver, each time
+/// on a fresh root. The test gets the backend and a way to make another instance on
+/// the same root (a restart).
+fn conformance<F, Fut>(name: &str, test: F)
 where
-    F: Fn(LocalStorage, PathBuf) -> Fut,
+    F: Fn(Storage, Box<dyn Fn() -> Storage>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = TestDir::new(&format!("{name}-uring"));
-    let (storage, _) = LocalStorage::open(&dir.0).unwrap();
-    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap()
-        .block_on(test(storage, dir.0.clone()));
-
-    let dir = TestDir::new(&format!("{name}-legacy"));
-    let (storage, _) = LocalStorage::open(&dir.0).unwrap();
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap()
-        .block_on(test(storage, dir.0.clone()));
-}
-
-fn count_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir).unwrap().count()
-}
-
-/// Files under `dir`, recursively (temp files live in a per-run subdirectory).
-fn count_tmp(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                count_tmp(&entry.path())
+    for (backend, make) in backends() {
+        for uring in [true, false] {
+            let dir = TestDir::new(&format!("{name}-{backend}-{uring}"));
+            let root = dir.0.clone();
+            let restart: Box<dyn Fn() -> Storage> = Box::new(move || make(&root));
+            let storage = restart();
+            let run = test(storage, restart);
+            if uring {
+                monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                    .enable_timer()
+                    .build()
+                    .unwrap()
+                    .block_on(run);
             } else {
-                1
+                monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                    .enable_timer()
+                    .build()
+                    .unwrap()
+                    .block_on(run);
             }
-        })
-        .sum()
+        }
+    }
 }
 
 /// Bytes that differ at every offset, so a misplaced piece cannot go unnoticed.
@@ -81,26 +81,26 @@ fn pattern(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Writes `data` in uneven pieces, commits it and returns its new id.
-async fn put(storage: &LocalStorage, data: &[u8]) -> String {
-    let mut temp = storage.create_temp().await.unwrap();
+/// Writes `data` in uneven pieces under a new id, commits it and returns the id.
+async fn put(storage: &Storage, data: &[u8]) -> String {
+    let id = storage.new_data_id();
+    let mut upload = storage.create(&id).await.unwrap();
     let mut buf = Vec::new();
     for piece in data.chunks(data.len() / 5 + 1) {
         buf.clear();
         buf.extend_from_slice(piece);
-        let (result, returned) = temp.write(buf).await;
+        let (result, returned) = upload.write(buf).await;
         result.unwrap();
         buf = returned;
     }
-    assert_eq!(temp.len(), data.len() as u64);
-    let id = storage.new_data_id();
-    temp.commit(&id).await.unwrap();
+    assert_eq!(upload.len(), data.len() as u64);
+    upload.commit().await.unwrap();
     id
 }
 
 /// Reads a whole object back through a small reused buffer.
-async fn get(storage: &LocalStorage, id: &str) -> Vec<u8> {
-    let object = storage.open_object(id).await.unwrap();
+async fn get(storage: &Storage, id: &str) -> Vec<u8> {
+    let object = storage.open(id).await.unwrap();
     let mut out = Vec::new();
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
@@ -117,117 +117,180 @@ async fn get(storage: &LocalStorage, id: &str) -> Vec<u8> {
     out
 }
 
+async fn missing(storage: &Storage, id: &str) -> bool {
+    matches!(storage.open(id).await, Err(e) if e.kind() == io::ErrorKind::NotFound)
+}
+
+/// A stage that keeps every byte it sees.
+#[derive(Debug)]
+struct Collect(Vec<u8>);
+
+impl ByteStage for Collect {
+    fn update(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
+
 #[test]
 fn write_in_pieces_commit_and_read_back() {
-    on_both_drivers("roundtrip", |storage, root| async move {
+    conformance("roundtrip", |storage, _| async move {
         for size in [0, 1, 4096, 3 * 1024 * 1024] {
             let data = pattern(size);
             let id = put(&storage, &data).await;
-            assert!(root.join("objects").join(&id[..2]).join(&id).is_file());
             assert_eq!(get(&storage, &id).await, data, "size {size}");
         }
-        assert_eq!(count_tmp(&root.join("tmp")), 0);
+        // Reads at an offset see the bytes from there.
+        let id = put(&storage, &pattern(10_000)).await;
+        let object = storage.open(&id).await.unwrap();
+        let (n, buf) = object.read_at(Vec::with_capacity(100), 9_950).await;
+        assert_eq!((n.unwrap(), &buf[..]), (50, &pattern(10_000)[9_950..]));
     });
 }
 
 #[test]
-fn abort_leaves_nothing_in_tmp() {
-    on_both_drivers("abort", |storage, root| async move {
-        let mut temp = storage.create_temp().await.unwrap();
-        let (result, _) = temp.write(pattern(10_000)).await;
+fn nothing_is_visible_before_commit_or_after_abort() {
+    conformance("visibility", |storage, _| async move {
+        let id = storage.new_data_id();
+        let mut upload = storage.create(&id).await.unwrap();
+        let (result, _) = upload.write(pattern(10_000)).await;
         result.unwrap();
-        assert_eq!(count_tmp(&root.join("tmp")), 1);
-        temp.abort().await;
-        assert_eq!(count_tmp(&root.join("tmp")), 0);
-    });
-}
+        assert!(
+            missing(&storage, &id).await,
+            "uncommitted bytes are invisible"
+        );
+        assert!(!storage.list_ids().await.unwrap().contains(&id));
+        upload.abort().await;
+        assert!(missing(&storage, &id).await);
 
-#[test]
-fn drop_without_commit_leaves_nothing() {
-    on_both_drivers("drop", |storage, root| async move {
-        let mut temp = storage.create_temp().await.unwrap();
-        let (result, _) = temp.write(pattern(10_000)).await;
+        let dropped = storage.new_data_id();
+        let mut upload = storage.create(&dropped).await.unwrap();
+        let (result, _) = upload.write(pattern(10)).await;
         result.unwrap();
-        drop(temp);
-        assert_eq!(count_tmp(&root.join("tmp")), 0);
+        drop(upload);
+        assert!(
+            missing(&storage, &dropped).await,
+            "a dropped upload is aborted"
+        );
+        assert!(storage.list_ids().await.unwrap().is_empty());
     });
 }
 
 #[test]
-fn startup_removes_interrupted_writes() {
-    let dir = TestDir::new("recovery");
-    let (storage, report) = LocalStorage::open(&dir.0).unwrap();
-    assert_eq!(report.temp_files_removed, 0);
-    assert_eq!(count_files(&dir.0.join("objects")), 256);
-    let kept = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .build()
-        .unwrap()
-        .block_on(async { put(&storage, b"survives a restart").await });
-    // Three writes a crash interrupted, one named as create_temp names its files.
-    std::fs::write(dir.0.join("tmp").join(storage.new_data_id()), b"0123").unwrap();
-    std::fs::write(dir.0.join("tmp").join("a"), b"partial").unwrap();
-    std::fs::write(dir.0.join("tmp").join("b"), b"").unwrap();
-
-    let (storage, report) = LocalStorage::open(&dir.0).unwrap();
-    assert_eq!(report.temp_files_removed, 3);
-    assert_eq!(count_tmp(&dir.0.join("tmp")), 0);
-    let data = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .build()
-        .unwrap()
-        .block_on(async { get(&storage, &kept).await });
-    assert_eq!(data, b"survives a restart");
-}
-
-#[test]
-fn sweep_removes_only_orphans() {
-    on_both_drivers("sweep", |storage, root| async move {
-        let kept_a = put(&storage, b"a").await;
-        let kept_b = put(&storage, b"b").await;
-        let orphan = put(&storage, b"orphan").await;
-        let foreign = root.join("objects").join("00").join("notes.txt");
-        std::fs::write(&foreign, b"not ours").unwrap();
-        let referenced: HashSet<String> = [kept_a.clone(), kept_b.clone()].into();
-        // This run's files are never swept: one may be published and not yet recorded.
-        assert_eq!(storage.sweep_orphans(&referenced).unwrap(), (3, 0));
-
-        // The next run (a restart, however quick) sweeps what the last one left unrecorded,
-        // and none of its own files, however old their times.
-        let (next_run, _) = LocalStorage::open(&root).unwrap();
-        let own = put(&next_run, b"published, not yet recorded").await;
-        let old_time = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-        std::fs::File::options()
-            .write(true)
-            .open(root.join("objects").join(&own[..2]).join(&own))
-            .unwrap()
-            .set_modified(old_time)
-            .unwrap();
-        assert_eq!(next_run.sweep_orphans(&referenced).unwrap(), (4, 1));
-        assert_eq!(get(&next_run, &kept_a).await, b"a");
-        assert_eq!(get(&next_run, &kept_b).await, b"b");
-        assert_eq!(get(&next_run, &own).await, b"published, not yet recorded");
-        let missing = next_run.open_object(&orphan).await.err().unwrap();
-        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
-        assert!(foreign.is_file());
-        assert_eq!(next_run.sweep_orphans(&referenced).unwrap(), (3, 0));
-    });
-}
-
-#[test]
-fn remove_object_and_missing_objects() {
-    on_both_drivers("remove", |storage, _root| async move {
+fn remove_is_idempotent_and_missing_objects_are_not_found() {
+    conformance("remove", |storage, _| async move {
         let id = put(&storage, b"short-lived").await;
-        storage.remove_object(&id).await.unwrap();
-        let missing = storage.open_object(&id).await.err().unwrap();
-        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        storage.remove(&id).await.unwrap();
+        assert!(missing(&storage, &id).await);
         // A second removal, as a retried delete would do, is not an error.
-        storage.remove_object(&id).await.unwrap();
+        storage.remove(&id).await.unwrap();
+        assert!(missing(&storage, &storage.new_data_id()).await);
+    });
+}
+
+#[test]
+fn copies_and_scans_pass_every_byte_through_the_stage() {
+    conformance("copy", |storage, _| async move {
+        let a = pattern(3 * 1024 * 1024 + 5);
+        let b: Vec<u8> = pattern(70_000).into_iter().rev().collect();
+        let (id_a, id_b) = (put(&storage, &a).await, put(&storage, &b).await);
+        let whole = storage.new_data_id();
+        assert_eq!(storage.copy(&id_a, &whole).await.unwrap(), a.len() as u64);
+        assert_eq!(get(&storage, &whole).await, a);
+        let ranges = vec![
+            (id_a.clone(), 1_000_000, 2_000_000),
+            (id_b.clone(), 0, 70_000),
+            (id_a.clone(), 0, 3),
+        ];
+        let mut expected = a[1_000_000..3_000_000].to_vec();
+        expected.extend_from_slice(&b);
+        expected.extend_from_slice(&a[..3]);
+        let target = storage.new_data_id();
+        let (n, seen) = storage
+            .copy_ranges(ranges.clone(), &target, Collect(Vec::new()))
+            .await
+            .unwrap();
+        assert_eq!(n, expected.len() as u64);
+        assert!(seen.0 == expected, "the stage saw the bytes in order");
+        assert!(get(&storage, &target).await == expected);
+        let scanned = storage.scan(ranges, Collect(Vec::new())).await.unwrap();
+        assert!(scanned.0 == expected);
+        // A copy from a missing object publishes nothing.
+        let failed = storage.new_data_id();
+        let gone = storage.new_data_id();
+        let error = storage.copy(&gone, &failed).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        assert!(missing(&storage, &failed).await);
+        let error = storage
+            .copy_ranges(
+                vec![(id_b.clone(), 60_000, 20_000)],
+                &failed,
+                Collect(Vec::new()),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            io::ErrorKind::UnexpectedEof,
+            "a range past the end"
+        );
+        assert!(missing(&storage, &failed).await);
+    });
+}
+
+#[test]
+fn list_ids_and_provenance_tell_a_restart_its_own_objects() {
+    conformance("sweep", |storage, restart| async move {
+        let kept = put(&storage, b"a").await;
+        let removed = put(&storage, b"b").await;
+        storage.remove(&removed).await.unwrap();
+        let ids: HashSet<String> = storage.list_ids().await.unwrap().into_iter().collect();
+        assert_eq!(ids, HashSet::from([kept.clone()]));
+        assert!(storage.issued(&kept), "this instance wrote it");
+        // Another instance on the same data (a restart, however quick) did not.
+        let next = restart();
+        assert!(!next.issued(&kept));
+        let own = put(&next, b"c").await;
+        assert!(next.issued(&own) && !storage.issued(&own));
+        let ids: HashSet<String> = next.list_ids().await.unwrap().into_iter().collect();
+        assert_eq!(ids, HashSet::from([kept.clone(), own]));
+        assert_eq!(get(&next, &kept).await, b"a");
+        next.health().await.unwrap();
+    });
+}
+
+#[test]
+fn invalid_data_ids_are_rejected() {
+    let bad = [
+        "",
+        "../../../../etc/passwd",
+        "0123456789abcdef0123456789abcde",
+        "0123456789abcdef0123456789abcdef0",
+        "0123456789ABCDEF0123456789abcdef",
+        "0123456789abcdef/123456789abcdef",
+        "0123456789abcdef.123456789abcdef",
+        "0123456789abcdef\u{0}123456789abcdef",
+        "..23456789abcdef0123456789abcdef",
+    ];
+    assert!(is_valid_data_id("0123456789abcdef0123456789abcdef"));
+    conformance("invalid", |storage, _| async move {
+        for id in bad {
+            assert!(!is_valid_data_id(id), "{id:?}");
+            let invalid =
+                |e: io::Error| assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{id:?}");
+            invalid(storage.open(id).await.err().unwrap());
+            invalid(storage.remove(id).await.err().unwrap());
+            invalid(storage.create(id).await.err().unwrap());
+            let target = storage.new_data_id();
+            invalid(storage.copy(id, &target).await.err().unwrap());
+            invalid(storage.copy(&target, id).await.err().unwrap());
+        }
     });
 }
 
 #[test]
 fn ids_are_unique_and_well_formed() {
     let dir = TestDir::new("ids");
-    let (storage, _) = LocalStorage::open(&dir.0).unwrap();
+    let (storage, _) = Storage::open_local(&dir.0).unwrap();
     let mut seen = HashSet::new();
     for _ in 0..100_000 {
         let id = storage.new_data_id();
@@ -254,38 +317,96 @@ fn ids_are_unique_and_well_formed() {
         }
     }
     // A second handle stands for a restart: a fresh random seed.
-    let (restarted, _) = LocalStorage::open(&dir.0).unwrap();
+    let (restarted, _) = Storage::open_local(&dir.0).unwrap();
     for _ in 0..100_000 {
         assert!(seen.insert(restarted.new_data_id()));
     }
     assert_eq!(seen.len(), 300_000);
 }
 
+// The local backend's own guarantees.
+
+/// Files under `dir`, recursively (temp files live in a per-run subdirectory).
+fn count_tmp(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                count_tmp(&entry.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
 #[test]
-fn invalid_data_ids_are_rejected() {
-    let bad = [
-        "",
-        "../../../../etc/passwd",
-        "0123456789abcdef0123456789abcde",
-        "0123456789abcdef0123456789abcdef0",
-        "0123456789ABCDEF0123456789abcdef",
-        "0123456789abcdef/123456789abcdef",
-        "0123456789abcdef.123456789abcdef",
-        "0123456789abcdef\u{0}123456789abcdef",
-        "..23456789abcdef0123456789abcdef",
-    ];
-    assert!(is_valid_data_id("0123456789abcdef0123456789abcdef"));
-    on_both_drivers("invalid", |storage, root| async move {
-        for id in bad {
-            assert!(!is_valid_data_id(id), "{id:?}");
-            let err = storage.open_object(id).await.err().unwrap();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{id:?}");
-            let err = storage.remove_object(id).await.err().unwrap();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{id:?}");
-            let temp = storage.create_temp().await.unwrap();
-            let err = temp.commit(id).await.err().unwrap();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{id:?}");
+fn local_objects_are_fanned_out_and_temp_files_never_outlive_their_upload() {
+    for uring in [true, false] {
+        let dir = TestDir::new(&format!("layout-{uring}"));
+        let (local, _) = LocalStorage::open(&dir.0).unwrap();
+        let storage = Storage::Local(local);
+        let root = dir.0.clone();
+        let run = async move {
+            let id = put(&storage, &pattern(5000)).await;
+            assert!(root.join("objects").join(&id[..2]).join(&id).is_file());
+            let mut upload = storage.create(&storage.new_data_id()).await.unwrap();
+            let (result, _) = upload.write(pattern(100)).await;
+            result.unwrap();
+            assert_eq!(count_tmp(&root.join("tmp")), 1);
+            upload.abort().await;
+            let upload = storage.create(&storage.new_data_id()).await.unwrap();
+            drop(upload);
+            assert_eq!(count_tmp(&root.join("tmp")), 0);
+            // A foreign file in the tree is neither listed nor touched.
+            let foreign = root.join("objects").join("00").join("notes.txt");
+            std::fs::write(&foreign, b"not ours").unwrap();
+            assert_eq!(storage.list_ids().await.unwrap(), vec![id]);
+            assert!(foreign.is_file());
+        };
+        if uring {
+            monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .enable_timer()
+                .build()
+                .unwrap()
+                .block_on(run);
+        } else {
+            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .unwrap()
+                .block_on(run);
         }
-        assert_eq!(count_tmp(&root.join("tmp")), 0);
-    });
+    }
+}
+
+#[test]
+fn startup_removes_interrupted_writes() {
+    let dir = TestDir::new("recovery");
+    let (storage, report) = Storage::open_local(&dir.0).unwrap();
+    assert_eq!(report.temp_files_removed, 0);
+    assert_eq!(
+        std::fs::read_dir(dir.0.join("objects")).unwrap().count(),
+        256
+    );
+    let kept = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(async { put(&storage, b"survives a restart").await });
+    // Three writes a crash interrupted, one named as `create` names its files.
+    std::fs::write(dir.0.join("tmp").join(storage.new_data_id()), b"0123").unwrap();
+    std::fs::write(dir.0.join("tmp").join("a"), b"partial").unwrap();
+    std::fs::write(dir.0.join("tmp").join("b"), b"").unwrap();
+
+    let (storage, report) = Storage::open_local(&dir.0).unwrap();
+    assert_eq!(report.temp_files_removed, 3);
+    assert_eq!(count_tmp(&dir.0.join("tmp")), 0);
+    let data = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(async { get(&storage, &kept).await });
+    assert_eq!(data, b"survives a restart");
 }
