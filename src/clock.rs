@@ -1,7 +1,13 @@
 //! Time: the wall clock and the four formats the daemon speaks (SigV4's basic
 //! ISO 8601, HTTP dates, ISO 8601 with milliseconds for XML). Civil-date
 //! arithmetic by days since the epoch, so no time zone database is needed.
+//!
+//! The wall clock can be shifted for tests: `BLEEPSTORE_CLOCK_OFFSET_SECS` (read once,
+//! at the first call) moves every reading by that many seconds, so a test can start
+//! the daemon "later" (past a TTL, past an expiry) instead of sleeping. Monotonic
+//! time (`Instant`) is never shifted.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn now_unix() -> i64 {
@@ -9,9 +15,21 @@ pub fn now_unix() -> i64 {
 }
 
 pub fn now_unix_millis() -> i64 {
-    SystemTime::now()
+    let real = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| d.as_millis() as i64);
+    real + offset_millis()
+}
+
+/// The test clock's shift, from the environment; 0 when unset or unreadable.
+fn offset_millis() -> i64 {
+    static OFFSET: OnceLock<i64> = OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        std::env::var("BLEEPSTORE_CLOCK_OFFSET_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map_or(0, |secs| secs.saturating_mul(1000))
+    })
 }
 
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01.

@@ -20,7 +20,7 @@ use crate::ops::metrics::CoreMetrics;
 use crate::reclaim::{CoreReads, ReadFence};
 use crate::storage::Storage;
 
-pub struct CoreState {
+pub(crate) struct CoreState {
     pub config: Arc<Config>,
     pub meta: MetaClient,
     pub storage: Storage,
@@ -48,7 +48,7 @@ pub struct CoreState {
 }
 
 impl CoreState {
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<Config>,
         meta: MetaClient,
         storage: Storage,
@@ -79,23 +79,23 @@ impl CoreState {
     }
 
     /// A new request id: 16 uppercase hex digits, as S3's.
-    pub fn next_request_id(&self) -> String {
+    pub(crate) fn next_request_id(&self) -> String {
         let n = self.request_counter.get().wrapping_add(1);
         self.request_counter.set(n);
         format!("{:016X}", self.request_id_base.wrapping_add(n))
     }
 
     /// Which serving thread this state belongs to (0-based).
-    pub fn core_id(&self) -> usize {
+    pub(crate) fn core_id(&self) -> usize {
         self.core_id
     }
 
-    pub fn host_id(&self) -> &str {
+    pub(crate) fn host_id(&self) -> &str {
         &self.host_id
     }
 
     /// The current time as an HTTP date, cached for the second.
-    pub fn http_date(&self) -> String {
+    pub(crate) fn http_date(&self) -> String {
         let now = clock::now_unix();
         let mut cached = self.http_date.borrow_mut();
         if cached.0 != now {
@@ -106,7 +106,10 @@ impl CoreState {
 
     /// The credential of `access_key`, from this core's cache (shared, not copied, by
     /// the requests that use it) or the metadata thread.
-    pub async fn credential(&self, access_key: &str) -> Result<Option<Rc<CredentialRow>>, S3Error> {
+    pub(crate) async fn credential(
+        &self,
+        access_key: &str,
+    ) -> Result<Option<Rc<CredentialRow>>, S3Error> {
         let ttl = Duration::from_secs(limits::CREDENTIAL_CACHE_TTL_SECS);
         if let Some((row, fetched)) = self.credentials.borrow().get(access_key) {
             if fetched.elapsed() < ttl {

@@ -8,7 +8,7 @@ use bleepstore::meta::{admin, CredentialRow};
 fn main() -> ExitCode {
     let mut flags: Flags = argh::from_env();
     if let Some(Command::Routes(_)) = flags.command {
-        println!("{}", bleepstore::s3::route::routes_json());
+        println!("{}", bleepstore::routes_json());
         return ExitCode::SUCCESS;
     }
     let env = |name: &str| std::env::var(name).ok();
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Routes(_)) | None => {}
     }
-    bleepstore::ops::logging::init(&config.log_level, config.log_format);
+    bleepstore::init_logging(&config.log_level, config.log_format);
     if let Some((path, loaded)) = &file {
         log::info!("configuration read from {}", path.display());
         for warning in &loaded.warnings {

@@ -26,7 +26,7 @@ use crate::meta::Released;
 const NONE_OPEN: u64 = u64::MAX;
 
 /// What every core publishes about its reads, and the clock they are measured on.
-pub struct ReadFence {
+pub(crate) struct ReadFence {
     base: Instant,
     /// Per core: nanoseconds (since `base`) at which its oldest open lease began.
     oldest: Box<[AtomicU64]>,
@@ -35,7 +35,7 @@ pub struct ReadFence {
 }
 
 impl ReadFence {
-    pub fn new(cores: usize) -> Arc<ReadFence> {
+    pub(crate) fn new(cores: usize) -> Arc<ReadFence> {
         Arc::new(ReadFence {
             base: Instant::now(),
             oldest: (0..cores).map(|_| AtomicU64::new(NONE_OPEN)).collect(),
@@ -44,7 +44,7 @@ impl ReadFence {
     }
 
     /// Released files the reclaimer removed since startup.
-    pub fn reclaimed(&self) -> u64 {
+    pub(crate) fn reclaimed(&self) -> u64 {
         self.removed.load(Ordering::Relaxed)
     }
 
@@ -62,13 +62,13 @@ impl ReadFence {
     }
 
     /// Whether files released by a commit at `committed` may be removed now.
-    pub fn released_before_every_read(&self, committed: Instant) -> bool {
+    pub(crate) fn released_before_every_read(&self, committed: Instant) -> bool {
         self.nanos(committed) < self.oldest_open()
     }
 }
 
 /// One core's open leases.
-pub struct CoreReads {
+pub(crate) struct CoreReads {
     fence: Arc<ReadFence>,
     core: usize,
     /// Start time of open leases -> how many began at that nanosecond.
@@ -76,7 +76,7 @@ pub struct CoreReads {
 }
 
 impl CoreReads {
-    pub fn new(fence: Arc<ReadFence>, core: usize) -> CoreReads {
+    pub(crate) fn new(fence: Arc<ReadFence>, core: usize) -> CoreReads {
         CoreReads {
             fence,
             core,
@@ -84,14 +84,14 @@ impl CoreReads {
         }
     }
 
-    pub fn fence(&self) -> &ReadFence {
+    pub(crate) fn fence(&self) -> &ReadFence {
         &self.fence
     }
 
     /// Begins a lease: call before reading the row whose files will be opened, keep it
     /// until they are open. The slot is published before this returns, so before the
     /// read can reach the metadata thread.
-    pub fn begin(&self) -> ReadLease<'_> {
+    pub(crate) fn begin(&self) -> ReadLease<'_> {
         let started = self.fence.nanos(Instant::now());
         *self.open.borrow_mut().entry(started).or_insert(0) += 1;
         self.publish();
@@ -127,7 +127,7 @@ impl CoreReads {
 }
 
 /// An open read lease; ends when dropped.
-pub struct ReadLease<'a> {
+pub(crate) struct ReadLease<'a> {
     reads: &'a CoreReads,
     started: u64,
 }
@@ -140,7 +140,7 @@ impl Drop for ReadLease<'_> {
 
 /// The reclaimer: a task on one core. It waits for released files, removes each
 /// batch once no lease older than its commit is open, then forgets their rows.
-pub async fn run_reclaimer(state: Rc<CoreState>, released: flume::Receiver<Released>) {
+pub(crate) async fn run_reclaimer(state: Rc<CoreState>, released: flume::Receiver<Released>) {
     let poll = Duration::from_millis(limits::RECLAIM_POLL_MILLIS);
     let fence = state.reads.fence();
     let mut waiting: VecDeque<Released> = VecDeque::new();

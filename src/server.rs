@@ -29,7 +29,7 @@ use crate::s3::service::Front;
 use crate::storage::Storage;
 
 /// How long startup waits for a busy port to be released.
-const PORT_WAIT_MAX: Duration = Duration::from_secs(3);
+const PORT_WAIT_MAX: Duration = Duration::from_secs(limits::PORT_WAIT_SECS_MAX);
 
 /// Runs the daemon until every serving thread ends.
 pub fn run(config: Config) -> Result<(), String> {

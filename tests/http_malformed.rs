@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{read_available, Daemon};
+use common::{read_response, Daemon};
 
 fn status_of(response: &str) -> u16 {
     response
@@ -67,7 +67,7 @@ fn short_body_stores_nothing() {
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(&[b'x'; 400]).unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
-    let response = read_available(&mut stream);
+    let response = read_response(&mut stream, false);
     assert!(
         response.is_empty() || status_of(&response) == 400,
         "{response}"
@@ -98,7 +98,7 @@ fn pipelined_requests_answer_in_order() {
     let get = daemon.signed_head("GET", "/pipe/k", &[]);
     let missing = daemon.signed_head("GET", "/pipe/missing", &[]);
     let all = format!("{create}{put}hello{get}{missing}");
-    let response = daemon.exchange(all.as_bytes());
+    let response = daemon.exchange_all(all.as_bytes(), 4);
     let statuses: Vec<u16> = response
         .match_indices("HTTP/1.1 ")
         .map(|(i, _)| response[i + 9..i + 12].parse().unwrap())
@@ -125,10 +125,10 @@ fn expect_continue_only_after_checks() {
     );
     let mut stream = daemon.connect();
     stream.write_all(head.as_bytes()).unwrap();
-    let interim = read_available(&mut stream);
+    let interim = read_response(&mut stream, false);
     assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{interim}");
     stream.write_all(b"hello").unwrap();
-    let last = read_available(&mut stream);
+    let last = read_response(&mut stream, false);
     assert!(last.starts_with("HTTP/1.1 200"), "{last}");
 }
 
@@ -140,7 +140,7 @@ fn keep_alive_head_and_unknown_methods() {
         stream
             .write_all(daemon.signed_head("GET", "/", &[]).as_bytes())
             .unwrap();
-        let response = read_available(&mut stream);
+        let response = read_response(&mut stream, false);
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     }
     daemon.exchange(daemon.signed_head("PUT", "/heads", &[]).as_bytes());

@@ -126,7 +126,7 @@ pub fn derive_signing_key(
 }
 
 /// Whether `signature_hex` is the HMAC of `data` under `key`, compared in constant time.
-pub fn signature_matches(key: &[u8; 32], data: &[u8], signature_hex: &str) -> bool {
+pub(super) fn signature_matches(key: &[u8; 32], data: &[u8], signature_hex: &str) -> bool {
     let Some(expected) = crate::checksum::hex_decode(signature_hex).filter(|s| s.len() == 32)
     else {
         return false;
@@ -139,7 +139,7 @@ pub fn signature_matches(key: &[u8; 32], data: &[u8], signature_hex: &str) -> bo
 }
 
 /// Canonical header value: trimmed, inner runs of spaces folded to one.
-pub fn canonical_header_value(value: &str, out: &mut String) {
+pub(super) fn canonical_header_value(value: &str, out: &mut String) {
     let mut last_space = false;
     for c in value.trim().chars() {
         if c == ' ' || c == '\t' {

@@ -12,7 +12,7 @@ use crate::http::line::LineBuffer;
 use crate::limits;
 
 /// Verifies chunk and trailer signatures (SigV4's chained signatures).
-pub trait ChunkSignatureCheck {
+pub(crate) trait ChunkSignatureCheck {
     fn check_chunk(&mut self, chunk_sha256: &[u8; 32], signature_hex: &str) -> bool;
     /// `trailer_block` is each trailing header but the signature as "name:value\n".
     fn check_trailer(&mut self, trailer_block: &[u8], signature_hex: &str) -> bool;
@@ -27,7 +27,7 @@ enum Phase {
     Done,
 }
 
-pub struct AwsChunkedDecoder<C: ChunkSignatureCheck> {
+pub(crate) struct AwsChunkedDecoder<C: ChunkSignatureCheck> {
     check: Option<C>,
     expect_trailer: bool,
     phase: Phase,
@@ -37,12 +37,11 @@ pub struct AwsChunkedDecoder<C: ChunkSignatureCheck> {
     trailers: Vec<(String, String)>,
     trailer_signature: Option<String>,
     trailer_bytes: usize,
-    decoded: u64,
 }
 
 impl<C: ChunkSignatureCheck> AwsChunkedDecoder<C> {
     /// `check`: `None` for unsigned chunks.
-    pub fn new(check: Option<C>, expect_trailer: bool) -> Self {
+    pub(crate) fn new(check: Option<C>, expect_trailer: bool) -> Self {
         AwsChunkedDecoder {
             check,
             expect_trailer,
@@ -53,28 +52,23 @@ impl<C: ChunkSignatureCheck> AwsChunkedDecoder<C> {
             trailers: Vec::new(),
             trailer_signature: None,
             trailer_bytes: 0,
-            decoded: 0,
         }
     }
 
     /// Whether the whole encoded body has been seen (the last CRLF may be missing
     /// when no trailer is expected; some clients end there).
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.phase == Phase::Done
             || (self.phase == Phase::Trailer && !self.expect_trailer && self.line.is_empty())
     }
 
-    pub fn trailers(&self) -> &[(String, String)] {
+    pub(crate) fn trailers(&self) -> &[(String, String)] {
         &self.trailers
-    }
-
-    pub fn decoded_len(&self) -> u64 {
-        self.decoded
     }
 
     /// Consumes a prefix of `input` (all of it unless the encoding ended), appending
     /// decoded data to `out`. Returns the bytes consumed.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, S3Error> {
+    pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, S3Error> {
         let mut used = 0;
         while used < input.len() && self.phase != Phase::Done {
             match self.phase {
@@ -93,7 +87,6 @@ impl<C: ChunkSignatureCheck> AwsChunkedDecoder<C> {
                     }
                     out.extend_from_slice(data);
                     used += take;
-                    self.decoded += take as u64;
                     let left = remaining - take as u64;
                     self.phase = if left == 0 {
                         Phase::DataEnd
@@ -315,7 +308,6 @@ mod tests {
             assert_eq!(out, b"hello world");
             assert!(decoder.is_done());
             assert_eq!(decoder.check.as_ref().unwrap().chunks, 3);
-            assert_eq!(decoder.decoded_len(), 11);
         }
     }
 

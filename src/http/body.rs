@@ -6,7 +6,7 @@ use crate::http::line::LineBuffer;
 use crate::limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
+pub(crate) enum BodyKind {
     Empty,
     Length(u64),
     Chunked,
@@ -14,7 +14,7 @@ pub enum BodyKind {
 
 /// The decoding state of one request body.
 #[derive(Debug)]
-pub struct Body {
+pub(super) struct Body {
     pub(crate) state: BodyState,
     received: u64,
 }
@@ -27,7 +27,7 @@ pub(crate) enum BodyState {
 }
 
 impl Body {
-    pub fn new(kind: BodyKind) -> Body {
+    pub(super) fn new(kind: BodyKind) -> Body {
         let state = match kind {
             BodyKind::Empty | BodyKind::Length(0) => BodyState::Done,
             BodyKind::Length(n) => BodyState::Length { remaining: n },
@@ -36,12 +36,12 @@ impl Body {
         Body { state, received: 0 }
     }
 
-    pub fn is_finished(&self) -> bool {
+    pub(super) fn is_finished(&self) -> bool {
         matches!(self.state, BodyState::Done)
     }
 
     /// Decoded bytes delivered so far.
-    pub fn received(&self) -> u64 {
+    pub(super) fn received(&self) -> u64 {
         self.received
     }
 

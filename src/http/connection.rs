@@ -15,7 +15,7 @@ use crate::http::body::{Body, BodyState};
 use crate::http::head::{Parsed, RequestHead};
 use crate::limits;
 
-pub struct Connection {
+pub(super) struct Connection {
     stream: TcpStream,
     /// Bytes received and not consumed yet are `buf[start..]`.
     buf: Vec<u8>,
@@ -32,7 +32,7 @@ enum ReadEnd {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream) -> Connection {
+    pub(super) fn new(stream: TcpStream) -> Connection {
         Connection {
             stream,
             buf: Vec::with_capacity(limits::READ_BUFFER_BYTES),
@@ -74,7 +74,7 @@ impl Connection {
 
     /// Waits for and parses the next request head. `Ok(None)`: the client closed
     /// or stayed idle past the timeout before sending a new request.
-    pub async fn read_head(&mut self) -> Result<Option<RequestHead>, S3Error> {
+    pub(super) async fn read_head(&mut self) -> Result<Option<RequestHead>, S3Error> {
         loop {
             if self.buffered() > 0 {
                 match RequestHead::parse(&self.buf[self.start..])? {
@@ -102,7 +102,7 @@ impl Connection {
     }
 
     /// Appends up to `max` decoded body bytes to `out`; Ok(0) when the body is complete.
-    pub async fn read_body(
+    pub(super) async fn read_body(
         &mut self,
         body: &mut Body,
         out: &mut Vec<u8>,
@@ -155,15 +155,21 @@ impl Connection {
 
     /// Reads and discards the rest of a body, at most `limit` bytes. Ok(true) when
     /// the body was consumed in full and the connection can carry another request.
-    pub async fn drain_body(&mut self, body: &mut Body, limit: u64) -> Result<bool, S3Error> {
-        let mut scratch = Vec::with_capacity(64 * 1024);
+    pub(super) async fn drain_body(
+        &mut self,
+        body: &mut Body,
+        limit: u64,
+    ) -> Result<bool, S3Error> {
+        let mut scratch = Vec::with_capacity(limits::BODY_READ_CHUNK_BYTES);
         let mut drained = 0u64;
         while !body.is_finished() {
             if drained > limit {
                 return Ok(false);
             }
             scratch.clear();
-            let n = self.read_body(body, &mut scratch, 64 * 1024).await?;
+            let n = self
+                .read_body(body, &mut scratch, limits::BODY_READ_CHUNK_BYTES)
+                .await?;
             if n == 0 && !body.is_finished() {
                 return Ok(false);
             }
@@ -172,7 +178,7 @@ impl Connection {
         Ok(true)
     }
 
-    pub async fn write_all(&mut self, buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
+    pub(super) async fn write_all(&mut self, buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
         let (result, buf) = self.stream.write_all(buf).await;
         if let Ok(n) = &result {
             self.written += *n as u64;
@@ -184,7 +190,7 @@ impl Connection {
     /// reads and discards what the client still sends (up to `max`, for at most
     /// `timeout`). Closing with unread input would send a reset, which can destroy
     /// the answer before the client reads it.
-    pub async fn linger_close(mut self, max: usize, timeout: Duration) {
+    pub(super) async fn linger_close(mut self, max: usize, timeout: Duration) {
         let _ = self.stream.shutdown().await;
         let deadline = std::time::Instant::now() + timeout;
         let mut discarded = 0;
@@ -206,11 +212,11 @@ impl Connection {
     }
 
     /// Bytes written to the client over the connection's life.
-    pub fn bytes_written(&self) -> u64 {
+    pub(super) fn bytes_written(&self) -> u64 {
         self.written
     }
 
-    pub async fn send_continue(&mut self) -> std::io::Result<()> {
+    pub(super) async fn send_continue(&mut self) -> std::io::Result<()> {
         let (result, _) = self
             .stream
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())

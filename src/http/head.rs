@@ -5,10 +5,8 @@ use crate::http::body::BodyKind;
 use crate::limits;
 
 #[derive(Debug, Clone)]
-pub struct RequestHead {
+pub(crate) struct RequestHead {
     pub method: String,
-    /// The request target exactly as sent.
-    pub target: String,
     /// The raw path (before '?').
     pub path: String,
     /// The raw query (after '?'), empty when there is none.
@@ -67,7 +65,6 @@ impl RequestHead {
         }
         let head = RequestHead {
             method: request.method.unwrap_or("GET").to_string(),
-            target: target.to_string(),
             path: path.to_string(),
             query: query.to_string(),
             minor_version: request.version.unwrap_or(1),
@@ -77,7 +74,7 @@ impl RequestHead {
     }
 
     /// The first value of a header; `name` must be lowercase.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -93,7 +90,7 @@ impl RequestHead {
     }
 
     /// HTTP/1.1 keeps the connection unless told `close`; HTTP/1.0 only with `keep-alive`.
-    pub fn keep_alive(&self) -> bool {
+    pub(crate) fn keep_alive(&self) -> bool {
         if self.minor_version == 0 {
             self.header_has_token("connection", "keep-alive")
         } else {
@@ -101,14 +98,14 @@ impl RequestHead {
         }
     }
 
-    pub fn expects_continue(&self) -> bool {
+    pub(crate) fn expects_continue(&self) -> bool {
         self.header("expect")
             .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
     }
 
     /// How the body is framed. Conflicting or malformed framing is a 400, since
     /// guessing would desynchronise the connection.
-    pub fn body_kind(&self) -> Result<BodyKind, S3Error> {
+    pub(crate) fn body_kind(&self) -> Result<BodyKind, S3Error> {
         let mut length: Option<u64> = None;
         for (_, value) in self.headers.iter().filter(|(n, _)| n == "content-length") {
             let parsed = parse_content_length(value)?;

@@ -4,7 +4,7 @@
 //! Knows nothing of S3: a `Service` answers each request; protocol failures are
 //! `crate::error::S3Error`s the service renders like any other error.
 
-pub mod aws_chunked;
+pub(crate) mod aws_chunked;
 mod body;
 mod connection;
 mod head;
@@ -12,7 +12,7 @@ mod line;
 mod response;
 mod serve;
 
-pub use body::BodyKind;
-pub use head::RequestHead;
-pub use response::{reason_phrase, Body, BodyStream, Labels, Response, ResponseHead};
-pub use serve::{refuse, serve, BodyReader, Exchange, Service};
+pub(crate) use body::BodyKind;
+pub(crate) use head::RequestHead;
+pub(crate) use response::{Body, BodyStream, Labels, Response, ResponseHead};
+pub(crate) use serve::{refuse, serve, BodyReader, Exchange, Service};

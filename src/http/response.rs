@@ -7,28 +7,24 @@ use std::borrow::Cow;
 use std::io;
 
 #[derive(Debug, Clone)]
-pub struct ResponseHead {
+pub(crate) struct ResponseHead {
     status: u16,
     headers: Vec<(Cow<'static, str>, String)>,
 }
 
 impl ResponseHead {
-    pub fn new(status: u16) -> ResponseHead {
+    pub(crate) fn new(status: u16) -> ResponseHead {
         ResponseHead {
             status,
             headers: Vec::with_capacity(12),
         }
     }
 
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         self.status
     }
 
-    pub fn set_status(&mut self, status: u16) {
-        self.status = status;
-    }
-
-    pub fn header(
+    pub(crate) fn header(
         &mut self,
         name: impl Into<Cow<'static, str>>,
         value: impl Into<String>,
@@ -39,7 +35,7 @@ impl ResponseHead {
 
     /// Writes the status line, the headers, Content-Length when given, and
     /// `Connection: close` when the connection will not be kept.
-    pub fn encode(&self, content_length: Option<u64>, keep_alive: bool, out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, content_length: Option<u64>, keep_alive: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(self.status.to_string().as_bytes());
         out.push(b' ');
@@ -65,13 +61,13 @@ impl ResponseHead {
 
 /// A source of response body bytes, read in order (the object segments of a GET).
 #[allow(async_fn_in_trait)] // monoio futures are !Send by design: one runtime per core.
-pub trait BodyStream {
+pub(crate) trait BodyStream {
     /// Reads the next bytes into `buf` from index 0, up to its capacity; `Ok(0)` at the end.
     async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>);
 }
 
 /// What follows a response head.
-pub enum Body<S> {
+pub(crate) enum Body<S> {
     /// Nothing (`Content-Length: 0`, or none at all on 204 and 304).
     Empty,
     /// Bytes in memory.
@@ -84,7 +80,7 @@ pub enum Body<S> {
 
 /// What the access log and the metrics record about an exchange, chosen by the service.
 #[derive(Debug, Clone, Default)]
-pub struct Labels {
+pub(crate) struct Labels {
     pub request_id: String,
     /// The operation's name (`None` when the request never reached one).
     pub operation: Option<&'static str>,
@@ -95,23 +91,19 @@ pub struct Labels {
 }
 
 /// A complete answer: the http layer writes it, keeping or closing the connection.
-pub struct Response<S> {
+pub(crate) struct Response<S> {
     pub head: ResponseHead,
     pub body: Body<S>,
     pub labels: Labels,
 }
 
 impl<S> Response<S> {
-    pub fn new(head: ResponseHead, body: Body<S>) -> Response<S> {
+    pub(crate) fn new(head: ResponseHead, body: Body<S>) -> Response<S> {
         Response {
             head,
             body,
             labels: Labels::default(),
         }
-    }
-
-    pub fn status(&self) -> u16 {
-        self.head.status
     }
 }
 
@@ -119,7 +111,7 @@ fn push_clean(out: &mut Vec<u8>, text: &str) {
     out.extend(text.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
 }
 
-pub fn reason_phrase(status: u16) -> &'static str {
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",

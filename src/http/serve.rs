@@ -17,7 +17,7 @@ use crate::limits;
 
 /// What the connection loop serves requests with.
 #[allow(async_fn_in_trait)] // monoio futures are !Send by design: one runtime per core.
-pub trait Service {
+pub(crate) trait Service {
     /// The streamed bodies of its responses.
     type Stream: BodyStream;
     /// Held while one request is in flight, from its head to its last response byte.
@@ -46,7 +46,7 @@ pub trait Service {
 }
 
 /// What happened in one request and its response.
-pub struct Exchange<'a> {
+pub(crate) struct Exchange<'a> {
     pub method: &'a str,
     pub status: u16,
     pub labels: &'a Labels,
@@ -60,7 +60,7 @@ pub struct Exchange<'a> {
 /// A request's body, read on demand. The first read tells a client waiting on
 /// `Expect: 100-continue` to send, so a service that refuses a request before
 /// reading its body never invites it.
-pub struct BodyReader<'a> {
+pub(crate) struct BodyReader<'a> {
     conn: &'a mut Connection,
     body: RequestBody,
     expects_continue: bool,
@@ -69,14 +69,14 @@ pub struct BodyReader<'a> {
 
 impl BodyReader<'_> {
     /// Whether the framing announces a body (a length above 0, or chunked).
-    pub fn has_body(&self) -> bool {
+    pub(crate) fn has_body(&self) -> bool {
         !self.body.is_finished()
     }
 
     /// Tells a client waiting on `Expect: 100-continue` to send its body. A 100 goes
     /// out even for an empty body: botocore, having sent `Expect`, takes any other first
     /// answer as the final one and keeps that status for the rest of the connection.
-    pub async fn accept(&mut self) -> Result<(), S3Error> {
+    pub(crate) async fn accept(&mut self) -> Result<(), S3Error> {
         if self.expects_continue && !self.continue_sent {
             self.continue_sent = true;
             self.conn
@@ -88,13 +88,13 @@ impl BodyReader<'_> {
     }
 
     /// Appends up to `max` decoded body bytes to `out`; `Ok(0)` once the body is complete.
-    pub async fn read(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize, S3Error> {
+    pub(crate) async fn read(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize, S3Error> {
         self.accept().await?;
         self.conn.read_body(&mut self.body, out, max).await
     }
 
     /// Decoded bytes received so far.
-    pub fn received(&self) -> u64 {
+    pub(crate) fn received(&self) -> u64 {
         self.body.received()
     }
 
@@ -122,7 +122,7 @@ const LINGER_TIMEOUT: Duration = Duration::from_millis(limits::LINGER_MILLIS);
 
 /// Serves one accepted connection until it closes, the client goes idle, or (while
 /// the process drains) its current request is answered.
-pub async fn serve<S: Service>(service: &S, stream: TcpStream) {
+pub(crate) async fn serve<S: Service>(service: &S, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let mut conn = Connection::new(stream);
     loop {
@@ -151,10 +151,11 @@ pub async fn serve<S: Service>(service: &S, stream: TcpStream) {
 
 /// Answers a connection with `response` without reading a request (over the
 /// connection cap), then closes it.
-pub async fn refuse<S: BodyStream>(stream: TcpStream, response: Response<S>) {
+pub(crate) async fn refuse<S: BodyStream>(stream: TcpStream, response: Response<S>) {
     let mut conn = Connection::new(stream);
     let _ = write_response(&mut conn, false, response.head, response.body, false).await;
-    conn.linger_close(64 * 1024, LINGER_TIMEOUT).await;
+    conn.linger_close(limits::REFUSED_LINGER_BYTES_MAX, LINGER_TIMEOUT)
+        .await;
 }
 
 /// Serves one request; returns whether the connection can carry another.
@@ -200,9 +201,6 @@ async fn exchange<S: Service>(service: &S, conn: &mut Connection, mut head: Requ
     keep_alive
 }
 
-/// Objects up to this size go out with their head in one write.
-const SMALL_BODY_BYTES: u64 = 64 * 1024;
-
 /// Writes a response; false when the connection cannot carry another request (the
 /// client went away, or a streamed body ended early and the framing is broken).
 async fn write_response<S: BodyStream>(
@@ -222,7 +220,7 @@ async fn write_response<S: BodyStream>(
         1024 + if head_only {
             0
         } else {
-            length.min(SMALL_BODY_BYTES) as usize
+            length.min(limits::RESPONSE_SMALL_BYTES) as usize
         },
     );
     head.encode((!no_length).then_some(length), keep_alive, &mut out);
@@ -237,7 +235,7 @@ async fn write_response<S: BodyStream>(
     let Some(mut source) = source else {
         return write(conn, out).await;
     };
-    if length <= SMALL_BODY_BYTES {
+    if length <= limits::RESPONSE_SMALL_BYTES {
         // Read the whole body behind the head, then one write.
         let mut buf = Vec::with_capacity(length as usize);
         let mut remaining = length;

@@ -2,7 +2,7 @@
 //! here so that the column stays readable by any SQLite tool.
 
 /// Encodes pairs as a JSON object, in order.
-pub fn encode_pairs(pairs: &[(String, String)]) -> String {
+pub(super) fn encode_pairs(pairs: &[(String, String)]) -> String {
     let mut out = String::from("{");
     for (index, (name, value)) in pairs.iter().enumerate() {
         if index > 0 {
@@ -33,7 +33,7 @@ fn encode_string(text: &str, out: &mut String) {
 }
 
 /// Decodes what `encode_pairs` wrote; anything else is `None`.
-pub fn decode_pairs(text: &str) -> Option<Vec<(String, String)>> {
+pub(super) fn decode_pairs(text: &str) -> Option<Vec<(String, String)>> {
     let mut chars = text.trim().chars().peekable();
     let mut pairs = Vec::new();
     if chars.next()? != '{' {

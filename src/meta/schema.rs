@@ -113,7 +113,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Opens the database with the durability settings the daemon relies on.
-pub fn open(path: &std::path::Path) -> Result<Connection, MetaError> {
+pub(super) fn open(path: &std::path::Path) -> Result<Connection, MetaError> {
     let conn = Connection::open(path)?;
     // WAL lets readers proceed during a commit; synchronous=FULL makes every
     // commit durable before we answer (group commit keeps that cheap).
@@ -127,7 +127,7 @@ pub fn open(path: &std::path::Path) -> Result<Connection, MetaError> {
 }
 
 /// Opens a read-only connection for a reader thread (after `open` has migrated).
-pub fn open_reader(path: &std::path::Path) -> Result<Connection, MetaError> {
+pub(super) fn open_reader(path: &std::path::Path) -> Result<Connection, MetaError> {
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,

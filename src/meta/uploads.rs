@@ -16,8 +16,7 @@ use crate::meta::{
     ReapedUploads, UploadPage, UploadRow,
 };
 
-/// Smallest size of every part but the last, as S3 enforces at completion.
-pub const PART_BYTES_MIN: u64 = 5 * 1024 * 1024;
+pub use crate::limits::PART_BYTES_MIN;
 
 /// The multipart_uploads table's columns, for `concat!` and `col!`.
 macro_rules! upload_columns {

@@ -16,10 +16,10 @@ use crate::ops::metrics::{self, Gauges, ProcessStats};
 const OPENAPI: &str = include_str!("openapi.json");
 const DOCS: &str = include_str!("docs.html");
 /// How long a scrape waits for each core's metrics and for the metadata counts.
-const SCRAPE_WAIT: Duration = Duration::from_secs(2);
+const SCRAPE_WAIT: Duration = Duration::from_secs(crate::limits::SCRAPE_WAIT_SECS);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     Health,
     Healthz,
     Readyz,
@@ -30,7 +30,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// The path, which is also its label in metrics.
-    pub fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Endpoint::Health => "/health",
             Endpoint::Healthz => "/healthz",
@@ -42,7 +42,7 @@ impl Endpoint {
     }
 
     /// Probes and scrapes are neither access-logged nor counted in request metrics.
-    pub fn is_quiet(self) -> bool {
+    pub(crate) fn is_quiet(self) -> bool {
         matches!(
             self,
             Endpoint::Health | Endpoint::Healthz | Endpoint::Readyz | Endpoint::Metrics
@@ -51,7 +51,7 @@ impl Endpoint {
 }
 
 /// The endpoint an unsigned GET or HEAD names, if any.
-pub fn endpoint_for(head: &RequestHead) -> Option<Endpoint> {
+pub(crate) fn endpoint_for(head: &RequestHead) -> Option<Endpoint> {
     if head.method != "GET" && head.method != "HEAD" {
         return None;
     }
@@ -71,7 +71,11 @@ pub fn endpoint_for(head: &RequestHead) -> Option<Endpoint> {
 }
 
 /// Answers an endpoint.
-pub async fn serve<S>(state: &CoreState, head: &RequestHead, endpoint: Endpoint) -> Response<S> {
+pub(crate) async fn serve<S>(
+    state: &CoreState,
+    head: &RequestHead,
+    endpoint: Endpoint,
+) -> Response<S> {
     let (status, content_type, body): (u16, &str, Cow<'static, str>) = match endpoint {
         Endpoint::Healthz => (200, "text/plain", Cow::Borrowed("")),
         Endpoint::Readyz => {
@@ -176,6 +180,7 @@ async fn scrape(state: &CoreState) -> String {
         counts,
         process: ProcessStats::read(state.lifecycle.start_unix_seconds()),
         connections: state.lifecycle.connections() as u64,
+        in_flight: state.lifecycle.in_flight() as u64,
         log_lines_dropped: crate::ops::logging::dropped_lines(),
         reclaimed: state.reads.fence().reclaimed(),
     };

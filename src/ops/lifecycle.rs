@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::ops::metrics::CoreMetrics;
 
 /// A request to one core's control task.
-pub enum Control {
+pub(crate) enum Control {
     /// Reply with a copy of the core's metrics.
     Snapshot(flume::Sender<CoreMetrics>),
     /// Close the listener: the process is draining.
@@ -26,7 +26,7 @@ struct CoreFigures {
     in_flight: AtomicUsize,
 }
 
-pub struct Lifecycle {
+pub(crate) struct Lifecycle {
     ready: AtomicBool,
     draining: AtomicBool,
     started: Instant,
@@ -37,7 +37,7 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     /// A lifecycle for `cores` cores, with the receiving end of each core's control channel.
-    pub fn new(cores: usize) -> (Arc<Lifecycle>, Vec<flume::Receiver<Control>>) {
+    pub(crate) fn new(cores: usize) -> (Arc<Lifecycle>, Vec<flume::Receiver<Control>>) {
         let (controls, receivers): (Vec<_>, Vec<_>) =
             (0..cores).map(|_| flume::unbounded()).unzip();
         let lifecycle = Lifecycle {
@@ -52,28 +52,28 @@ impl Lifecycle {
     }
 
     /// Serving, and not draining: what /readyz reports.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire) && !self.is_draining()
     }
 
-    pub fn set_ready(&self) {
+    pub(crate) fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
     }
 
-    pub fn start_unix_seconds(&self) -> f64 {
+    pub(crate) fn start_unix_seconds(&self) -> f64 {
         self.start_unix_seconds
     }
 
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
 
     /// Begins the drain: /readyz turns 503 and every core closes its listener.
-    pub fn begin_drain(&self) {
+    pub(crate) fn begin_drain(&self) {
         self.draining.store(true, Ordering::Release);
         for control in &self.controls {
             let _ = control.send(Control::StopAccepting);
@@ -81,7 +81,7 @@ impl Lifecycle {
     }
 
     /// Requests being served on all cores right now.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.figures
             .iter()
             .map(|f| f.in_flight.load(Ordering::Acquire))
@@ -89,7 +89,7 @@ impl Lifecycle {
     }
 
     /// Connections open on all cores right now.
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.figures
             .iter()
             .map(|f| f.connections.load(Ordering::Relaxed))
@@ -97,23 +97,23 @@ impl Lifecycle {
     }
 
     /// Connections open on one core.
-    pub fn core_connections(&self, core: usize) -> usize {
+    pub(crate) fn core_connections(&self, core: usize) -> usize {
         self.figures[core].connections.load(Ordering::Relaxed)
     }
 
     /// Counts a connection of `core` until the guard drops.
-    pub fn connection(self: &Arc<Self>, core: usize) -> FigureGuard {
+    pub(crate) fn connection(self: &Arc<Self>, core: usize) -> FigureGuard {
         FigureGuard::new(self.clone(), core, Figure::Connections)
     }
 
     /// Counts a request of `core` as in flight until the guard drops.
-    pub fn request(self: &Arc<Self>, core: usize) -> FigureGuard {
+    pub(crate) fn request(self: &Arc<Self>, core: usize) -> FigureGuard {
         FigureGuard::new(self.clone(), core, Figure::InFlight)
     }
 
     /// Every core's metrics, merged. A core that does not answer within `wait`
     /// (it is stuck or gone) is left out rather than stalling the scrape.
-    pub async fn gather_metrics(&self, wait: Duration) -> CoreMetrics {
+    pub(crate) async fn gather_metrics(&self, wait: Duration) -> CoreMetrics {
         let mut replies = Vec::with_capacity(self.controls.len());
         for control in &self.controls {
             let (tx, rx) = flume::bounded(1);
@@ -132,7 +132,7 @@ impl Lifecycle {
 
     /// Waits until no request is in flight, `max` has passed or `interrupted` says
     /// to stop waiting; true when none is left.
-    pub fn wait_idle(&self, max: Duration, mut interrupted: impl FnMut() -> bool) -> bool {
+    pub(crate) fn wait_idle(&self, max: Duration, mut interrupted: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now() + max;
         loop {
             if self.in_flight() == 0 {
@@ -153,7 +153,7 @@ enum Figure {
 }
 
 /// Holds one unit of a core's figure; gives it back when dropped, on every path.
-pub struct FigureGuard {
+pub(crate) struct FigureGuard {
     lifecycle: Arc<Lifecycle>,
     core: usize,
     figure: Figure,

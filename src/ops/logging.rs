@@ -18,7 +18,7 @@ use crate::clock;
 use crate::config::LogFormat;
 
 /// Lines waiting for the writer thread at most; beyond this, lines are dropped.
-const QUEUE_LINES_MAX: usize = 65_536;
+const QUEUE_LINES_MAX: usize = crate::limits::LOG_QUEUE_LINES_MAX;
 /// How often the writer thread looks for lines while they flow, and at most when idle.
 const POLL_BUSY: Duration = Duration::from_millis(2);
 const POLL_IDLE: Duration = Duration::from_millis(100);
@@ -30,7 +30,7 @@ static QUEUE: OnceLock<flume::Sender<Message>> = OnceLock::new();
 /// The writer thread, unparked for lines that should not wait for its next poll.
 static WRITER: OnceLock<std::thread::Thread> = OnceLock::new();
 /// Target of the per-request access lines: the one hot log path, left to polling.
-pub const ACCESS_TARGET: &str = "access";
+pub(crate) const ACCESS_TARGET: &str = "access";
 
 enum Message {
     Line(Vec<u8>),
@@ -69,12 +69,12 @@ pub fn init(level: &str, format: LogFormat) {
 }
 
 /// Log lines dropped so far because the writer could not keep up.
-pub fn dropped_lines() -> u64 {
+pub(crate) fn dropped_lines() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
 /// Waits (up to `max`) until every line logged so far is on stderr; for a clean exit.
-pub fn flush(max: Duration) {
+pub(crate) fn flush(max: Duration) {
     let Some(queue) = QUEUE.get() else { return };
     let (done_tx, done_rx) = flume::bounded(1);
     if queue.send_timeout(Message::Flush(done_tx), max).is_ok() {
@@ -295,7 +295,7 @@ impl<'kvs> VisitSource<'kvs> for JsonFields<'_> {
 }
 
 /// Appends `text` as a JSON string literal.
-pub fn json_string(out: &mut String, text: &str) {
+pub(crate) fn json_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {

@@ -33,7 +33,7 @@ const SIZE_BOUNDS: &[f64] = &[
 
 /// A cumulative histogram with fixed bounds, as Prometheus expects.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     bounds: &'static [f64],
     /// Observations per bucket (not cumulative); the last slot is +Inf.
     counts: Vec<u64>,
@@ -73,7 +73,7 @@ impl Histogram {
 
 /// What one finished request contributes.
 #[derive(Debug, Clone)]
-pub struct RequestRecord {
+pub(crate) struct RequestRecord {
     pub method: &'static str,
     /// `/`, `/{bucket}`, `/{bucket}/{key}` or an operations path: never a real key.
     pub path: &'static str,
@@ -89,7 +89,7 @@ type RouteKey = (&'static str, &'static str);
 
 /// One core's counters, or the merge of all of them.
 #[derive(Debug, Clone, Default)]
-pub struct CoreMetrics {
+pub(crate) struct CoreMetrics {
     requests: HashMap<(&'static str, &'static str, u16), u64>,
     durations: HashMap<RouteKey, Histogram>,
     request_sizes: HashMap<RouteKey, Histogram>,
@@ -101,7 +101,7 @@ pub struct CoreMetrics {
 }
 
 impl CoreMetrics {
-    pub fn record(&mut self, r: &RequestRecord) {
+    pub(crate) fn record(&mut self, r: &RequestRecord) {
         *self
             .requests
             .entry((r.method, r.path, r.status))
@@ -131,7 +131,7 @@ impl CoreMetrics {
         self.bytes_out += r.bytes_out;
     }
 
-    pub fn merge(&mut self, other: &CoreMetrics) {
+    pub(crate) fn merge(&mut self, other: &CoreMetrics) {
         for (k, v) in &other.requests {
             *self.requests.entry(*k).or_default() += v;
         }
@@ -159,7 +159,7 @@ impl CoreMetrics {
 
 /// Facts about the process, read from /proc at scrape time.
 #[derive(Debug, Clone, Default)]
-pub struct ProcessStats {
+pub(crate) struct ProcessStats {
     pub cpu_seconds: f64,
     pub resident_bytes: u64,
     pub open_fds: u64,
@@ -169,7 +169,7 @@ pub struct ProcessStats {
 
 impl ProcessStats {
     /// Reads the current process's figures; a missing file leaves its figure at 0.
-    pub fn read(start_time_seconds: f64) -> ProcessStats {
+    pub(crate) fn read(start_time_seconds: f64) -> ProcessStats {
         // utime and stime are fields 14 and 15 of /proc/self/stat, in clock ticks
         // (USER_HZ, 100 on Linux); the fields after the ")" of comm start at field 3.
         let cpu_seconds = std::fs::read_to_string("/proc/self/stat")
@@ -208,10 +208,12 @@ impl ProcessStats {
 
 /// Everything a scrape shows besides the request counters.
 #[derive(Debug, Clone, Default)]
-pub struct Gauges {
+pub(crate) struct Gauges {
     pub counts: Option<MetaCounts>,
     pub process: ProcessStats,
     pub connections: u64,
+    /// Requests between their head and their last response byte (the scrape included).
+    pub in_flight: u64,
     pub log_lines_dropped: u64,
     /// Released data files removed since startup.
     pub reclaimed: u64,
@@ -219,7 +221,7 @@ pub struct Gauges {
 
 /// Renders the merged counters in the Prometheus text format, families sorted by
 /// name and series by labels, so two scrapes of the same state read the same.
-pub fn render(m: &CoreMetrics, g: &Gauges) -> String {
+pub(crate) fn render(m: &CoreMetrics, g: &Gauges) -> String {
     let mut out = String::with_capacity(8192);
     let mut requests: Vec<_> = m.requests.iter().collect();
     requests.sort();
@@ -320,6 +322,12 @@ pub fn render(m: &CoreMetrics, g: &Gauges) -> String {
         "counter",
         "Released data files removed since startup.",
         g.reclaimed.to_string(),
+    );
+    single(
+        "bleepstore_requests_in_flight",
+        "gauge",
+        "Requests being served (from head to last response byte), this scrape included.",
+        g.in_flight.to_string(),
     );
     single(
         "bleepstore_log_lines_dropped_total",

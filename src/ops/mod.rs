@@ -2,7 +2,7 @@
 //! figures), request metrics, and the unauthenticated health, metrics and API
 //! description endpoints.
 
-pub mod endpoints;
-pub mod lifecycle;
-pub mod logging;
-pub mod metrics;
+pub(crate) mod endpoints;
+pub(crate) mod lifecycle;
+pub(crate) mod logging;
+pub(crate) mod metrics;

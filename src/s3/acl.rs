@@ -11,7 +11,7 @@ const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/Authen
 const LOG_DELIVERY: &str = "http://acs.amazonaws.com/groups/s3/LogDelivery";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
+pub(crate) enum Permission {
     Read,
     Write,
     ReadAcp,
@@ -44,7 +44,7 @@ impl Permission {
 
 /// Who a grant is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Grantee {
+pub(crate) enum Grantee {
     /// A canonical user id.
     User(String),
     /// A predefined group, by its URI.
@@ -52,23 +52,23 @@ pub enum Grantee {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     pub grantee: Grantee,
     pub permission: Permission,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Acl {
+pub(crate) struct Acl {
     pub grants: Vec<Grant>,
 }
 
 /// The requester as ACLs see it: `None` for an anonymous request.
-pub type Requester<'a> = Option<&'a str>;
+pub(crate) type Requester<'a> = Option<&'a str>;
 
 impl Acl {
     /// The ACL a canned name stands for. `bucket_owner` matters for the
     /// bucket-owner-* canned ACLs of objects.
-    pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Acl, S3Error> {
+    pub(crate) fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Acl, S3Error> {
         let mut grants = vec![Grant {
             grantee: Grantee::User(owner.to_string()),
             permission: Permission::FullControl,
@@ -114,7 +114,12 @@ impl Acl {
     }
 
     /// Whether `requester` holds `permission` (the owner holds every permission).
-    pub fn allows(&self, owner: &str, requester: Requester<'_>, permission: Permission) -> bool {
+    pub(crate) fn allows(
+        &self,
+        owner: &str,
+        requester: Requester<'_>,
+        permission: Permission,
+    ) -> bool {
         if requester == Some(owner) {
             return true;
         }
@@ -132,7 +137,7 @@ impl Acl {
     }
 
     /// Stored form: `{"grants":[["U:<id>","READ"],["G:<uri>","WRITE"]]}`.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let items: Vec<String> = self
             .grants
             .iter()
@@ -153,7 +158,7 @@ impl Acl {
 
     /// Reads the stored form; a row written before ACLs existed (or unreadable)
     /// falls back to private.
-    pub fn from_json(text: &str, owner: &str) -> Acl {
+    pub(crate) fn from_json(text: &str, owner: &str) -> Acl {
         let mut grants = Vec::new();
         for item in text.split('[').skip(2) {
             let fields: Vec<&str> = item
@@ -184,7 +189,7 @@ impl Acl {
     }
 
     /// The AccessControlPolicy document of GetBucketAcl / GetObjectAcl.
-    pub fn to_xml(&self, owner: &str, owner_name: &str) -> Vec<u8> {
+    pub(crate) fn to_xml(&self, owner: &str, owner_name: &str) -> Vec<u8> {
         let mut xml = XmlWriter::new();
         xml.root("AccessControlPolicy");
         xml.open("Owner");
@@ -218,7 +223,7 @@ impl Acl {
 }
 
 /// Grants from `x-amz-grant-*` headers: `id="..."`, `uri="..."` lists.
-pub fn grants_from_headers(
+pub(crate) fn grants_from_headers(
     headers: &[(String, String)],
     owner: &str,
 ) -> Result<Option<Acl>, S3Error> {
@@ -271,7 +276,7 @@ fn invalid_grant(name: &str) -> S3Error {
 }
 
 /// The ACL an AccessControlPolicy document describes.
-pub fn acl_from_xml(body: &[u8]) -> Result<Acl, S3Error> {
+pub(crate) fn acl_from_xml(body: &[u8]) -> Result<Acl, S3Error> {
     let root = parse_document(body)?;
     if root.name != "AccessControlPolicy" {
         return Err(S3Error::new(ErrorCode::MalformedACLError));
@@ -305,7 +310,7 @@ pub fn acl_from_xml(body: &[u8]) -> Result<Acl, S3Error> {
 
 /// The ACL a request asks for: canned (`x-amz-acl`), grant headers, or neither
 /// (private). Both at once is `InvalidRequest`, as S3 answers it.
-pub fn acl_from_request(
+pub(crate) fn acl_from_request(
     headers: &[(String, String)],
     owner: &str,
     bucket_owner: &str,
@@ -425,12 +430,12 @@ mod handlers {
         S3Response::new(head, crate::http::Body::Bytes(acl.to_xml(owner, &name)))
     }
 
-    pub fn get_bucket_acl(ctx: &RequestContext<'_, '_>, bucket: &BucketRow) -> S3Response {
+    pub(crate) fn get_bucket_acl(ctx: &RequestContext<'_, '_>, bucket: &BucketRow) -> S3Response {
         let acl = Acl::from_json(&bucket.acl, &bucket.owner_id);
         policy_response(ctx, &acl, &bucket.owner_id)
     }
 
-    pub async fn put_bucket_acl(
+    pub(crate) async fn put_bucket_acl(
         ctx: &mut RequestContext<'_, '_>,
         bucket: &BucketRow,
     ) -> Result<S3Response, S3Error> {
@@ -444,12 +449,12 @@ mod handlers {
         Ok(reply(ResponseHead::new(200)))
     }
 
-    pub fn get_object_acl(ctx: &RequestContext<'_, '_>, row: &ObjectRow) -> S3Response {
+    pub(crate) fn get_object_acl(ctx: &RequestContext<'_, '_>, row: &ObjectRow) -> S3Response {
         let acl = Acl::from_json(&row.acl, &row.owner_id);
         policy_response(ctx, &acl, &row.owner_id)
     }
 
-    pub async fn put_object_acl(
+    pub(crate) async fn put_object_acl(
         ctx: &mut RequestContext<'_, '_>,
         bucket: &BucketRow,
         row: &ObjectRow,
@@ -465,4 +470,4 @@ mod handlers {
     }
 }
 
-pub use handlers::{get_bucket_acl, get_object_acl, put_bucket_acl, put_object_acl};
+pub(crate) use handlers::{get_bucket_acl, get_object_acl, put_bucket_acl, put_object_acl};

@@ -8,7 +8,7 @@ use crate::s3::context::{xml_reply, S3Response};
 use crate::s3::operation::AttributesInput;
 use crate::s3::xml::XmlWriter;
 
-pub fn get_object_attributes(input: AttributesInput, row: &ObjectRow) -> S3Response {
+pub(crate) fn get_object_attributes(input: AttributesInput, row: &ObjectRow) -> S3Response {
     let mut xml = XmlWriter::new();
     xml.root("GetObjectAttributesResponse");
     for attribute in input.wanted {

@@ -14,7 +14,7 @@ use crate::http::RequestHead;
 use crate::meta::CredentialRow;
 
 /// Who a request acts as.
-pub enum Principal {
+pub(crate) enum Principal {
     /// No Authorization header and no presigned query: allowed exactly where an ACL
     /// grants AllUsers.
     Anonymous,
@@ -24,7 +24,7 @@ pub enum Principal {
 
 impl Principal {
     /// The requester's canonical id, `None` when anonymous.
-    pub fn requester(&self) -> Option<&str> {
+    pub(crate) fn requester(&self) -> Option<&str> {
         match self {
             Principal::Anonymous => None,
             Principal::User(user) => Some(&user.owner_id),
@@ -32,11 +32,11 @@ impl Principal {
     }
 
     /// The canonical id new resources are owned by (empty when anonymous).
-    pub fn owner_id(&self) -> &str {
+    pub(crate) fn owner_id(&self) -> &str {
         self.requester().unwrap_or_default()
     }
 
-    pub fn display_name(&self) -> &str {
+    pub(crate) fn display_name(&self) -> &str {
         match self {
             Principal::Anonymous => "",
             Principal::User(user) => &user.display_name,
@@ -45,13 +45,13 @@ impl Principal {
 }
 
 /// The outcome of authentication: the principal, and what the body must still match.
-pub struct Authenticated {
+pub(crate) struct Authenticated {
     pub principal: Principal,
     pub payload: PayloadCheck,
 }
 
 impl Authenticated {
-    pub fn anonymous() -> Authenticated {
+    pub(crate) fn anonymous() -> Authenticated {
         Authenticated {
             principal: Principal::Anonymous,
             payload: PayloadCheck::Unsigned,
@@ -63,7 +63,7 @@ impl Authenticated {
 /// signature verified, every `x-amz-*` header it carries covered by that signature,
 /// and a presigned URL's `x-amz-*` query parameters added to `head` as the headers they
 /// stand for.
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     state: &CoreState,
     head: &mut RequestHead,
     has_body: bool,

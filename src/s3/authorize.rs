@@ -15,25 +15,27 @@ use crate::s3::operation::{invalid_version, Access, ObjectRef};
 
 /// What authorization read and allowed.
 #[derive(Default)]
-pub struct Granted<'a> {
+pub(crate) struct Granted<'a> {
     /// The bucket the operation acts on (the destination of a copy).
     pub bucket: Option<BucketRow>,
     /// The object read (the source of a copy).
     pub object: Option<ObjectRow>,
     /// Held when the object's bytes will be read: its files stay until they are open.
+    /// Never read: dropping it ends the lease.
+    #[allow(dead_code)]
     pub lease: Option<ReadLease<'a>>,
 }
 
 impl Granted<'_> {
     /// The bucket row, which every bucket and object access reads.
-    pub fn bucket(&self) -> Result<&BucketRow, S3Error> {
+    pub(crate) fn bucket(&self) -> Result<&BucketRow, S3Error> {
         self.bucket
             .as_ref()
             .ok_or_else(|| S3Error::internal("authorization read no bucket"))
     }
 
     /// The object row, which object and copy accesses read.
-    pub fn object(&self) -> Result<&ObjectRow, S3Error> {
+    pub(crate) fn object(&self) -> Result<&ObjectRow, S3Error> {
         self.object
             .as_ref()
             .ok_or_else(|| S3Error::internal("authorization read no object"))
@@ -42,7 +44,7 @@ impl Granted<'_> {
 
 /// Decides `access` for `principal`: `AccessDenied` (or the missing bucket or key,
 /// to those who may know of its absence), else what was read to decide.
-pub async fn authorize<'a>(
+pub(crate) async fn authorize<'a>(
     state: &'a CoreState,
     principal: &Principal,
     access: Access<'_>,

@@ -9,7 +9,7 @@ use crate::meta::{BucketRow, CreateBucketOutcome};
 use crate::s3::context::{reply, xml_reply, RequestContext, S3Response};
 use crate::s3::xml::XmlWriter;
 
-pub async fn list_buckets(ctx: &mut RequestContext<'_, '_>) -> Result<S3Response, S3Error> {
+pub(crate) async fn list_buckets(ctx: &mut RequestContext<'_, '_>) -> Result<S3Response, S3Error> {
     let rows = ctx
         .state
         .meta
@@ -40,7 +40,7 @@ pub async fn list_buckets(ctx: &mut RequestContext<'_, '_>) -> Result<S3Response
     Ok(xml_reply(xml))
 }
 
-pub async fn create_bucket(
+pub(crate) async fn create_bucket(
     ctx: &mut RequestContext<'_, '_>,
     name: String,
 ) -> Result<S3Response, S3Error> {
@@ -87,7 +87,7 @@ pub async fn create_bucket(
     Ok(reply(head))
 }
 
-pub async fn delete_bucket(
+pub(crate) async fn delete_bucket(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
 ) -> Result<S3Response, S3Error> {
@@ -99,13 +99,13 @@ pub async fn delete_bucket(
     Ok(reply(ResponseHead::new(204)))
 }
 
-pub fn head_bucket(bucket: &BucketRow) -> S3Response {
+pub(crate) fn head_bucket(bucket: &BucketRow) -> S3Response {
     let mut head = ResponseHead::new(200);
     head.header("x-amz-bucket-region", bucket.region.clone());
     reply(head)
 }
 
-pub fn get_bucket_location(bucket: &BucketRow) -> S3Response {
+pub(crate) fn get_bucket_location(bucket: &BucketRow) -> S3Response {
     let mut xml = XmlWriter::new();
     xml.root("LocationConstraint");
     // us-east-1 is the empty constraint, as S3 answers it.

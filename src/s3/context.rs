@@ -11,22 +11,22 @@ use crate::s3::object_stream::ObjectStream;
 use crate::s3::xml::XmlWriter;
 
 /// What every S3 handler returns.
-pub type S3Response = Response<ObjectStream>;
+pub(crate) type S3Response = Response<ObjectStream>;
 
 /// A response of just a head.
-pub fn reply(head: ResponseHead) -> S3Response {
+pub(crate) fn reply(head: ResponseHead) -> S3Response {
     Response::new(head, Body::Empty)
 }
 
 /// A 200 with an XML document.
-pub fn xml_reply(document: XmlWriter) -> S3Response {
+pub(crate) fn xml_reply(document: XmlWriter) -> S3Response {
     let mut head = ResponseHead::new(200);
     head.header("Content-Type", "application/xml");
     Response::new(head, Body::Bytes(document.finish()))
 }
 
 /// Everything a handler needs about the request it serves, besides its inputs.
-pub struct RequestContext<'a, 'b> {
+pub(crate) struct RequestContext<'a, 'b> {
     pub state: &'a CoreState,
     pub head: &'a RequestHead,
     pub body: &'a mut BodyReader<'b>,
@@ -38,18 +38,18 @@ pub struct RequestContext<'a, 'b> {
 
 impl RequestContext<'_, '_> {
     /// The requester's canonical id, `None` for an anonymous request.
-    pub fn requester(&self) -> Option<&str> {
+    pub(crate) fn requester(&self) -> Option<&str> {
         self.principal.requester()
     }
 
     /// Reads the whole body into memory, for the small XML bodies of bucket operations,
     /// and verifies it against the signed payload hash and any digest headers.
-    pub async fn read_small_body(&mut self, max: usize) -> Result<Vec<u8>, S3Error> {
+    pub(crate) async fn read_small_body(&mut self, max: usize) -> Result<Vec<u8>, S3Error> {
         self.read_xml_body(max, true).await
     }
 
     /// As `read_small_body`, for a body the `x-amz-checksum-*` headers do not describe.
-    pub async fn read_completion_body(&mut self, max: usize) -> Result<Vec<u8>, S3Error> {
+    pub(crate) async fn read_completion_body(&mut self, max: usize) -> Result<Vec<u8>, S3Error> {
         self.read_xml_body(max, false).await
     }
 
@@ -57,7 +57,10 @@ impl RequestContext<'_, '_> {
         let mut out = Vec::new();
         loop {
             let room = max + 1 - out.len();
-            let n = self.body.read(&mut out, room.min(64 * 1024)).await?;
+            let n = self
+                .body
+                .read(&mut out, room.min(crate::limits::BODY_READ_CHUNK_BYTES))
+                .await?;
             if n == 0 {
                 crate::s3::payload::verify_small_body(self.head, &self.payload, &out, checksums)?;
                 return Ok(out);
@@ -73,7 +76,7 @@ impl RequestContext<'_, '_> {
 
     /// `<element><ID/><DisplayName/></element>` for an owner; the display name is known
     /// for the requester, and is the id itself for anyone else.
-    pub fn write_owner(&self, xml: &mut XmlWriter, element: &str, owner_id: &str) {
+    pub(crate) fn write_owner(&self, xml: &mut XmlWriter, element: &str, owner_id: &str) {
         xml.open(element);
         xml.element("ID", owner_id);
         let display = if owner_id == self.principal.owner_id() {

@@ -16,9 +16,6 @@ use crate::s3::payload::Hashes;
 use crate::s3::store::{discard_unrecorded, object_row_from_headers};
 use crate::s3::xml::XmlWriter;
 
-/// Largest source one CopyObject may copy, as S3 (5 GiB).
-const COPY_SOURCE_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
-
 /// The `x-amz-copy-source-if-*` conditions against the source object.
 pub(crate) fn check_source_conditions(
     ctx: &RequestContext<'_, '_>,
@@ -61,7 +58,7 @@ pub(crate) fn check_source_conditions(
     Ok(())
 }
 
-pub async fn copy_object(
+pub(crate) async fn copy_object(
     ctx: &mut RequestContext<'_, '_>,
     input: CopyObjectInput,
     granted: Granted<'_>,
@@ -71,7 +68,7 @@ pub async fn copy_object(
     let bucket = granted.bucket()?;
     let source = granted.object()?;
     check_source_conditions(ctx, source)?;
-    if source.size > COPY_SOURCE_BYTES_MAX {
+    if source.size > crate::limits::COPY_SOURCE_BYTES_MAX {
         return Err(S3Error::with_message(
             ErrorCode::InvalidRequest,
             "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120",

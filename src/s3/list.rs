@@ -42,7 +42,7 @@ fn encoded(params: &ListParams, value: &str) -> String {
     }
 }
 
-pub async fn list_objects(
+pub(crate) async fn list_objects(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
     params: ListParams,
@@ -73,7 +73,7 @@ pub async fn list_objects(
     Ok(xml_reply(xml))
 }
 
-pub async fn list_objects_v2(
+pub(crate) async fn list_objects_v2(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
     params: ListParams,
@@ -174,7 +174,7 @@ fn write_object(
 /// ListObjectVersions for a bucket that never had versioning: every object is
 /// its own `null` version, the latest, so versioning-aware tools (cleaners,
 /// sync tools) see exactly what is stored and can delete it.
-pub async fn list_object_versions(
+pub(crate) async fn list_object_versions(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
     params: ListParams,
@@ -229,7 +229,7 @@ pub async fn list_object_versions(
 
 /// GetBucketVersioning: versioning was never enabled, which S3 answers with an
 /// empty configuration.
-pub fn get_bucket_versioning() -> S3Response {
+pub(crate) fn get_bucket_versioning() -> S3Response {
     let mut xml = XmlWriter::new();
     xml.root("VersioningConfiguration");
     xml.close("VersioningConfiguration");

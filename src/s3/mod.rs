@@ -3,20 +3,20 @@
 //! and XML. Knows nothing of SQLite or files: it reaches them through
 //! `meta::MetaClient` and `storage::Storage`.
 
-pub mod acl;
-pub mod attributes;
-pub mod authenticate;
-pub mod authorize;
-pub mod bucket;
-pub mod context;
-pub mod copy;
-pub mod list;
-pub mod multipart;
-pub mod object;
-pub mod object_stream;
-pub mod operation;
-pub mod payload;
-pub mod route;
-pub mod service;
-pub mod store;
-pub mod xml;
+pub(crate) mod acl;
+pub(crate) mod attributes;
+pub(crate) mod authenticate;
+pub(crate) mod authorize;
+pub(crate) mod bucket;
+pub(crate) mod context;
+pub(crate) mod copy;
+pub(crate) mod list;
+pub(crate) mod multipart;
+pub(crate) mod object;
+pub(crate) mod object_stream;
+pub(crate) mod operation;
+pub(crate) mod payload;
+pub(crate) mod route;
+pub(crate) mod service;
+pub(crate) mod store;
+pub(crate) mod xml;

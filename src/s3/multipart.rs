@@ -22,9 +22,6 @@ use crate::s3::payload::Hashes;
 use crate::s3::store::{discard_unrecorded, object_row_from_headers, store_body};
 use crate::s3::xml::{parse_document, XmlWriter};
 
-/// Largest single part, as S3 (5 GiB).
-const PART_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
-
 /// The upload named by `upload_id`, which must belong to the object named.
 async fn require_upload(
     ctx: &RequestContext<'_, '_>,
@@ -97,7 +94,7 @@ fn checksum_headers(
     }
 }
 
-pub async fn create_multipart_upload(
+pub(crate) async fn create_multipart_upload(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
     target: ObjectRef,
@@ -130,12 +127,12 @@ pub async fn create_multipart_upload(
     Ok(response)
 }
 
-pub async fn upload_part(
+pub(crate) async fn upload_part(
     ctx: &mut RequestContext<'_, '_>,
     part: PartRef,
 ) -> Result<S3Response, S3Error> {
     let upload = require_upload(ctx, &part.object, &part.upload_id).await?;
-    let max_size = PART_BYTES_MAX.min(ctx.state.config.max_object_size);
+    let max_size = limits::PART_BYTES_MAX.min(ctx.state.config.max_object_size);
     let checksum = upload.object.checksum_kind();
     let (data_id, verified) = store_body(ctx, max_size, checksum).await?;
     let row = PartRow {
@@ -197,7 +194,7 @@ fn completion_parts(body: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
     Ok(parts)
 }
 
-pub async fn complete_multipart_upload(
+pub(crate) async fn complete_multipart_upload(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
     object: ObjectRef,
@@ -287,7 +284,7 @@ fn completion_checksum(
     Ok(found)
 }
 
-pub async fn abort_multipart_upload(
+pub(crate) async fn abort_multipart_upload(
     ctx: &mut RequestContext<'_, '_>,
     object: ObjectRef,
     upload_id: String,
@@ -301,7 +298,7 @@ pub async fn abort_multipart_upload(
     Ok(reply(ResponseHead::new(204)))
 }
 
-pub async fn list_parts(
+pub(crate) async fn list_parts(
     ctx: &mut RequestContext<'_, '_>,
     input: ListPartsInput,
 ) -> Result<S3Response, S3Error> {
@@ -355,7 +352,7 @@ pub async fn list_parts(
     Ok(xml_reply(xml))
 }
 
-pub async fn list_multipart_uploads(
+pub(crate) async fn list_multipart_uploads(
     ctx: &mut RequestContext<'_, '_>,
     query: UploadQuery,
 ) -> Result<S3Response, S3Error> {
@@ -409,7 +406,7 @@ pub async fn list_multipart_uploads(
 
 /// UploadPartCopy: a part made of (a range of) another object. The bytes are read
 /// and hashed once, off the runtime, for the part's ETag.
-pub async fn upload_part_copy(
+pub(crate) async fn upload_part_copy(
     ctx: &mut RequestContext<'_, '_>,
     input: UploadPartCopyInput,
     granted: Granted<'_>,
@@ -436,7 +433,7 @@ pub async fn upload_part_copy(
             (*first, last - first + 1)
         }
     };
-    if length > PART_BYTES_MAX {
+    if length > limits::PART_BYTES_MAX {
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
     let ranges = source.ranges(first, length);

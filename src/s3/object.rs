@@ -14,7 +14,7 @@ use crate::s3::object_stream::ObjectStream;
 use crate::s3::operation::{GetObjectInput, ObjectRef, RangeRequest, RangeSpec, ReadConditions};
 use crate::s3::store::{discard_unrecorded, object_row_from_headers, store_body};
 
-pub async fn put_object(
+pub(crate) async fn put_object(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
     object: ObjectRef,
@@ -197,7 +197,7 @@ fn range_length(range: ByteRange, size: u64) -> u64 {
     }
 }
 
-pub async fn get_object(
+pub(crate) async fn get_object(
     ctx: &mut RequestContext<'_, '_>,
     input: GetObjectInput,
     granted: Granted<'_>,
@@ -217,7 +217,7 @@ pub async fn get_object(
 }
 
 /// HeadObject: GetObject's answer without the bytes (and without opening a file).
-pub fn head_object(input: GetObjectInput, row: &ObjectRow) -> Result<S3Response, S3Error> {
+pub(crate) fn head_object(input: GetObjectInput, row: &ObjectRow) -> Result<S3Response, S3Error> {
     Ok(match object_head(&input, row)? {
         ObjectHead::Send(head, range) => {
             Response::new(head, Body::Length(range_length(range, row.size)))
@@ -334,7 +334,7 @@ fn add_representation_headers(input: &GetObjectInput, row: &ObjectRow, head: &mu
     }
 }
 
-pub async fn delete_object(
+pub(crate) async fn delete_object(
     ctx: &mut RequestContext<'_, '_>,
     object: ObjectRef,
     if_match: Option<String>,
@@ -357,13 +357,10 @@ pub async fn delete_object(
     Ok(reply(ResponseHead::new(204)))
 }
 
-/// Keys one DeleteObjects request may name, as S3.
-const DELETE_OBJECTS_KEYS_MAX: usize = 1000;
-
 /// DeleteObjects: up to 1000 keys removed in one metadata transaction, each
 /// key's outcome reported (only errors in Quiet mode). Keys are taken exactly as
 /// sent, whitespace included.
-pub async fn delete_objects(
+pub(crate) async fn delete_objects(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
 ) -> Result<S3Response, S3Error> {
@@ -383,7 +380,7 @@ pub async fn delete_objects(
             .ok_or_else(|| S3Error::new(ErrorCode::MalformedXML))?;
         keys.push(key);
     }
-    if keys.is_empty() || keys.len() > DELETE_OBJECTS_KEYS_MAX {
+    if keys.is_empty() || keys.len() > limits::DELETE_OBJECTS_KEYS_MAX {
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
     let outcomes = ctx

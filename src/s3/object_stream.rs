@@ -16,14 +16,14 @@ struct Segment {
 
 /// The bytes of a GET: the segments of the files a range touches, all opened before
 /// the answer begins (an open file keeps its bytes), read in order as they are sent.
-pub struct ObjectStream {
+pub(crate) struct ObjectStream {
     segments: std::vec::IntoIter<Segment>,
     current: Option<Segment>,
 }
 
 impl ObjectStream {
     /// Opens the files holding bytes `first..first + length` of the object, in order.
-    pub async fn open(
+    pub(crate) async fn open(
         storage: &Storage,
         row: &ObjectRow,
         first: u64,

@@ -14,19 +14,16 @@ use crate::meta::{PutCondition, UploadQuery};
 use crate::s3::acl::Permission;
 use crate::s3::route::{validate_bucket_name, OperationKind, Query, Target};
 
-/// Largest part number S3 accepts.
-pub const PART_NUMBER_MAX: u32 = 10_000;
-
 /// A key in a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectRef {
+pub(crate) struct ObjectRef {
     pub bucket: String,
     pub key: String,
 }
 
 /// The parameters every object listing shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListParams {
+pub(crate) struct ListParams {
     pub prefix: String,
     pub delimiter: Option<String>,
     pub max_keys: usize,
@@ -36,7 +33,7 @@ pub struct ListParams {
 
 /// Where ListObjectsV2 starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListV2Start {
+pub(crate) struct ListV2Start {
     /// The continuation token as sent, and the key it stands for.
     pub token: Option<(String, String)>,
     pub start_after: Option<String>,
@@ -45,7 +42,7 @@ pub struct ListV2Start {
 
 /// A byte range as the `Range` header wrote it, before the object's size is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RangeSpec {
+pub(crate) enum RangeSpec {
     /// `bytes=first-` or `bytes=first-last`.
     From { first: u64, last: Option<u64> },
     /// `bytes=-n`: the last n bytes.
@@ -54,14 +51,14 @@ pub enum RangeSpec {
 
 /// A `Range` header S3 honours (the raw text, for the error that names it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RangeRequest {
+pub(crate) struct RangeRequest {
     pub raw: String,
     pub spec: RangeSpec,
 }
 
 /// The RFC 7232 preconditions of a read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadConditions {
+pub(crate) struct ReadConditions {
     pub if_match: Option<String>,
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<i64>,
@@ -70,7 +67,7 @@ pub struct ReadConditions {
 
 /// GetObject and HeadObject.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GetObjectInput {
+pub(crate) struct GetObjectInput {
     pub object: ObjectRef,
     /// `versionId`, resolved by authorization (only `null` exists without versioning).
     pub version_id: Option<String>,
@@ -86,20 +83,20 @@ pub struct GetObjectInput {
 
 /// The object named by `x-amz-copy-source`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopySource {
+pub(crate) struct CopySource {
     pub bucket: String,
     pub key: String,
 }
 
 /// What `x-amz-metadata-directive` asks of a copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetadataDirective {
+pub(crate) enum MetadataDirective {
     Copy,
     Replace,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopyObjectInput {
+pub(crate) struct CopyObjectInput {
     pub object: ObjectRef,
     pub source: CopySource,
     pub directive: MetadataDirective,
@@ -108,14 +105,14 @@ pub struct CopyObjectInput {
 
 /// A part of an upload in progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartRef {
+pub(crate) struct PartRef {
     pub object: ObjectRef,
     pub upload_id: String,
     pub part_number: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UploadPartCopyInput {
+pub(crate) struct UploadPartCopyInput {
     pub part: PartRef,
     pub source: CopySource,
     /// `x-amz-copy-source-range`: (first, last) byte, checked against the source's size later.
@@ -123,7 +120,7 @@ pub struct UploadPartCopyInput {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListPartsInput {
+pub(crate) struct ListPartsInput {
     pub object: ObjectRef,
     pub upload_id: String,
     pub max_parts: usize,
@@ -131,7 +128,7 @@ pub struct ListPartsInput {
 }
 
 /// The attributes GetObjectAttributes may return, in the order S3 answers them.
-pub const ATTRIBUTES: [&str; 5] = [
+pub(crate) const ATTRIBUTES: [&str; 5] = [
     "ETag",
     "Checksum",
     "ObjectParts",
@@ -140,7 +137,7 @@ pub const ATTRIBUTES: [&str; 5] = [
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttributesInput {
+pub(crate) struct AttributesInput {
     pub object: ObjectRef,
     pub version_id: Option<String>,
     /// Names from `ATTRIBUTES`, in answer order.
@@ -151,7 +148,7 @@ pub struct AttributesInput {
 
 /// An operation with its inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Operation {
+pub(crate) enum Operation {
     ListBuckets,
     CreateBucket(String),
     DeleteBucket(String),
@@ -211,7 +208,7 @@ pub enum Operation {
 
 /// The access an operation needs, for `s3::authorize`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access<'a> {
+pub(crate) enum Access<'a> {
     /// Any authenticated user.
     Authenticated,
     /// The bucket's owner.
@@ -235,7 +232,7 @@ pub enum Access<'a> {
 
 impl Operation {
     /// Parses the inputs of the operation `kind` names.
-    pub fn parse(
+    pub(crate) fn parse(
         kind: OperationKind,
         target: &Target,
         query: &Query,
@@ -391,7 +388,7 @@ impl Operation {
     }
 
     /// The access this operation needs.
-    pub fn access(&self) -> Access<'_> {
+    pub(crate) fn access(&self) -> Access<'_> {
         use Permission::{Read, ReadAcp, Write, WriteAcp};
         match self {
             Operation::ListBuckets | Operation::CreateBucket(_) | Operation::NotImplemented(_) => {
@@ -551,12 +548,12 @@ fn part_number(query: &Query) -> Result<u32, S3Error> {
     let raw = query.get("partNumber").unwrap_or_default();
     raw.parse::<u32>()
         .ok()
-        .filter(|n| (1..=PART_NUMBER_MAX).contains(n))
+        .filter(|n| (1..=limits::PART_NUMBER_MAX).contains(n))
         .ok_or_else(|| part_number_error(raw))
 }
 
 /// The conditions of a write: `If-None-Match: *` (create only) or `If-Match`.
-pub fn put_condition(head: &RequestHead) -> Result<PutCondition, S3Error> {
+pub(crate) fn put_condition(head: &RequestHead) -> Result<PutCondition, S3Error> {
     match (head.header("if-none-match"), head.header("if-match")) {
         (Some(_), Some(_)) => Err(S3Error::with_message(
             ErrorCode::NotImplemented,
@@ -573,7 +570,7 @@ pub fn put_condition(head: &RequestHead) -> Result<PutCondition, S3Error> {
 }
 
 /// An ETag without its quotes (and without a weak `W/` marker).
-pub fn unquote(etag: &str) -> &str {
+pub(crate) fn unquote(etag: &str) -> &str {
     let etag = etag.trim();
     let etag = etag.strip_prefix("W/").unwrap_or(etag);
     etag.strip_prefix('"')

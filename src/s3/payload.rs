@@ -34,7 +34,7 @@ enum ChecksumSource {
 }
 
 /// What an upload's headers promise about its body.
-pub struct UploadExpectations {
+pub(crate) struct UploadExpectations {
     /// Decoded size the client announced (Content-Length or x-amz-decoded-content-length).
     pub declared_size: Option<u64>,
     content_md5: Option<[u8; 16]>,
@@ -45,7 +45,7 @@ pub struct UploadExpectations {
 
 impl UploadExpectations {
     /// Reads and validates the upload headers, before any body byte is read.
-    pub fn from_head(
+    pub(crate) fn from_head(
         head: &RequestHead,
         payload: &PayloadCheck,
         raw_length: Option<u64>,
@@ -92,14 +92,10 @@ impl UploadExpectations {
         })
     }
 
-    pub fn checksum_algorithm(&self) -> Option<ChecksumAlgorithm> {
-        self.checksum
-    }
-
     /// Holds a part to its upload's checksum: a part of another algorithm is refused, as
     /// is a part without one when the object checksum is composite (S3 needs every part's
     /// value from the client then); a full-object CRC is computed here when none was sent.
-    pub fn require_checksum(
+    pub(crate) fn require_checksum(
         &mut self,
         alg: ChecksumAlgorithm,
         kind: ChecksumType,
@@ -176,13 +172,13 @@ fn checksum_expectation(
 
 /// The hashes a copy or a scan computes as its bytes pass (`storage::ByteStage`): the
 /// MD5 of an ETag and a checksum, each only when asked for.
-pub struct Hashes {
+pub(crate) struct Hashes {
     md5: Option<Md5>,
     checksum: Option<Checksummer>,
 }
 
 impl Hashes {
-    pub fn new(md5: bool, checksum: Option<ChecksumAlgorithm>) -> Hashes {
+    pub(crate) fn new(md5: bool, checksum: Option<ChecksumAlgorithm>) -> Hashes {
         Hashes {
             md5: md5.then(Md5::new),
             checksum: checksum.map(Checksummer::new),
@@ -190,7 +186,7 @@ impl Hashes {
     }
 
     /// (MD5, raw checksum), each when it was asked for.
-    pub fn finish(self) -> (Option<[u8; 16]>, Option<Vec<u8>>) {
+    pub(crate) fn finish(self) -> (Option<[u8; 16]>, Option<Vec<u8>>) {
         (
             self.md5.map(|m| m.finalize().into()),
             self.checksum.map(Checksummer::finalize),
@@ -210,7 +206,7 @@ impl crate::storage::ByteStage for Hashes {
 }
 
 /// Facts about a body that was read and verified in full.
-pub struct VerifiedUpload {
+pub(crate) struct VerifiedUpload {
     pub size: u64,
     pub md5: [u8; 16],
     /// The verified (or computed) checksum, base64, with its algorithm.
@@ -219,7 +215,7 @@ pub struct VerifiedUpload {
 
 /// Streams a request body through decoding and hashing into `sink`, a callback
 /// that takes each decoded buffer and gives it back after writing it.
-pub struct UploadReader {
+pub(crate) struct UploadReader {
     decoder: Option<AwsChunkedDecoder<ChunkVerifier>>,
     raw: Vec<u8>,
     raw_pos: usize,
@@ -230,7 +226,7 @@ pub struct UploadReader {
 }
 
 impl UploadReader {
-    pub fn new(expect: &UploadExpectations, payload: &mut PayloadCheck) -> UploadReader {
+    pub(crate) fn new(expect: &UploadExpectations, payload: &mut PayloadCheck) -> UploadReader {
         let decoder = if expect.aws_chunked {
             let trailer = matches!(
                 payload,
@@ -258,7 +254,7 @@ impl UploadReader {
     }
 
     /// Fills `out` (cleared first) with the next decoded bytes, at most `max`; 0 at the end.
-    pub async fn next(
+    pub(crate) async fn next(
         &mut self,
         body: &mut BodyReader<'_>,
         out: &mut Vec<u8>,
@@ -308,12 +304,12 @@ impl UploadReader {
         Ok(chunk.len())
     }
 
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
     /// Checks every promise the headers made against what arrived.
-    pub fn finish(
+    pub(crate) fn finish(
         self,
         expect: &UploadExpectations,
         payload: &PayloadCheck,
@@ -408,7 +404,7 @@ fn trailer_value(
 /// against the signed payload hash, `Content-MD5` and, when `checksum_headers` says they
 /// describe this body, any `x-amz-checksum-*` header. (On CompleteMultipartUpload
 /// they describe the object being completed instead.)
-pub fn verify_small_body(
+pub(crate) fn verify_small_body(
     head: &RequestHead,
     payload: &PayloadCheck,
     body: &[u8],

@@ -8,13 +8,13 @@ use crate::limits;
 
 /// The decoded query string: names and values percent-decoded, in request order.
 #[derive(Debug, Default, Clone)]
-pub struct Query {
+pub(crate) struct Query {
     pairs: Vec<(String, String)>,
 }
 
 impl Query {
     /// Parses a raw query string; a bad escape or non-UTF-8 is `InvalidArgument`.
-    pub fn parse(raw: &str) -> Result<Query, S3Error> {
+    pub(crate) fn parse(raw: &str) -> Result<Query, S3Error> {
         let mut pairs = Vec::new();
         for part in raw.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
@@ -24,19 +24,15 @@ impl Query {
     }
 
     /// The first value of `name`, if present.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.pairs.iter().any(|(n, _)| n == name)
-    }
-
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.pairs
     }
 }
 
@@ -53,7 +49,7 @@ fn decode_component(raw: &str) -> Result<String, S3Error> {
 
 /// Where a request points: an optional bucket and an optional key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     pub bucket: Option<String>,
     pub key: Option<String>,
 }
@@ -61,7 +57,7 @@ pub struct Target {
 /// Splits the request into bucket and key, virtual-hosted style when the Host is
 /// `<bucket>.<domain>`, path style otherwise. The key is percent-decoded and
 /// never normalised: `a//b` and `../x` are keys like any other.
-pub fn resolve_target(
+pub(crate) fn resolve_target(
     host: Option<&str>,
     raw_path: &str,
     domain: Option<&str>,
@@ -127,7 +123,7 @@ fn strip_port(host: &str) -> &str {
 /// with its parsed inputs. Operations that a later issue implements are routed to
 /// `NotImplemented` with their AWS name so the log says what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperationKind {
+pub(crate) enum OperationKind {
     ListBuckets,
     CreateBucket,
     DeleteBucket,
@@ -161,7 +157,7 @@ pub enum OperationKind {
 
 impl OperationKind {
     /// The AWS name of the operation, for logs and metrics.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             OperationKind::ListBuckets => "ListBuckets",
             OperationKind::CreateBucket => "CreateBucket",
@@ -197,7 +193,7 @@ impl OperationKind {
 
 /// What part of the namespace a request addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// `/`: the requester's buckets.
     Service,
     /// `/bucket`.
@@ -208,7 +204,7 @@ pub enum Scope {
 
 /// The methods a route answers. `Read` is GET and HEAD alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
+pub(crate) enum Verb {
     Read,
     Get,
     Head,
@@ -229,7 +225,7 @@ impl Verb {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Verb::Read => "GET|HEAD",
             Verb::Get => "GET",
@@ -243,7 +239,7 @@ impl Verb {
 
 /// What else, beyond method and subresource, picks a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum When {
+pub(crate) enum When {
     Always,
     /// An `x-amz-copy-source` header is present.
     CopySource,
@@ -253,7 +249,7 @@ pub enum When {
 
 /// One row of the routing table.
 #[derive(Debug, Clone, Copy)]
-pub struct Route {
+pub(crate) struct Route {
     pub scope: Scope,
     pub verb: Verb,
     /// The query parameter that names the subresource; empty for the resource itself.
@@ -286,7 +282,7 @@ const fn row(
 /// operations: `bleepstore routes` prints it, and the forged-request test matrix is
 /// generated from that output.
 #[rustfmt::skip]
-pub const ROUTES: &[Route] = {
+pub(crate) const ROUTES: &[Route] = {
     use OperationKind::*;
     use Scope::{Bucket, Object, Service};
     use Verb::{Delete, Get, Head, Post, Put, Read};
@@ -385,7 +381,7 @@ pub const ROUTES: &[Route] = {
 };
 
 /// Maps a request to its operation through `ROUTES`.
-pub fn route(
+pub(crate) fn route(
     method: &str,
     target: &Target,
     query: &Query,
@@ -440,7 +436,7 @@ pub fn routes_json() -> String {
 }
 
 /// S3's bucket naming rules; a violation is `InvalidBucketName`.
-pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
+pub(crate) fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
     let bytes = name.as_bytes();
     let valid_chars = bytes
         .iter()

@@ -25,13 +25,13 @@ use crate::s3::route::{self, Query, Target};
 use crate::s3::{acl, attributes, bucket, copy, list, multipart, object, xml};
 
 /// The daemon's front: one per core.
-pub struct Front {
+pub(crate) struct Front {
     pub state: Rc<CoreState>,
 }
 
 impl Front {
     /// The answer to a connection over the cap.
-    pub fn slow_down(&self) -> S3Response {
+    pub(crate) fn slow_down(&self) -> S3Response {
         let error = S3Error::with_message(
             ErrorCode::SlowDown,
             "The server is at its connection limit; retry shortly.",

@@ -12,9 +12,6 @@ use crate::s3::acl::acl_from_request;
 use crate::s3::context::RequestContext;
 use crate::s3::payload::{UploadExpectations, UploadReader, VerifiedUpload};
 
-/// Bytes moved per read from the socket and write to the temp file.
-const UPLOAD_CHUNK_BYTES: usize = 1024 * 1024;
-
 const STORAGE_CLASSES: &[&str] = &[
     "STANDARD",
     "REDUCED_REDUNDANCY",
@@ -65,10 +62,12 @@ pub(crate) async fn store_body(
         .await
         .map_err(storage_error)?;
     let mut reader = UploadReader::new(&expect, &mut ctx.payload);
-    let mut buf = Vec::with_capacity(UPLOAD_CHUNK_BYTES);
+    let mut buf = Vec::with_capacity(limits::UPLOAD_CHUNK_BYTES);
     let streamed: Result<(), S3Error> = async {
         loop {
-            let n = reader.next(ctx.body, &mut buf, UPLOAD_CHUNK_BYTES).await?;
+            let n = reader
+                .next(ctx.body, &mut buf, limits::UPLOAD_CHUNK_BYTES)
+                .await?;
             if n == 0 {
                 return Ok(());
             }

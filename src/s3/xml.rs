@@ -5,12 +5,12 @@
 use crate::error::{ErrorCode, S3Error};
 
 /// The S3 namespace every response document carries.
-pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+pub(crate) const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /// Appends `text` to `out` with the five XML special characters escaped.
 /// Control characters that XML 1.0 cannot carry are written as character references,
 /// which is what S3 does for keys holding them.
-pub fn escape_into(out: &mut String, text: &str) {
+pub(crate) fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -34,19 +34,19 @@ pub fn escape_into(out: &mut String, text: &str) {
 }
 
 /// A tiny streaming XML writer: `open`/`close` elements, `element` for leaf text.
-pub struct XmlWriter {
+pub(crate) struct XmlWriter {
     out: String,
 }
 
 impl XmlWriter {
-    pub fn new() -> XmlWriter {
+    pub(crate) fn new() -> XmlWriter {
         let mut out = String::with_capacity(1024);
         out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         XmlWriter { out }
     }
 
     /// Opens the root element with the S3 namespace.
-    pub fn root(&mut self, name: &str) {
+    pub(crate) fn root(&mut self, name: &str) {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push_str(" xmlns=\"");
@@ -54,43 +54,43 @@ impl XmlWriter {
         self.out.push_str("\">");
     }
 
-    pub fn open(&mut self, name: &str) {
+    pub(crate) fn open(&mut self, name: &str) {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push('>');
     }
 
-    pub fn close(&mut self, name: &str) {
+    pub(crate) fn close(&mut self, name: &str) {
         self.out.push_str("</");
         self.out.push_str(name);
         self.out.push('>');
     }
 
     /// `<name>escaped text</name>`.
-    pub fn element(&mut self, name: &str, text: &str) {
+    pub(crate) fn element(&mut self, name: &str, text: &str) {
         self.open(name);
         escape_into(&mut self.out, text);
         self.close(name);
     }
 
     /// Markup written as is: only for constant tags with attributes.
-    pub fn raw(&mut self, markup: &str) {
+    pub(crate) fn raw(&mut self, markup: &str) {
         self.out.push_str(markup);
     }
 
     /// Escaped text inside the element opened last.
-    pub fn text(&mut self, text: &str) {
+    pub(crate) fn text(&mut self, text: &str) {
         escape_into(&mut self.out, text);
     }
 
     /// Writes the element only when there is a value.
-    pub fn optional(&mut self, name: &str, text: Option<&str>) {
+    pub(crate) fn optional(&mut self, name: &str, text: Option<&str>) {
         if let Some(text) = text {
             self.element(name, text);
         }
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    pub(crate) fn finish(self) -> Vec<u8> {
         self.out.into_bytes()
     }
 }
@@ -102,7 +102,12 @@ impl Default for XmlWriter {
 }
 
 /// The `<Error>` document for `error`, with the request's resource and ids.
-pub fn error_document(error: &S3Error, resource: &str, request_id: &str, host_id: &str) -> Vec<u8> {
+pub(crate) fn error_document(
+    error: &S3Error,
+    resource: &str,
+    request_id: &str,
+    host_id: &str,
+) -> Vec<u8> {
     let mut xml = XmlWriter::new();
     xml.open("Error");
     xml.element("Code", error.code.as_str());
@@ -119,7 +124,7 @@ pub fn error_document(error: &S3Error, resource: &str, request_id: &str, host_id
 
 /// Reads `LocationConstraint` from a CreateBucketConfiguration body. An empty body
 /// means no constraint. Anything that is not that document is `MalformedXML`.
-pub fn parse_create_bucket_configuration(body: &[u8]) -> Result<Option<String>, S3Error> {
+pub(crate) fn parse_create_bucket_configuration(body: &[u8]) -> Result<Option<String>, S3Error> {
     let text = std::str::from_utf8(body).map_err(|_| S3Error::new(ErrorCode::MalformedXML))?;
     let text = strip_declaration(text.trim());
     if text.is_empty() {
@@ -224,7 +229,7 @@ mod tests {
 
 /// A parsed XML element: its local name (namespace prefix dropped), children and text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Element {
+pub(crate) struct Element {
     pub name: String,
     pub children: Vec<Element>,
     pub text: String,
@@ -232,17 +237,20 @@ pub struct Element {
 
 impl Element {
     /// The first child with this local name.
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub(crate) fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
     }
 
     /// Every child with this local name, in order.
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub(crate) fn children_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
 
     /// Trimmed text of the first child with this name.
-    pub fn child_text(&self, name: &str) -> Option<&str> {
+    pub(crate) fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.trim())
     }
 }
@@ -250,7 +258,7 @@ impl Element {
 /// Parses a small request document (the bodies S3 clients send: completion
 /// lists, configurations) into an element tree. Any malformation, DOCTYPE or
 /// depth beyond 32 is `MalformedXML`: request bodies never need more.
-pub fn parse_document(body: &[u8]) -> Result<Element, S3Error> {
+pub(crate) fn parse_document(body: &[u8]) -> Result<Element, S3Error> {
     let malformed = || S3Error::new(ErrorCode::MalformedXML);
     let text = std::str::from_utf8(body).map_err(|_| malformed())?;
     let mut rest = strip_declaration(text.trim_start_matches('\u{feff}').trim());

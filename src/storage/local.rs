@@ -23,8 +23,6 @@ const OBJECTS_DIR: &str = "objects";
 /// Fan-out directories under `objects/`: one per value of the id's first byte, so that no
 /// directory grows past a few thousand entries per million objects.
 const FANOUT_DIRS: u32 = 256;
-/// Bytes moved per read and write by the copies that pass through user space.
-const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 
 /// A handle on one data dir. Cloning is cheap (one `Arc`); clones may live on any core.
 #[derive(Clone, Debug)]
@@ -282,7 +280,7 @@ fn read_ranges(
     mut each: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut buf = vec![0u8; COPY_BUFFER_BYTES];
+    let mut buf = vec![0u8; limits::COPY_BUFFER_BYTES];
     for (path, offset, len) in sources {
         let mut from = fs::File::open(path)?;
         from.seek(SeekFrom::Start(*offset))?;

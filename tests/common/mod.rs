@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use bleepstore::auth::client::{sign_request, ClientCredentials};
 use bleepstore::clock;
 
-pub struct Daemon {
-    pub port: u16,
-    pub data_dir: PathBuf,
+pub(crate) struct Daemon {
+    pub(crate) port: u16,
+    pub(crate) data_dir: PathBuf,
     child: Child,
 }
 
 impl Daemon {
-    pub fn start() -> Daemon {
+    pub(crate) fn start() -> Daemon {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -57,7 +57,7 @@ impl Daemon {
         }
     }
 
-    pub fn connect(&self) -> TcpStream {
+    pub(crate) fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -65,12 +65,12 @@ impl Daemon {
         stream
     }
 
-    pub fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
     /// A signed request head (UNSIGNED-PAYLOAD) with the given extra header lines.
-    pub fn signed_head(&self, method: &str, path: &str, extra: &[(&str, &str)]) -> String {
+    pub(crate) fn signed_head(&self, method: &str, path: &str, extra: &[(&str, &str)]) -> String {
         let creds = ClientCredentials {
             access_key: "bleepstore".into(),
             secret_key: "bleepstore-secret".into(),
@@ -95,15 +95,34 @@ impl Daemon {
         head
     }
 
-    /// Sends bytes on a new connection and reads until the server closes or goes quiet.
-    pub fn exchange(&self, bytes: &[u8]) -> String {
+    /// Sends bytes on a new connection and reads the one response they ask for.
+    pub(crate) fn exchange(&self, bytes: &[u8]) -> String {
+        self.exchange_all(bytes, 1)
+    }
+
+    /// Sends bytes (`count` pipelined requests) on a new connection and reads
+    /// `count` responses, in order.
+    pub(crate) fn exchange_all(&self, bytes: &[u8], count: usize) -> String {
         let mut stream = self.connect();
         stream.write_all(bytes).unwrap();
-        read_available(&mut stream)
+        let mut out = String::new();
+        let mut requests = String::from_utf8_lossy(bytes).into_owned();
+        // Bytes read past one response belong to the next.
+        let mut pending = Vec::new();
+        for _ in 0..count {
+            let head_request = requests.starts_with("HEAD ");
+            out.push_str(&read_next(&mut stream, &mut pending, head_request));
+            // The next request line, for whether its answer has a body.
+            requests = requests
+                .split_once("\r\n\r\n")
+                .map(|(_, rest)| rest.to_string())
+                .unwrap_or_default();
+        }
+        out
     }
 
     /// Proves the daemon still serves: a fresh request gets a well-formed answer.
-    pub fn assert_alive(&self) {
+    pub(crate) fn assert_alive(&self) {
         let response = self.exchange(self.signed_head("GET", "/", &[]).as_bytes());
         assert!(
             response.starts_with("HTTP/1.1 200 OK"),
@@ -112,26 +131,57 @@ impl Daemon {
     }
 }
 
-/// Reads whatever arrives until EOF, waiting up to 10 s for the first byte (a loaded
-/// machine may be slow to answer) and then until a 1.5 s pause.
-pub fn read_available(stream: &mut TcpStream) -> String {
+/// Reads one response: its head, then exactly the body its Content-Length announces
+/// (none for a 1xx, a 204 or 304, or the answer to a HEAD). A response without a
+/// length is read to the end of the stream. Empty when the server closed first.
+pub(crate) fn read_response(stream: &mut TcpStream, head_request: bool) -> String {
+    let mut pending = Vec::new();
+    let response = read_next(stream, &mut pending, head_request);
+    assert!(pending.is_empty(), "bytes after the response: {pending:?}");
+    response
+}
+
+/// `read_response` on a stream whose bytes already read but not yet used are in
+/// `pending`; what is read past this response is left there.
+fn read_next(stream: &mut TcpStream, pending: &mut Vec<u8>, head_request: bool) -> String {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut out = Vec::new();
+    let mut data = std::mem::take(pending);
     let mut buf = [0u8; 65536];
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&data).into_owned(),
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let length = head.lines().find_map(|line| {
+        line.strip_prefix("content-length:")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    });
+    let no_body = head_request || status < 200 || status == 204 || status == 304;
+    let want = if no_body { Some(0) } else { length };
     loop {
+        let body = data.len() - head_end;
+        if let Some(w) = want.filter(|w| body >= *w) {
+            *pending = data.split_off(head_end + w);
+            break;
+        }
         match stream.read(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                out.extend_from_slice(&buf[..n]);
-                stream
-                    .set_read_timeout(Some(Duration::from_millis(1500)))
-                    .unwrap();
-            }
+            Ok(n) => data.extend_from_slice(&buf[..n]),
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&data).into_owned()
 }
 
 impl Drop for Daemon {

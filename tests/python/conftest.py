@@ -36,6 +36,7 @@ class Daemon:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="bleepstore-test-")
         self.extra_args = list(extra_args)
         self.threads = threads
+        self.env = {}
         self.proc = None
         self.log_path = os.path.join(self.data_dir + ".log")
 
@@ -50,7 +51,7 @@ class Daemon:
         self.log = open(self.log_path, "ab")
         args = [BIN, "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
                 "--threads", str(self.threads), "--domain", "localhost", "--log-level", "info", *self.extra_args]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env={**os.environ, **self.env})
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:

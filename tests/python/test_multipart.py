@@ -168,9 +168,10 @@ def test_abandoned_uploads_are_reaped_at_startup_and_while_serving(tmp_path):
     finally:
         d.stop()
 
-    # A 2 s TTL: the upload, now older, is gone by the time the daemon listens.
-    time.sleep(2.1)
+    # A 2 s TTL, and the daemon's clock 3 s ahead (the test clock, instead of a sleep):
+    # the upload, now older than the TTL, is gone by the time the daemon listens.
     d.extra_args = ["--multipart-ttl", "2"]
+    d.env = {"BLEEPSTORE_CLOCK_OFFSET_SECS": "3"}
     d.start()
     try:
         s3 = d.client()

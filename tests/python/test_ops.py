@@ -371,7 +371,10 @@ def test_sigterm_drains_an_upload_in_flight(tmp_path):
     upload = socket.create_connection(("127.0.0.1", d.port), timeout=30)
     upload.sendall(f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\nContent-Length: {len(body)}\r\n\r\n".encode())
     upload.sendall(body[:1024 * 1024])
-    time.sleep(0.3)
+    # The upload is in flight (the scrape that tells us is the other one).
+    deadline = time.time() + 10
+    while metric(get(d.endpoint, "/metrics")[2].decode(), "bleepstore_requests_in_flight") < 2:
+        assert time.time() < deadline, "the upload never started"
     d.proc.send_signal(signal.SIGTERM)
     wait_for_line(d.proc, d.log_path, "SIGTERM received")
     # Draining: not ready, and no new connections are accepted.
