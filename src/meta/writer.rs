@@ -60,13 +60,26 @@ pub(crate) fn run(
 /// Runs one batch in one transaction.
 fn commit(
     conn: &Connection,
-    writes: impl ExactSizeIterator<Item = Write>,
+    writes: impl Iterator<Item = Write>,
     released: &flume::Sender<Released>,
     stats: &WriterStats,
 ) {
+    let writes: Vec<Write> = writes.collect();
+    // Forgetting reclaim rows needs no durability of its own: a forget a crash loses
+    // only makes startup remove an already removed file again. Such batches commit
+    // without an fsync; the next durable commit's WAL sync covers them.
+    let lazy = writes
+        .iter()
+        .all(|w| matches!(w, Write::ForgetReclaimed(..)));
+    if lazy {
+        let _ = conn.execute_batch("PRAGMA synchronous = OFF");
+    }
     let mut batch = Batch::default();
     batch.deferred.reserve(writes.len());
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if lazy {
+            let _ = conn.execute_batch("PRAGMA synchronous = FULL");
+        }
         let error = MetaError::from(error);
         for write in writes {
             write.fail(error.clone());
@@ -77,6 +90,9 @@ fn commit(
         run_write(conn, write, &mut batch);
     }
     let outcome = conn.execute_batch("COMMIT").map_err(MetaError::from);
+    if lazy {
+        let _ = conn.execute_batch("PRAGMA synchronous = FULL");
+    }
     if outcome.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     } else if !batch.released.is_empty() {
