@@ -28,8 +28,8 @@ pub(crate) struct CoreState {
     pub lifecycle: Arc<Lifecycle>,
     /// This core's request metrics; a scrape merges every core's.
     pub metrics: RefCell<CoreMetrics>,
-    /// Connections this core serves at most (its share of --max-connections).
-    pub max_connections: usize,
+    /// This core's connections waiting idle for their next request (reaped first at the cap).
+    pub idle: crate::http::IdleSet,
     /// This core's read leases, which hold released data files until reads have opened them.
     pub reads: CoreReads,
     /// SigV4 signing keys by (secret, date, region, service): one HMAC chain saved per request.
@@ -59,14 +59,13 @@ impl CoreState {
     ) -> CoreState {
         let request_id_base = (nonce << 8) ^ ((core as u64) << 56);
         let host_id = format!("bleepstore-{}-{core}", config.region);
-        let max_connections = config.max_connections.div_ceil(config.threads);
         CoreState {
             config,
             meta,
             storage,
             lifecycle,
             metrics: RefCell::new(CoreMetrics::default()),
-            max_connections,
+            idle: crate::http::IdleSet::default(),
             reads: CoreReads::new(fence, core),
             signing_keys: RefCell::new(SigningKeyCache::new(limits::AUTH_CACHE_ENTRIES_MAX)),
             credentials: RefCell::new(HashMap::new()),

@@ -33,8 +33,20 @@ pub(crate) const SEND_BUFFER_BYTES: usize = 512 * 1024;
 
 /// Seconds a keep-alive connection may wait for the next request head.
 pub(crate) const IDLE_TIMEOUT_SECS: u64 = 60;
-/// Seconds a body may go without delivering a byte before `RequestTimeout`.
-pub(crate) const BODY_STALL_TIMEOUT_SECS: u64 = 30;
+/// Seconds a request head may take from its first byte to its last: a head trickled
+/// byte by byte (slow-loris) is cut after this, whatever the pace.
+pub(crate) const HEAD_DEADLINE_SECS: u64 = 10;
+/// A request body must deliver at least `BODY_RATE_MIN_BYTES_PER_SEC` over every window
+/// of this many seconds (a stall is a window with nothing), else `RequestTimeout`.
+pub(crate) const BODY_RATE_WINDOW_SECS: u64 = 20;
+/// The slowest body accepted, averaged over a window (1 KiB/s).
+pub(crate) const BODY_RATE_MIN_BYTES_PER_SEC: u64 = 1024;
+/// A response must be read at least `SEND_RATE_MIN_BYTES_PER_SEC` over every window of
+/// this many seconds while it is written (a client that stops reading, or trickle-reads,
+/// is cut off).
+pub(crate) const SEND_RATE_WINDOW_SECS: u64 = 20;
+/// The slowest reader of a response kept (1 KiB/s).
+pub(crate) const SEND_RATE_MIN_BYTES_PER_SEC: u64 = 1024;
 /// Seconds of clock skew tolerated between client and server for SigV4.
 pub(crate) const CLOCK_SKEW_SECS_MAX: i64 = 15 * 60;
 /// Seconds a presigned URL may live (`X-Amz-Expires`).

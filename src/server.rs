@@ -432,13 +432,7 @@ async fn serve(
         };
         match accepted {
             Ok((stream, _peer)) => {
-                if state.lifecycle.core_connections(state.core_id()) >= state.max_connections {
-                    let answer = front.slow_down();
-                    log::debug!("connection refused: core {} at its cap", state.core_id());
-                    monoio::spawn(crate::http::refuse(stream, answer));
-                } else {
-                    monoio::spawn(serve_connection(front.clone(), stream));
-                }
+                monoio::spawn(admit(front.clone(), stream));
             }
             Err(error) => {
                 // Out of descriptors or memory: back off briefly instead of spinning.
@@ -453,6 +447,27 @@ async fn serve(
     // the listener is submitted to the ring at the next park. The main thread ends
     // the process once nothing is in flight.
     std::future::pending::<()>().await;
+}
+
+/// Admits a new connection under the cap (`--max-connections`, counted across all
+/// cores): at the cap, the longest-idle keep-alive connection (of this core, else of
+/// another) is closed to make room; with none idle, the newcomer gets 503 SlowDown.
+async fn admit(front: Rc<Front>, stream: monoio::net::TcpStream) {
+    let state = &front.state;
+    if state.lifecycle.connections() >= state.config.max_connections {
+        let room =
+            state.idle.reap_oldest() || state.lifecycle.reap_idle_elsewhere(state.core_id()).await;
+        if !room {
+            log::debug!(
+                "connection refused: {} open, at the cap",
+                state.lifecycle.connections()
+            );
+            let answer = front.slow_down();
+            crate::http::refuse(stream, answer).await;
+            return;
+        }
+    }
+    serve_connection(front, stream).await;
 }
 
 /// Serves one connection, counted among the open ones while it lasts.
@@ -474,6 +489,9 @@ async fn answer_controls(
             }
             Control::StopAccepting => {
                 let _ = stop.try_send(());
+            }
+            Control::ReapIdle(reply) => {
+                let _ = reply.send(state.idle.reap_oldest());
             }
         }
     }

@@ -17,6 +17,11 @@ pub(crate) enum BodyKind {
 pub(super) struct Body {
     pub(crate) state: BodyState,
     received: u64,
+    /// Set when a read failed (timeout, too slow, cut off, bad framing): the stream
+    /// position is lost, so the rest can only be abandoned with the connection.
+    pub(crate) failed: bool,
+    /// The rate window: when it began, and the bytes received by then.
+    pub(crate) window: (std::time::Instant, u64),
 }
 
 #[derive(Debug)]
@@ -33,7 +38,12 @@ impl Body {
             BodyKind::Length(n) => BodyState::Length { remaining: n },
             BodyKind::Chunked => BodyState::Chunked(Chunked::default()),
         };
-        Body { state, received: 0 }
+        Body {
+            state,
+            received: 0,
+            failed: false,
+            window: (std::time::Instant::now(), 0),
+        }
     }
 
     pub(super) fn is_finished(&self) -> bool {

@@ -1,18 +1,24 @@
 //! One client connection: the socket and its read buffer. Request heads and
 //! bodies are read from the buffer first (pipelined bytes are never lost); a
 //! Content-Length body with nothing buffered is read straight into the
-//! caller's buffer. Reads that wait on the client are cancelable, so a timeout
-//! cancels the kernel operation before the connection is dropped.
+//! caller's buffer. Every wait on the client is bounded: the idle wait for the
+//! next head, the total time of a head once it has begun, the rate of a body
+//! over a window, the time a response write may take. Reads and writes that wait
+//! are cancelable, so a timeout cancels the kernel operation before the
+//! connection is dropped.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{
+    AsyncWriteRent, CancelHandle, CancelableAsyncReadRent, CancelableAsyncWriteRent, Canceller,
+};
 use monoio::net::TcpStream;
 
 use crate::error::{ErrorCode, S3Error};
 use crate::http::body::{Body, BodyState};
 use crate::http::head::{Parsed, RequestHead};
+use crate::http::idle::IdleSet;
 use crate::limits;
 
 pub(super) struct Connection {
@@ -29,6 +35,20 @@ enum ReadEnd {
     Eof,
     TimedOut,
     Failed(std::io::Error),
+}
+
+fn too_slow_reader() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the client did not read the response in time",
+    )
+}
+
+fn head_too_slow() -> S3Error {
+    S3Error::with_message(
+        ErrorCode::RequestTimeout,
+        "The request head was not received in time.",
+    )
 }
 
 impl Connection {
@@ -53,8 +73,23 @@ impl Connection {
         }
     }
 
-    /// Reads more bytes into the buffer, making room first. Ok(n > 0) or why not.
+    /// Reads more bytes into the buffer, making room first, for at most `timeout`.
     async fn fill(&mut self, timeout: Duration) -> Result<usize, ReadEnd> {
+        let canceller = Canceller::new();
+        let handle = canceller.handle();
+        self.fill_with(timeout, handle, move || {
+            canceller.cancel();
+        })
+        .await
+    }
+
+    /// `fill`, whose read `handle` cancels; `on_timeout` cancels it when time is up.
+    async fn fill_with(
+        &mut self,
+        timeout: Duration,
+        handle: CancelHandle,
+        on_timeout: impl FnOnce(),
+    ) -> Result<usize, ReadEnd> {
         if self.start > 0 && (self.buf.len() == self.buf.capacity() || self.start == self.buf.len())
         {
             self.buf.copy_within(self.start.., 0);
@@ -67,14 +102,23 @@ impl Connection {
         let buf = std::mem::take(&mut self.buf);
         let len = buf.len();
         let cap = buf.capacity();
-        let (result, buf) = read_with_timeout(&mut self.stream, buf, len, cap, timeout).await;
+        let (result, buf) =
+            read_with_timeout(&mut self.stream, buf, len, cap, timeout, handle, on_timeout).await;
         self.buf = buf;
         result
     }
 
-    /// Waits for and parses the next request head. `Ok(None)`: the client closed
-    /// or stayed idle past the timeout before sending a new request.
-    pub(super) async fn read_head(&mut self) -> Result<Option<RequestHead>, S3Error> {
+    /// Waits for and parses the next request head. `Ok(None)`: the client closed, or
+    /// stayed idle past the timeout, or the connection was reaped from `idle` for a
+    /// new client, before a new request began. A head must be complete
+    /// `HEAD_DEADLINE_SECS` after its first byte, whatever pace it trickles in at:
+    /// else `RequestTimeout`.
+    pub(super) async fn read_head(
+        &mut self,
+        idle: &IdleSet,
+    ) -> Result<Option<RequestHead>, S3Error> {
+        let head_time = Duration::from_secs(limits::HEAD_DEADLINE_SECS);
+        let mut deadline = (self.buffered() > 0).then(|| Instant::now() + head_time);
         loop {
             if self.buffered() > 0 {
                 match RequestHead::parse(&self.buf[self.start..])? {
@@ -85,16 +129,29 @@ impl Connection {
                     Parsed::Partial => {}
                 }
             }
-            let timeout = if self.buffered() == 0 {
-                Duration::from_secs(limits::IDLE_TIMEOUT_SECS)
-            } else {
-                Duration::from_secs(limits::BODY_STALL_TIMEOUT_SECS)
+            let filled = match deadline {
+                None => {
+                    let (ticket, handle) = idle.enter();
+                    let idle_time = Duration::from_secs(limits::IDLE_TIMEOUT_SECS);
+                    self.fill_with(idle_time, handle, move || ticket.cancel())
+                        .await
+                }
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(head_too_slow());
+                    }
+                    self.fill(left).await
+                }
             };
-            match self.fill(timeout).await {
-                Ok(_) => {}
+            match filled {
+                Ok(_) => {
+                    deadline.get_or_insert_with(|| Instant::now() + head_time);
+                }
+                Err(ReadEnd::TimedOut) if deadline.is_some() => return Err(head_too_slow()),
                 Err(ReadEnd::Eof) | Err(ReadEnd::TimedOut) => return Ok(None),
                 Err(ReadEnd::Failed(error)) => {
-                    log::debug!("read failed: {error}");
+                    log::debug!("read ended: {error}");
                     return Ok(None);
                 }
             }
@@ -102,14 +159,33 @@ impl Connection {
     }
 
     /// Appends up to `max` decoded body bytes to `out`; Ok(0) when the body is complete.
+    /// The body must keep up `BODY_RATE_MIN_BYTES_PER_SEC` over every window of
+    /// `BODY_RATE_WINDOW_SECS` (a stall is a window with nothing): else `RequestTimeout`.
+    /// After any failure the body is marked failed and cannot be read further.
     pub(super) async fn read_body(
         &mut self,
         body: &mut Body,
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<usize, S3Error> {
-        let stall = Duration::from_secs(limits::BODY_STALL_TIMEOUT_SECS);
+        if body.failed {
+            return Err(S3Error::new(ErrorCode::IncompleteBody));
+        }
+        let result = self.read_body_once(body, out, max).await;
+        if result.is_err() {
+            body.failed = true;
+        }
+        result
+    }
+
+    async fn read_body_once(
+        &mut self,
+        body: &mut Body,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<usize, S3Error> {
         loop {
+            let window = window_left(body)?;
             match &mut body.state {
                 BodyState::Done => return Ok(0),
                 BodyState::Length { remaining } => {
@@ -125,13 +201,30 @@ impl Connection {
                     out.reserve(want);
                     let start = out.len();
                     let taken = std::mem::take(out);
-                    let (result, returned) =
-                        read_with_timeout(&mut self.stream, taken, start, start + want, stall)
-                            .await;
+                    let canceller = Canceller::new();
+                    let handle = canceller.handle();
+                    let (result, returned) = read_with_timeout(
+                        &mut self.stream,
+                        taken,
+                        start,
+                        start + want,
+                        window,
+                        handle,
+                        move || {
+                            canceller.cancel();
+                        },
+                    )
+                    .await;
                     *out = returned;
-                    let n = result.map_err(body_read_error)?;
-                    body.count(n);
-                    return Ok(n);
+                    match result {
+                        Ok(n) => {
+                            body.count(n);
+                            return Ok(n);
+                        }
+                        // The window ended without a byte: it is judged at the top.
+                        Err(ReadEnd::TimedOut) => {}
+                        Err(end) => return Err(body_read_error(end)),
+                    }
                 }
                 BodyState::Chunked(chunked) => {
                     if self.buffered() > 0 {
@@ -147,7 +240,10 @@ impl Connection {
                             return Ok(produced);
                         }
                     }
-                    self.fill(stall).await.map_err(body_read_error)?;
+                    match self.fill(window).await {
+                        Ok(_) | Err(ReadEnd::TimedOut) => {}
+                        Err(end) => return Err(body_read_error(end)),
+                    }
                 }
             }
         }
@@ -178,12 +274,60 @@ impl Connection {
         Ok(true)
     }
 
-    pub(super) async fn write_all(&mut self, buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
-        let (result, buf) = self.stream.write_all(buf).await;
-        if let Ok(n) = &result {
-            self.written += *n as u64;
+    /// Writes all of `buf`. The client must read at least `SEND_RATE_MIN_BYTES_PER_SEC`
+    /// over every window of `SEND_RATE_WINDOW_SECS` meanwhile: one that stops reading,
+    /// or reads slower, gets a `TimedOut` error, the write cancelled in the kernel
+    /// before this returns.
+    pub(super) async fn write_all(&mut self, mut buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
+        let window = Duration::from_secs(limits::SEND_RATE_WINDOW_SECS);
+        let needed = limits::SEND_RATE_MIN_BYTES_PER_SEC * limits::SEND_RATE_WINDOW_SECS;
+        let len = buf.len();
+        let mut sent = 0;
+        let (mut began, mut sent_then) = (Instant::now(), 0);
+        while sent < len {
+            let left = window.saturating_sub(began.elapsed());
+            if left.is_zero() {
+                if ((sent - sent_then) as u64) < needed {
+                    return (Err(too_slow_reader()), buf);
+                }
+                (began, sent_then) = (Instant::now(), sent);
+                continue;
+            }
+            let canceller = Canceller::new();
+            let slice = buf.slice(sent..len);
+            let write = self.stream.cancelable_write(slice, canceller.handle());
+            let mut write = std::pin::pin!(write);
+            let (result, slice) = match monoio::time::timeout(left, &mut write).await {
+                Ok(done) => done,
+                Err(_) => {
+                    let _canceller = canceller.cancel();
+                    write.await
+                }
+            };
+            buf = slice.into_inner();
+            match result {
+                Ok(n) if n > 0 => {
+                    sent += n;
+                    self.written += n as u64;
+                    // A window's worth arrived: the next window starts now, so a stall
+                    // is caught one window after it begins, however fast the start.
+                    if (sent - sent_then) as u64 >= needed {
+                        (began, sent_then) = (Instant::now(), sent);
+                    }
+                }
+                // Cancelled at the window's end: judged at the top of the loop.
+                _ if began.elapsed() >= window => {}
+                Ok(_) => {
+                    let error = std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "the connection accepts no more bytes",
+                    );
+                    return (Err(error), buf);
+                }
+                Err(error) => return (Err(error), buf),
+            }
         }
-        (result.map(|_| ()), buf)
+        (Ok(()), buf)
     }
 
     /// Closes after an answer given without reading the request: ends our side, then
@@ -192,17 +336,23 @@ impl Connection {
     /// the answer before the client reads it.
     pub(super) async fn linger_close(mut self, max: usize, timeout: Duration) {
         let _ = self.stream.shutdown().await;
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
         let mut discarded = 0;
         let mut buf = Vec::with_capacity(16 * 1024);
         while discarded < max {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             buf.clear();
             let cap = buf.capacity();
-            let (result, returned) = read_with_timeout(&mut self.stream, buf, 0, cap, left).await;
+            let canceller = Canceller::new();
+            let handle = canceller.handle();
+            let (result, returned) =
+                read_with_timeout(&mut self.stream, buf, 0, cap, left, handle, move || {
+                    canceller.cancel();
+                })
+                .await;
             buf = returned;
             match result {
                 Ok(n) => discarded += n,
@@ -218,10 +368,9 @@ impl Connection {
 
     pub(super) async fn send_continue(&mut self) -> std::io::Result<()> {
         let (result, _) = self
-            .stream
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
             .await;
-        result.map(|_| ())
+        result
     }
 }
 
@@ -236,23 +385,51 @@ fn body_read_error(end: ReadEnd) -> S3Error {
     }
 }
 
-/// Reads into `buf[begin..end]` (spare capacity), waiting at most `timeout`. On
-/// timeout the read is canceled and awaited, so the kernel no longer holds the
-/// buffer or the socket when this returns.
+/// How long the body's current rate window has left. A window that has ended is
+/// judged first: enough bytes begin a new one, too few are `RequestTimeout`.
+fn window_left(body: &mut Body) -> Result<Duration, S3Error> {
+    let window = Duration::from_secs(limits::BODY_RATE_WINDOW_SECS);
+    let needed = limits::BODY_RATE_MIN_BYTES_PER_SEC * limits::BODY_RATE_WINDOW_SECS;
+    let (began, bytes_then) = body.window;
+    // A window's worth arrived: the next window starts now, so a stall is caught one
+    // window after it begins, however fast the body started.
+    if body.received() - bytes_then >= needed {
+        body.window = (Instant::now(), body.received());
+        return Ok(window);
+    }
+    let elapsed = began.elapsed();
+    if elapsed < window {
+        return Ok(window - elapsed);
+    }
+    if body.received() - bytes_then < needed {
+        return Err(S3Error::with_message(
+            ErrorCode::RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period.",
+        ));
+    }
+    body.window = (Instant::now(), body.received());
+    Ok(window)
+}
+
+/// Reads into `buf[begin..end]` (spare capacity), waiting at most `timeout`; then
+/// `on_timeout` cancels the read (through the canceller `handle` belongs to), which
+/// is awaited, so the kernel no longer holds the buffer or the socket when this
+/// returns. A read cancelled from elsewhere (a reaped idle connection) fails.
 async fn read_with_timeout(
     stream: &mut TcpStream,
     buf: Vec<u8>,
     begin: usize,
     end: usize,
     timeout: Duration,
+    handle: CancelHandle,
+    on_timeout: impl FnOnce(),
 ) -> (Result<usize, ReadEnd>, Vec<u8>) {
-    let canceller = Canceller::new();
-    let read = stream.cancelable_read(buf.slice_mut(begin..end), canceller.handle());
+    let read = stream.cancelable_read(buf.slice_mut(begin..end), handle);
     let mut read = std::pin::pin!(read);
     let (result, slice) = match monoio::time::timeout(timeout, &mut read).await {
         Ok(done) => done,
         Err(_) => {
-            let _canceller = canceller.cancel();
+            on_timeout();
             let (result, slice) = read.await;
             return match result {
                 Ok(n) if n > 0 => (Ok(n), slice.into_inner()),

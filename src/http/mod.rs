@@ -8,11 +8,13 @@ pub(crate) mod aws_chunked;
 mod body;
 mod connection;
 mod head;
+mod idle;
 mod line;
 mod response;
 mod serve;
 
 pub(crate) use body::BodyKind;
 pub(crate) use head::RequestHead;
+pub(crate) use idle::IdleSet;
 pub(crate) use response::{Body, BodyStream, Labels, Response, ResponseHead};
 pub(crate) use serve::{refuse, serve, BodyReader, Exchange, Service};

@@ -12,6 +12,7 @@ use crate::error::S3Error;
 use crate::http::body::Body as RequestBody;
 use crate::http::connection::Connection;
 use crate::http::head::RequestHead;
+use crate::http::idle::IdleSet;
 use crate::http::response::{Body, BodyStream, Labels, Response, ResponseHead};
 use crate::limits;
 
@@ -40,6 +41,9 @@ pub(crate) trait Service {
 
     /// Whether connections should close after their current request (a drain).
     fn draining(&self) -> bool;
+
+    /// This core's idle connections, which the connection cap reaps first.
+    fn idle(&self) -> &IdleSet;
 
     /// Called once for each answered request, after its last byte is written.
     fn finished(&self, exchange: &Exchange<'_>);
@@ -109,6 +113,10 @@ impl BodyReader<'_> {
         if self.body.is_finished() {
             return true;
         }
+        // A read already failed (too slow, cut off): nothing more is waited for.
+        if self.body.failed {
+            return false;
+        }
         matches!(
             self.conn
                 .drain_body(&mut self.body, limits::DRAIN_BYTES_MAX)
@@ -126,7 +134,7 @@ pub(crate) async fn serve<S: Service>(service: &S, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let mut conn = Connection::new(stream);
     loop {
-        match conn.read_head().await {
+        match conn.read_head(service.idle()).await {
             Ok(Some(head)) => {
                 let _in_flight = service.in_flight();
                 let keep = exchange(service, &mut conn, head).await;

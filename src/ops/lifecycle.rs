@@ -16,6 +16,9 @@ pub(crate) enum Control {
     Snapshot(flume::Sender<CoreMetrics>),
     /// Close the listener: the process is draining.
     StopAccepting,
+    /// Close this core's longest-idle connection, if any, to make room under the
+    /// connection cap; the reply says whether one was closed.
+    ReapIdle(flume::Sender<bool>),
 }
 
 /// One core's figures, alone on a cache line so cores never contend for it.
@@ -96,9 +99,18 @@ impl Lifecycle {
             .sum()
     }
 
-    /// Connections open on one core.
-    pub(crate) fn core_connections(&self, core: usize) -> usize {
-        self.figures[core].connections.load(Ordering::Relaxed)
+    /// Asks the other cores, in turn, to close one idle connection; true once one did.
+    pub(crate) async fn reap_idle_elsewhere(&self, core: usize) -> bool {
+        for (other, control) in self.controls.iter().enumerate() {
+            if other == core {
+                continue;
+            }
+            let (tx, rx) = flume::bounded(1);
+            if control.send(Control::ReapIdle(tx)).is_ok() && rx.recv_async().await == Ok(true) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Counts a connection of `core` until the guard drops.
@@ -205,7 +217,7 @@ mod tests {
             let _b = lifecycle.request(1);
             let _c = lifecycle.connection(1);
             assert_eq!(lifecycle.in_flight(), 2);
-            assert_eq!(lifecycle.core_connections(1), 1);
+            assert_eq!(lifecycle.connections(), 1);
             assert!(!lifecycle.wait_idle(Duration::from_millis(30), || false));
             assert!(!lifecycle.wait_idle(Duration::from_secs(60), || true));
         }

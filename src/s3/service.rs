@@ -87,6 +87,10 @@ impl Service for Front {
         self.state.lifecycle.is_draining()
     }
 
+    fn idle(&self) -> &crate::http::IdleSet {
+        &self.state.idle
+    }
+
     fn finished(&self, exchange: &Exchange<'_>) {
         let labels = exchange.labels;
         if labels.quiet {

@@ -20,6 +20,11 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// A daemon with extra flags.
+    pub(crate) fn start_with(extra: &[&str]) -> Daemon {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -39,6 +44,7 @@ impl Daemon {
                 "--log-level",
                 "warn",
             ])
+            .args(extra)
             .arg("--data-dir")
             .arg(&data_dir)
             .stdout(Stdio::null())
@@ -144,8 +150,9 @@ pub(crate) fn read_response(stream: &mut TcpStream, head_request: bool) -> Strin
 /// `read_response` on a stream whose bytes already read but not yet used are in
 /// `pending`; what is read past this response is left there.
 fn read_next(stream: &mut TcpStream, pending: &mut Vec<u8>, head_request: bool) -> String {
+    // Long enough for the answers that come only when a client-side limit runs out.
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(45)))
         .unwrap();
     let mut data = std::mem::take(pending);
     let mut buf = [0u8; 65536];

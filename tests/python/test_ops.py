@@ -310,14 +310,30 @@ def test_max_object_size_refused_before_the_body(tmp_path):
 def test_connection_cap(tmp_path):
     d = Daemon(data_dir=str(tmp_path / "data"), extra_args=["--max-connections", "2"], threads=1).start()
     try:
-        held = []
+        # Idle keep-alive connections make room for a newcomer: the oldest is closed.
+        idle = []
         for _ in range(2):
             sock = socket.create_connection(("127.0.0.1", d.port), timeout=10)
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_response(sock).startswith(b"HTTP/1.1 200")
+            idle.append(sock)
+        assert raw_request(d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200")
+        assert idle[0].recv(1) == b"", "the longest-idle connection was closed"
+        for sock in idle:
+            sock.close()
+        # Connections in the middle of a request are not idle: a newcomer is refused.
+        held = []
+        deadline = time.time() + 10
+        while len(held) < 2:
+            sock = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
             held.append(sock)
-        refused = raw_request(d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert refused.startswith(b"HTTP/1.1 503") and b"<Code>SlowDown</Code>" in refused
+        while True:
+            refused = raw_request(d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            if refused.startswith(b"HTTP/1.1 503"):
+                break
+            assert time.time() < deadline, "never refused"
+        assert b"<Code>SlowDown</Code>" in refused
         for sock in held:
             sock.close()
         deadline = time.time() + 10
