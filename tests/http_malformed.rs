@@ -180,3 +180,44 @@ fn second_daemon_on_the_same_port_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("already in use"));
     daemon.assert_alive();
 }
+
+#[test]
+fn strict_framing_and_targets() {
+    let daemon = Daemon::start();
+    daemon.exchange(daemon.signed_head("PUT", "/strict", &[]).as_bytes());
+    // Chunk sizes are hex digits only.
+    for size in ["+5", " 5"] {
+        let head = daemon.signed_head("PUT", "/strict/k", &[("transfer-encoding", "chunked")]);
+        let request = format!("{head}{size}\r\nhello\r\n0\r\n\r\n");
+        let response = daemon.exchange(request.as_bytes());
+        assert_eq!(status_of(&response), 400, "chunk size {size:?}: {response}");
+        assert!(response.contains("Invalid chunk size"), "{response}");
+    }
+    // A percent-escape is two hex digits; a NUL in a path is refused.
+    for path in ["/strict/%+0", "/strict/a%00b", "/strict/%g1"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", daemon.host());
+        let response = daemon.exchange(request.as_bytes());
+        assert_eq!(status_of(&response), 400, "{path}: {response}");
+    }
+    // Exactly one Host on HTTP/1.1.
+    let none = daemon.exchange(b"GET /strict HTTP/1.1\r\n\r\n");
+    assert_eq!(status_of(&none), 400, "{none}");
+    let two = format!(
+        "GET /strict HTTP/1.1\r\nHost: {}\r\nHost: evil\r\n\r\n",
+        daemon.host()
+    );
+    assert_eq!(status_of(&daemon.exchange(two.as_bytes())), 400);
+    // An absolute-form target is served when its host is the (signed) Host ...
+    let signed = daemon.signed_head("GET", "/strict", &[]);
+    let absolute = signed.replacen(
+        "GET /strict ",
+        &format!("GET http://{}/strict ", daemon.host()),
+        1,
+    );
+    let response = daemon.exchange(absolute.as_bytes());
+    assert_eq!(status_of(&response), 200, "{response}");
+    // ... and refused when it names another.
+    let other = signed.replacen("GET /strict ", "GET http://elsewhere:1/strict ", 1);
+    assert_eq!(status_of(&daemon.exchange(other.as_bytes())), 400);
+    daemon.assert_alive();
+}

@@ -35,11 +35,12 @@ pub fn percent_decode(input: &str) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
+            // Exactly two hex digits: `u8::from_str_radix` alone would take "+0".
             let hex = bytes.get(i + 1..i + 3)?;
-            let value = std::str::from_utf8(hex)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())?;
-            out.push(value);
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push((hex_value(hex[0]) << 4) | hex_value(hex[1]));
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -47,6 +48,15 @@ pub fn percent_decode(input: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// The value of one ASCII hex digit (checked by the caller).
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit - b'A' + 10,
+    }
 }
 
 fn bad_uri() -> S3Error {
@@ -169,6 +179,11 @@ mod tests {
         assert_eq!(percent_decode("a%2fb+c").unwrap(), b"a/b+c");
         assert_eq!(percent_decode("a%2"), None);
         assert_eq!(percent_decode("a%zz"), None);
+        // Two hex digits, exactly: no sign, no blank (u8::from_str_radix would take both).
+        for bad in ["%+0", "%+f", "% 1", "%1 ", "%-1"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+        assert_eq!(percent_decode("%41%7e%7E").unwrap(), b"A~~");
     }
 
     #[test]

@@ -124,12 +124,8 @@ impl<C: ChunkSignatureCheck> AwsChunkedDecoder<C> {
             Some((size, ext)) => (size, Some(ext)),
             None => (text, None),
         };
-        let size_text = size_text.trim();
-        if size_text.is_empty() || size_text.len() > 15 {
-            return Err(malformed("invalid chunk size"));
-        }
-        let size =
-            u64::from_str_radix(size_text, 16).map_err(|_| malformed("invalid chunk size"))?;
+        let size = crate::http::line::chunk_size(size_text.as_bytes())
+            .ok_or_else(|| malformed("invalid chunk size"))?;
         self.chunk_signature.clear();
         if self.check.is_some() {
             let signature = extension
@@ -309,6 +305,19 @@ mod tests {
             assert!(decoder.is_done());
             assert_eq!(decoder.check.as_ref().unwrap().chunks, 3);
         }
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_digits_only() {
+        for bad in ["+5", " 5", "-5", "0x5"] {
+            let body = format!("{bad}\r\nhello\r\n0\r\n\r\n");
+            assert!(
+                decode(body.as_bytes(), body.len(), None, false).is_err(),
+                "{bad:?}"
+            );
+        }
+        let (out, _) = decode(b"5\r\nhello\r\n0\r\n\r\n", 64, None, false).unwrap();
+        assert_eq!(out, b"hello");
     }
 
     #[test]

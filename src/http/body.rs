@@ -102,15 +102,9 @@ impl Chunked {
                     else {
                         continue;
                     };
-                    let size_text = line.split(|b| *b == b';').next().unwrap_or_default();
-                    let size = std::str::from_utf8(size_text)
-                        .ok()
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty() && s.len() <= 15)
-                        .and_then(|s| u64::from_str_radix(s, 16).ok())
-                        .ok_or_else(|| {
-                            S3Error::with_message(ErrorCode::BadRequest, "Invalid chunk size.")
-                        })?;
+                    let size = crate::http::line::chunk_size(&line).ok_or_else(|| {
+                        S3Error::with_message(ErrorCode::BadRequest, "Invalid chunk size.")
+                    })?;
                     self.phase = if size == 0 {
                         Phase::Trailer
                     } else {
@@ -215,6 +209,26 @@ mod tests {
                 "step {step}"
             );
         }
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_digits_only() {
+        for bad in ["+5", " 5", "-5", "0x5", "", "5 x", "1234567890123456"] {
+            let body = format!("{bad}\r\nhello\r\n0\r\n\r\n");
+            assert_eq!(
+                decode_all(body.as_bytes(), 100),
+                Err(ErrorCode::BadRequest),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            decode_all(b"5 ;ext\r\nhello\r\n0\r\n\r\n", 100).unwrap(),
+            b"hello"
+        );
+        assert_eq!(
+            decode_all(b"00005\r\nhello\r\n0\r\n\r\n", 100).unwrap(),
+            b"hello"
+        );
     }
 
     #[test]

@@ -55,7 +55,6 @@ impl RequestHead {
         if target.len() > limits::URI_BYTES_MAX {
             return Err(S3Error::new(ErrorCode::UriTooLong));
         }
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let mut parsed = Vec::with_capacity(request.headers.len());
         for header in request.headers.iter() {
             let value = std::str::from_utf8(header.value).map_err(|_| {
@@ -63,11 +62,23 @@ impl RequestHead {
             })?;
             parsed.push((header.name.to_ascii_lowercase(), value.trim().to_string()));
         }
+        let minor_version = request.version.unwrap_or(1);
+        let hosts = parsed.iter().filter(|(n, _)| n == "host").count();
+        // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; none is ambiguous,
+        // two are an attack on whoever reads the other one.
+        if hosts > 1 || (hosts == 0 && minor_version >= 1) {
+            return Err(S3Error::with_message(
+                ErrorCode::BadRequest,
+                "A request must carry exactly one Host header.",
+            ));
+        }
+        let target = origin_form(target, &mut parsed)?;
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let head = RequestHead {
             method: request.method.unwrap_or("GET").to_string(),
             path: path.to_string(),
             query: query.to_string(),
-            minor_version: request.version.unwrap_or(1),
+            minor_version,
             headers: parsed,
         };
         Ok(Parsed::Complete(head, consumed))
@@ -142,6 +153,51 @@ impl RequestHead {
     }
 }
 
+/// The origin-form (`/path?query`) of a request target. An absolute-form target
+/// (`http://host/path`, RFC 9112 3.2.2) gives its path, and its host must be the Host
+/// header's (which the signature covers); an HTTP/1.0 request without a Host takes
+/// the target's. Any other form (`*`, `host:port`) is refused.
+fn origin_form<'t>(
+    target: &'t str,
+    headers: &mut Vec<(String, String)>,
+) -> Result<&'t str, S3Error> {
+    if target.starts_with('/') {
+        return Ok(target);
+    }
+    let unsupported = || {
+        S3Error::with_message(
+            ErrorCode::BadRequest,
+            "The request target must be a path or an absolute http(s) URI.",
+        )
+    };
+    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+    let rest = if lower.starts_with("http://") {
+        &target[7..]
+    } else if lower.starts_with("https://") {
+        &target[8..]
+    } else {
+        return Err(unsupported());
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') || path.starts_with('?') {
+        return Err(unsupported());
+    }
+    match headers.iter().find(|(n, _)| n == "host") {
+        Some((_, host)) if !host.eq_ignore_ascii_case(authority) => Err(S3Error::with_message(
+            ErrorCode::BadRequest,
+            "The Host header differs from the host of the request target.",
+        )),
+        Some(_) => Ok(path),
+        None => {
+            headers.push(("host".to_string(), authority.to_string()));
+            Ok(path)
+        }
+    }
+}
+
 fn parse_content_length(value: &str) -> Result<u64, S3Error> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(S3Error::with_message(
@@ -168,7 +224,7 @@ mod tests {
 
     #[test]
     fn parses_pipelined_heads_one_at_a_time() {
-        let bytes = b"GET /b/k?list-type=2 HTTP/1.1\r\nHost: x\r\nX-Amz-Date: 1 \r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        let bytes = b"GET /b/k?list-type=2 HTTP/1.1\r\nHost: x\r\nX-Amz-Date: 1 \r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
         let (head, used) = parse(bytes).unwrap().unwrap();
         assert_eq!(
             (head.path.as_str(), head.query.as_str()),
@@ -211,7 +267,7 @@ mod tests {
     #[test]
     fn body_framing() {
         let kind = |headers: &str| {
-            let request = format!("PUT /b/k HTTP/1.1\r\n{headers}\r\n");
+            let request = format!("PUT /b/k HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
             let (head, _) = parse(request.as_bytes()).unwrap().unwrap();
             head.body_kind().map_err(|e| e.code)
         };
@@ -244,9 +300,50 @@ mod tests {
     #[test]
     fn connection_persistence() {
         let head = |text: &str| parse(text.as_bytes()).unwrap().unwrap().0;
-        assert!(!head("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive());
+        assert!(!head("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").keep_alive());
         assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive());
         assert!(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive());
-        assert!(head("PUT / HTTP/1.1\r\nExpect: 100-Continue\r\n\r\n").expects_continue());
+        assert!(
+            head("PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n\r\n").expects_continue()
+        );
+    }
+
+    #[test]
+    fn host_and_target_forms() {
+        let bad = |text: &str| parse(text.as_bytes()).err();
+        assert_eq!(
+            bad("GET / HTTP/1.1\r\n\r\n"),
+            Some(ErrorCode::BadRequest),
+            "no Host"
+        );
+        assert_eq!(
+            bad("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Some(ErrorCode::BadRequest),
+            "two Hosts"
+        );
+        assert_eq!(
+            bad("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Some(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            bad("CONNECT a:80 HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Some(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            bad("GET http://other:9000/b/k HTTP/1.1\r\nHost: a:9000\r\n\r\n"),
+            Some(ErrorCode::BadRequest),
+            "the target's host must be the signed Host"
+        );
+        let head = |text: &str| parse(text.as_bytes()).unwrap().unwrap().0;
+        let absolute = head("GET HTTP://A:9000/b/k?acl HTTP/1.1\r\nHost: a:9000\r\n\r\n");
+        assert_eq!(
+            (absolute.path.as_str(), absolute.query.as_str()),
+            ("/b/k", "acl")
+        );
+        let bare = head("GET http://a:9000 HTTP/1.0\r\n\r\n");
+        assert_eq!(
+            (bare.path.as_str(), bare.header("host")),
+            ("/", Some("a:9000"))
+        );
     }
 }

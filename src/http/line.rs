@@ -1,6 +1,20 @@
 //! One CRLF- (or LF-) terminated line collected across reads, for the framing
 //! lines of chunked and aws-chunked bodies.
 
+/// The size of a chunk from its chunk line (up to any `;` extension): one to 15 hex
+/// digits (RFC 9112 `1*HEXDIG`; no sign, no leading space), then only the blanks the
+/// grammar allows before an extension. `None` for anything else.
+pub(crate) fn chunk_size(line: &[u8]) -> Option<u64> {
+    let size = line.split(|b| *b == b';').next().unwrap_or_default();
+    let digits = size.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let rest = &size[digits..];
+    if digits == 0 || digits > 15 || !rest.iter().all(|b| *b == b' ' || *b == b'\t') {
+        return None;
+    }
+    let text = std::str::from_utf8(&size[..digits]).ok()?;
+    u64::from_str_radix(text, 16).ok()
+}
+
 /// The line grew past its limit.
 #[derive(Debug)]
 pub(crate) struct LineTooLong;

@@ -67,6 +67,12 @@ pub(crate) fn resolve_target(
         .ok_or_else(|| {
             S3Error::with_message(ErrorCode::InvalidURI, "Couldn't parse the specified URI.")
         })?;
+    if path.contains('\0') {
+        return Err(S3Error::with_message(
+            ErrorCode::InvalidURI,
+            "Couldn't parse the specified URI: it names a NUL byte.",
+        ));
+    }
     let path = path.strip_prefix('/').unwrap_or(&path);
     let host_bucket = host.and_then(|h| virtual_host_bucket(h, domain?));
     let (bucket, key) = match host_bucket {
