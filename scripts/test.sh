@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust unit and integration tests (SigV4 vectors,
-# raw-socket HTTP cases), then the boto3 / aws CLI suite and the crash test
-# against the release binary. Installs what the tests need on a bare machine.
+# raw-socket HTTP cases), then the boto3 / aws CLI suite, the crash test and the
+# browser check against the release binary. Installs what the tests need on a
+# bare machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+# The browser check of /docs: Debian's Chromium, driven by Playwright (pinned in
+# tests/browser/package-lock.json; it never downloads a browser of its own).
+missing=""
+command -v chromium >/dev/null || missing="$missing chromium"
+command -v npm >/dev/null || missing="$missing nodejs npm"
+if [ -n "$missing" ]; then
+    sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+fi
+npm ci --prefix tests/browser --no-audit --no-fund --silent
 
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings

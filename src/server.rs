@@ -38,7 +38,7 @@ pub fn run(config: Config) -> Result<(), String> {
         log::warn!(
             "no key pair configured: using development credentials {} / {}; set --access-key and --secret-key (or BLEEPSTORE_ACCESS_KEY / BLEEPSTORE_SECRET_KEY) for real use",
             config.access_key,
-            config.secret_key
+            config.secret_key.expose()
         );
     }
     let addr = claim_address(&config)?;

@@ -43,6 +43,7 @@ fn check_full(
         raw_query: query,
         headers: &headers,
         has_body,
+        host_bucket: None,
     };
     let parsed = auth::parse_auth(&parts)?;
     let mut cache = SigningKeyCache::new(8);
@@ -158,6 +159,7 @@ fn aws_example_presigned_url() {
         raw_query: query,
         headers: &headers,
         has_body: false,
+        host_bucket: None,
     };
     let parsed = auth::parse_auth(&parts).unwrap();
     let mut cache = SigningKeyCache::new(8);
@@ -498,6 +500,7 @@ fn presigned_urls_obey_only_what_they_sign() {
         raw_query: &query,
         headers: &headers,
         has_body: true,
+        host_bucket: None,
     };
     let parsed = auth::parse_auth(&parts).unwrap();
     assert_eq!(
@@ -540,6 +543,7 @@ fn rejects_malformed_and_mismatched_auth() {
         raw_query: "",
         headers: &hv,
         has_body: false,
+        host_bucket: None,
     };
     let parsed = auth::parse_auth(&parts).unwrap();
     assert_eq!(parsed.access_key(), Some(ACCESS));
@@ -591,7 +595,6 @@ fn rejects_malformed_and_mismatched_auth() {
     for bad in [
         "AWS4-HMAC-SHA256 Credential=x",
         "AWS4-HMAC-SHA256 Foo=bar",
-        "AWS AKID:sig",
         "AWS4-HMAC-SHA256 Credential=a/b/c, SignedHeaders=host, Signature=00",
     ] {
         h.retain(|(n, _)| n != "authorization");
@@ -605,6 +608,13 @@ fn rejects_malformed_and_mismatched_auth() {
             "{bad}: {code:?}"
         );
     }
+    // SigV2 headers without the key:signature shape.
+    for bad in ["AWS AKID", "AWS :sig", "AWS AKID:"] {
+        h.retain(|(n, _)| n != "authorization");
+        h.push(("authorization".into(), bad.into()));
+        let code = verify_headers("GET", "/b", "", &h).err();
+        assert_eq!(code, Some(ErrorCode::InvalidArgument), "{bad}");
+    }
     assert!(matches!(
         check("GET", "/b", "", &[("host", "x")]),
         Ok(PayloadCheck::Unsigned)
@@ -616,6 +626,7 @@ fn rejects_malformed_and_mismatched_auth() {
         raw_query: "",
         headers: &anonymous,
         has_body: false,
+        host_bucket: None,
     };
     assert!(matches!(
         auth::parse_auth(&parts),

@@ -53,6 +53,7 @@ pub fn sign_request(
         raw_query,
         headers: &all,
         has_body: false,
+        host_bucket: None,
     };
     let string_to_sign = client_string_to_sign(&parts, &names, payload, &amz_date, &scope, false)
         .unwrap_or_default();
@@ -118,6 +119,7 @@ pub fn presign(
         raw_query: &query,
         headers: &headers,
         has_body: false,
+        host_bucket: None,
     };
     // A payload hash the caller put in the query is what the signature covers.
     let payload = raw_query

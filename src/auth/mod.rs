@@ -5,6 +5,7 @@
 
 pub mod client;
 mod signing_key_cache;
+mod sigv2;
 mod sigv4;
 mod verify;
 
@@ -18,9 +19,18 @@ pub use verify::{
     RequestParts,
 };
 
-/// A secret access key: never printed, compared only through HMACs.
-#[derive(Clone)]
+/// A secret access key: never printed (its `Debug` is redacted), and compared with a
+/// request only through HMACs. Equality exists for configuration, not for auth.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretKey(String);
+
+impl std::str::FromStr for SecretKey {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<SecretKey, Self::Err> {
+        Ok(SecretKey(text.to_string()))
+    }
+}
 
 impl SecretKey {
     pub fn new(secret: String) -> SecretKey {

@@ -28,10 +28,12 @@ pub struct RequestParts<'a> {
     pub headers: &'a [(String, String)],
     /// Whether a body follows the head (a Content-Length above 0, or chunked framing).
     pub has_body: bool,
+    /// The bucket a virtual-hosted request names in its Host (SigV2 signs it).
+    pub host_bucket: Option<&'a str>,
 }
 
 impl RequestParts<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -106,6 +108,8 @@ pub enum ParsedAuth {
     Anonymous,
     Header(HeaderAuth),
     Presigned(PresignedAuth),
+    /// Signature Version 2, header or presigned.
+    V2(crate::auth::sigv2::V2Auth),
 }
 
 impl ParsedAuth {
@@ -114,6 +118,7 @@ impl ParsedAuth {
             ParsedAuth::Anonymous => None,
             ParsedAuth::Header(h) => Some(&h.credential.access_key),
             ParsedAuth::Presigned(p) => Some(&p.credential.access_key),
+            ParsedAuth::V2(v2) => Some(&v2.access_key),
         }
     }
 
@@ -150,21 +155,41 @@ fn query_error(message: &str) -> S3Error {
     S3Error::with_message(ErrorCode::AuthorizationQueryParametersError, message)
 }
 
-/// Recognises the authentication form of a request.
+/// Recognises the authentication form of a request: SigV4 or SigV2, in the
+/// Authorization header or a presigned query; more than one is refused.
 pub fn parse_auth(parts: &RequestParts) -> Result<ParsedAuth, S3Error> {
     let header = parts.header("authorization");
     let presigned = raw_query_value(parts.raw_query, "X-Amz-Algorithm").is_some()
         || raw_query_value(parts.raw_query, "X-Amz-Credential").is_some();
-    match (header, presigned) {
-        (Some(_), true) => Err(S3Error::with_message(
+    let presigned_v2 = raw_query_value(parts.raw_query, "AWSAccessKeyId");
+    let forms = usize::from(header.is_some())
+        + usize::from(presigned)
+        + usize::from(presigned_v2.is_some());
+    if forms > 1 {
+        return Err(S3Error::with_message(
             ErrorCode::InvalidArgument,
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified",
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
         )
-        .field("ArgumentName", "Authorization")),
-        (Some(value), false) => parse_header(value).map(ParsedAuth::Header),
-        (None, true) => parse_presigned(parts.raw_query).map(ParsedAuth::Presigned),
-        (None, false) => Ok(ParsedAuth::Anonymous),
+        .field("ArgumentName", "Authorization"));
     }
+    if let Some(value) = header {
+        if value.trim_start().starts_with("AWS ") {
+            return crate::auth::sigv2::parse_header(value).map(ParsedAuth::V2);
+        }
+        return parse_header(value).map(ParsedAuth::Header);
+    }
+    if presigned {
+        return parse_presigned(parts.raw_query).map(ParsedAuth::Presigned);
+    }
+    if let Some(access_key) = presigned_v2 {
+        return crate::auth::sigv2::parse_query(
+            access_key,
+            raw_query_value(parts.raw_query, "Signature"),
+            raw_query_value(parts.raw_query, "Expires"),
+        )
+        .map(ParsedAuth::V2);
+    }
+    Ok(ParsedAuth::Anonymous)
 }
 
 fn parse_header(value: &str) -> Result<HeaderAuth, S3Error> {
@@ -455,6 +480,10 @@ pub fn verify(
         ParsedAuth::Presigned(presigned) => {
             verify_presigned(presigned, parts, secret, region, now_unix, cache)
         }
+        ParsedAuth::V2(v2) => {
+            crate::auth::sigv2::verify(v2, parts, secret, now_unix)?;
+            v2_payload_check(parts)
+        }
     }
 }
 
@@ -597,6 +626,21 @@ fn verify_presigned(
         return Err(signature_mismatch(&string_to_sign, &canonical));
     }
     Ok(check)
+}
+
+/// SigV2 covers no payload hash, so the body is held to its Content-MD5 and, when
+/// the client sent one, to the SHA-256 in its (signed, as every `x-amz-*` header is
+/// under SigV2) `x-amz-content-sha256`. The aws-chunked modes belong to SigV4: a
+/// SigV2 request declaring one is refused rather than stored with its framing.
+fn v2_payload_check(parts: &RequestParts) -> Result<PayloadCheck, S3Error> {
+    match parts.header("x-amz-content-sha256") {
+        None | Some(UNSIGNED_PAYLOAD) => Ok(PayloadCheck::Unsigned),
+        Some(mode) if mode.starts_with("STREAMING-") => Err(S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "aws-chunked uploads require Signature Version 4.",
+        )),
+        Some(hex) => payload_digest(hex).map(PayloadCheck::Sha256),
+    }
 }
 
 /// The digest of a hex payload hash, or the error S3 gives for any other value.

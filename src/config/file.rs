@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::auth::SecretKey;
+
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// Every setting the file can carry; `None` where the file is silent.
@@ -22,7 +24,7 @@ pub struct FileSettings {
     pub io_driver: Option<String>,
     pub multipart_ttl: Option<Duration>,
     pub access_key: Option<String>,
-    pub secret_key: Option<String>,
+    pub secret_key: Option<SecretKey>,
     pub metadata_path: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub log_level: Option<String>,
@@ -80,7 +82,7 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                     let path = format!("auth.{key}");
                     match key.as_str() {
                         "access_key" => s.access_key = Some(string(v, &path)?),
-                        "secret_key" => s.secret_key = Some(string(v, &path)?),
+                        "secret_key" => s.secret_key = Some(SecretKey::new(string(v, &path)?)),
                         _ => reader.unknown(&path),
                     }
                 }
@@ -326,7 +328,10 @@ logging:
         assert_eq!(s.max_object_size, Some(1 << 30));
         assert_eq!(s.max_connections, Some(500));
         assert_eq!(
-            (s.access_key.as_deref(), s.secret_key.as_deref()),
+            (
+                s.access_key.as_deref(),
+                s.secret_key.as_ref().map(SecretKey::expose)
+            ),
             (Some("ak"), Some("sk"))
         );
         assert_eq!(

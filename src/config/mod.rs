@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
+use crate::auth::SecretKey;
 use crate::limits;
 
 /// Access key used when none is configured (development only; logged as a warning).
@@ -39,7 +40,7 @@ pub struct Flags {
     pub access_key: Option<String>,
     /// secret key of the key pair seeded at startup (env BLEEPSTORE_SECRET_KEY)
     #[argh(option)]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<SecretKey>,
     /// host suffix for virtual-hosted-style requests, e.g. s3.example.com (default: path style only)
     #[argh(option)]
     pub domain: Option<String>,
@@ -110,7 +111,7 @@ pub struct CredentialsAdd {
     pub access_key: String,
     /// the secret key
     #[argh(option)]
-    pub secret_key: String,
+    pub secret_key: SecretKey,
     /// the user's display name (default: the access key)
     #[argh(option)]
     pub display_name: Option<String>,
@@ -139,7 +140,7 @@ pub struct Config {
     pub threads: usize,
     pub region: String,
     pub access_key: String,
-    pub secret_key: String,
+    pub secret_key: SecretKey,
     /// True when the development key pair is in use (no key pair was configured).
     pub dev_credentials: bool,
     pub domain: Option<String>,
@@ -213,13 +214,20 @@ impl Config {
             flag.or_else(|| env(var)).or(from_file)
         };
         let access_key = text(flags.access_key, "BLEEPSTORE_ACCESS_KEY", file.access_key);
-        let secret_key = text(flags.secret_key, "BLEEPSTORE_SECRET_KEY", file.secret_key);
+        let secret_key = flags
+            .secret_key
+            .or_else(|| env("BLEEPSTORE_SECRET_KEY").map(SecretKey::new))
+            .or(file.secret_key);
         let (access_key, secret_key, dev_credentials) = match (access_key, secret_key) {
             (Some(a), Some(s)) => (a, s, false),
-            (None, None) => (DEV_ACCESS_KEY.to_string(), DEV_SECRET_KEY.to_string(), true),
+            (None, None) => (
+                DEV_ACCESS_KEY.to_string(),
+                SecretKey::new(DEV_SECRET_KEY.to_string()),
+                true,
+            ),
             _ => return Err("--access-key and --secret-key must be given together".into()),
         };
-        if access_key.is_empty() || secret_key.is_empty() {
+        if access_key.is_empty() || secret_key.expose().is_empty() {
             return Err("--access-key and --secret-key must not be empty".into());
         }
         let threads = match flags
@@ -372,9 +380,42 @@ mod tests {
         let args = ["--access-key", "a", "--secret-key", "b"];
         let config = Config::resolve(flags(&args), env, Default::default()).unwrap();
         assert_eq!(
-            (config.access_key.as_str(), config.secret_key.as_str()),
+            (config.access_key.as_str(), config.secret_key.expose()),
             ("a", "b")
         );
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let secret = "s3cr3t-do-not-print";
+        let args = ["--access-key", "a", "--secret-key", secret];
+        let printed = format!("{:?}", flags(&args));
+        assert!(!printed.contains(secret), "{printed}");
+        let config = Config::resolve(flags(&args), |_| None, Default::default()).unwrap();
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains(secret) && printed.contains("***"),
+            "{printed}"
+        );
+        let row = crate::server::seed_credential(&config);
+        let printed = format!("{row:?}");
+        assert!(
+            !printed.contains(secret) && printed.contains("***"),
+            "{printed}"
+        );
+        let add: Flags = Flags::from_args(
+            &["bleepstore"],
+            &[
+                "credentials",
+                "add",
+                "--access-key",
+                "a",
+                "--secret-key",
+                secret,
+            ],
+        )
+        .unwrap();
+        assert!(!format!("{add:?}").contains(secret));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub(crate) enum Body<S> {
     Empty,
     /// Bytes in memory.
     Bytes(Vec<u8>),
+    /// Bytes compiled into the binary.
+    Static(&'static [u8]),
     /// `length` bytes read from `source` as they are sent.
     Stream { length: u64, source: S },
     /// The answer to a HEAD: only the length of the body a GET would send.

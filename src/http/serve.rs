@@ -222,6 +222,7 @@ async fn write_response<S: BodyStream>(
     let length = match &body {
         Body::Empty => 0,
         Body::Bytes(bytes) => bytes.len() as u64,
+        Body::Static(bytes) => bytes.len() as u64,
         Body::Stream { length, .. } | Body::Length(length) => *length,
     };
     let mut out = Vec::with_capacity(
@@ -235,6 +236,10 @@ async fn write_response<S: BodyStream>(
     let source = match body {
         Body::Bytes(bytes) if !head_only => {
             out.extend_from_slice(&bytes);
+            None
+        }
+        Body::Static(bytes) if !head_only => {
+            out.extend_from_slice(bytes);
             None
         }
         Body::Stream { source, length } if !head_only && length > 0 => Some(source),

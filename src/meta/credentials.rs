@@ -2,6 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::auth::SecretKey;
 use crate::meta::columns::col;
 use crate::meta::{CredentialRow, MetaError};
 
@@ -15,7 +16,7 @@ macro_rules! credential_columns {
 fn credential_from_row(r: &Row<'_>) -> rusqlite::Result<CredentialRow> {
     Ok(CredentialRow {
         access_key: r.get(col!(credential_columns!(), "access_key"))?,
-        secret_key: r.get(col!(credential_columns!(), "secret_key"))?,
+        secret_key: SecretKey::new(r.get(col!(credential_columns!(), "secret_key"))?),
         owner_id: r.get(col!(credential_columns!(), "owner_id"))?,
         display_name: r.get(col!(credential_columns!(), "display_name"))?,
         created_ms: r.get(col!(credential_columns!(), "created_ms"))?,
@@ -47,7 +48,7 @@ pub(crate) fn put_credential(conn: &Connection, row: &CredentialRow) -> Result<(
     );
     conn.prepare_cached(sql)?.execute(params![
         row.access_key,
-        row.secret_key,
+        row.secret_key.expose(),
         row.owner_id,
         row.display_name,
         row.created_ms

@@ -222,7 +222,7 @@ pub struct UploadPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRow {
     pub access_key: String,
-    pub secret_key: String,
+    pub secret_key: crate::auth::SecretKey,
     pub owner_id: String,
     pub display_name: String,
     pub created_ms: i64,

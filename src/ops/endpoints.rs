@@ -1,6 +1,7 @@
 //! The operations endpoints, served without authentication: `/health` (JSON with
 //! the metadata and storage checks), `/healthz`, `/readyz` (503 while starting or
-//! draining), `/metrics` (Prometheus), `/openapi.json` and `/docs`. A request is
+//! draining), `/metrics` (Prometheus), `/openapi.json` and `/docs` (Swagger UI,
+//! whose assets are vendored under `swagger-ui/` and served from here). A request is
 //! one of these only when it is an unsigned GET or HEAD of exactly that path, so a
 //! signed request to a bucket named `health` still reaches S3.
 
@@ -10,11 +11,50 @@ use std::time::{Duration, Instant};
 
 use crate::core_state::CoreState;
 use crate::http::{Body, Labels, RequestHead, Response, ResponseHead};
-use crate::ops::logging::json_string;
 use crate::ops::metrics::{self, Gauges, ProcessStats};
 
 const OPENAPI: &str = include_str!("openapi.json");
-const DOCS: &str = include_str!("docs.html");
+
+/// A fixed file `/docs` needs, compiled into the binary.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    bytes: &'static [u8],
+}
+
+/// The Swagger UI page and everything it loads: nothing comes from another host.
+static DOCS_ASSETS: [Asset; 5] = [
+    Asset {
+        path: "/docs",
+        content_type: "text/html; charset=utf-8",
+        bytes: include_bytes!("docs.html"),
+    },
+    Asset {
+        path: "/docs/init.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("docs-init.js"),
+    },
+    Asset {
+        path: "/docs/swagger-ui-bundle.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("swagger-ui/swagger-ui-bundle.js"),
+    },
+    Asset {
+        path: "/docs/swagger-ui.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("swagger-ui/swagger-ui.css"),
+    },
+    Asset {
+        path: "/docs/favicon-32x32.png",
+        content_type: "image/png",
+        bytes: include_bytes!("swagger-ui/favicon-32x32.png"),
+    },
+];
+
+/// What the docs page may load and run: only this origin's files (Swagger UI sets
+/// inline styles, and shows inline SVG and data: images).
+const DOCS_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
 /// How long a scrape waits for each core's metrics and for the metadata counts.
 const SCRAPE_WAIT: Duration = Duration::from_secs(crate::limits::SCRAPE_WAIT_SECS);
 
@@ -25,7 +65,7 @@ pub(crate) enum Endpoint {
     Readyz,
     Metrics,
     OpenApi,
-    Docs,
+    Docs(&'static Asset),
 }
 
 impl Endpoint {
@@ -37,7 +77,7 @@ impl Endpoint {
             Endpoint::Readyz => "/readyz",
             Endpoint::Metrics => "/metrics",
             Endpoint::OpenApi => "/openapi.json",
-            Endpoint::Docs => "/docs",
+            Endpoint::Docs(asset) => asset.path,
         }
     }
 
@@ -55,7 +95,10 @@ pub(crate) fn endpoint_for(head: &RequestHead) -> Option<Endpoint> {
     if head.method != "GET" && head.method != "HEAD" {
         return None;
     }
-    if head.header("authorization").is_some() || head.query.contains("X-Amz-Signature") {
+    if head.header("authorization").is_some()
+        || head.query.contains("X-Amz-Signature")
+        || head.query.contains("AWSAccessKeyId")
+    {
         return None;
     }
     let endpoint = match head.path.as_str() {
@@ -64,8 +107,7 @@ pub(crate) fn endpoint_for(head: &RequestHead) -> Option<Endpoint> {
         "/readyz" => Endpoint::Readyz,
         "/metrics" => Endpoint::Metrics,
         "/openapi.json" => Endpoint::OpenApi,
-        "/docs" => Endpoint::Docs,
-        _ => return None,
+        path => Endpoint::Docs(DOCS_ASSETS.iter().find(|asset| asset.path == path)?),
     };
     Some(endpoint)
 }
@@ -109,12 +151,28 @@ pub(crate) async fn serve<S>(
                 Cow::Owned(OPENAPI.replace("__SERVER_URL__", &format!("http://{host}"))),
             )
         }
-        Endpoint::Docs => (200, "text/html; charset=utf-8", Cow::Borrowed(DOCS)),
+        Endpoint::Docs(asset) => {
+            let mut response_head = ResponseHead::new(200);
+            response_head.header("Content-Type", asset.content_type);
+            response_head.header("Cache-Control", "public, max-age=3600");
+            response_head.header("Content-Security-Policy", DOCS_POLICY);
+            response_head.header("X-Content-Type-Options", "nosniff");
+            return labelled(
+                Response::new(response_head, Body::Static(asset.bytes)),
+                endpoint,
+            );
+        }
     };
     let mut response_head = ResponseHead::new(status);
     response_head.header("Content-Type", content_type);
     response_head.header("Cache-Control", "no-store");
-    let mut response = Response::new(response_head, Body::Bytes(body.into_owned().into_bytes()));
+    labelled(
+        Response::new(response_head, Body::Bytes(body.into_owned().into_bytes())),
+        endpoint,
+    )
+}
+
+fn labelled<S>(mut response: Response<S>, endpoint: Endpoint) -> Response<S> {
     response.labels = Labels {
         path: endpoint.path(),
         quiet: endpoint.is_quiet(),
@@ -124,17 +182,22 @@ pub(crate) async fn serve<S>(
 }
 
 /// Runs the metadata and storage checks; returns (all healthy, the JSON document).
+/// The document names a failing check and how it failed (no answer, or an error)
+/// but not the error's text, which can carry paths and SQL: that goes to the log.
 async fn health(state: &CoreState) -> (bool, String) {
     let started = Instant::now();
     let metadata = match monoio::time::timeout(SCRAPE_WAIT, state.meta.ping()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("no answer within 2 s".to_string()),
+        Ok(Err(error)) => Err(failed("metadata", &error)),
+        Err(_) => Err("no answer in time"),
     };
     let metadata_ms = started.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
     // The write path's first step: create a temp file in the data dir, then remove it.
-    let storage = state.storage.health().await.map_err(|e| e.to_string());
+    let storage = match state.storage.health().await {
+        Ok(()) => Ok(()),
+        Err(error) => Err(failed("storage", &error)),
+    };
     let storage_ms = started.elapsed().as_secs_f64() * 1000.0;
     let healthy = metadata.is_ok() && storage.is_ok();
     let mut json = String::with_capacity(256);
@@ -146,8 +209,8 @@ async fn health(state: &CoreState) -> (bool, String) {
         state.lifecycle.uptime().as_secs()
     );
     for (i, (name, result, ms)) in [
-        ("metadata", &metadata, metadata_ms),
-        ("storage", &storage, storage_ms),
+        ("metadata", metadata, metadata_ms),
+        ("storage", storage, storage_ms),
     ]
     .into_iter()
     .enumerate()
@@ -160,14 +223,19 @@ async fn health(state: &CoreState) -> (bool, String) {
             "\"{name}\":{{\"status\":\"{}\",\"latency_ms\":{ms:.3}",
             if result.is_ok() { "ok" } else { "error" }
         );
-        if let Err(message) = result {
-            json.push_str(",\"error\":");
-            json_string(&mut json, message);
+        if let Err(what) = result {
+            let _ = write!(json, ",\"error\":\"{what}\"");
         }
         json.push('}');
     }
     json.push_str("}}");
     (healthy, json)
+}
+
+/// Logs a failed check's cause for the operator; returns what `/health` says of it.
+fn failed(check: &str, error: &dyn std::fmt::Display) -> &'static str {
+    log::warn!("health check {check} failed: {error}");
+    "check failed; the server log has the cause"
 }
 
 async fn scrape(state: &CoreState) -> String {

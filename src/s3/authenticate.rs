@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use crate::auth::{self, ParsedAuth, PayloadCheck, RequestParts, SecretKey};
+use crate::auth::{self, ParsedAuth, PayloadCheck, RequestParts};
 use crate::clock;
 use crate::core_state::CoreState;
 use crate::error::{ErrorCode, S3Error};
@@ -67,6 +67,7 @@ pub(crate) async fn authenticate(
     state: &CoreState,
     head: &mut RequestHead,
     has_body: bool,
+    host_bucket: Option<&str>,
 ) -> Result<Authenticated, S3Error> {
     let parts = RequestParts {
         method: &head.method,
@@ -74,6 +75,7 @@ pub(crate) async fn authenticate(
         raw_query: &head.query,
         headers: &head.headers,
         has_body,
+        host_bucket,
     };
     let parsed = auth::parse_auth(&parts)?;
     let Some(access_key) = parsed.access_key() else {
@@ -82,11 +84,10 @@ pub(crate) async fn authenticate(
     let user = state.credential(access_key).await?.ok_or_else(|| {
         S3Error::new(ErrorCode::InvalidAccessKeyId).field("AWSAccessKeyId", access_key)
     })?;
-    let secret = SecretKey::new(user.secret_key.clone());
     let payload = auth::verify(
         &parsed,
         &parts,
-        &secret,
+        &user.secret_key,
         &state.config.region,
         clock::now_unix(),
         &mut state.signing_keys.borrow_mut(),

@@ -52,6 +52,8 @@ fn decode_component(raw: &str) -> Result<String, S3Error> {
 pub(crate) struct Target {
     pub bucket: Option<String>,
     pub key: Option<String>,
+    /// The bucket came from the Host (`<bucket>.<domain>`), not the path.
+    pub virtual_host: bool,
 }
 
 /// Splits the request into bucket and key, virtual-hosted style when the Host is
@@ -75,6 +77,7 @@ pub(crate) fn resolve_target(
     }
     let path = path.strip_prefix('/').unwrap_or(&path);
     let host_bucket = host.and_then(|h| virtual_host_bucket(h, domain?));
+    let virtual_host = host_bucket.is_some();
     let (bucket, key) = match host_bucket {
         Some(bucket) => (Some(bucket), path),
         None => match path.split_once('/') {
@@ -95,7 +98,11 @@ pub(crate) fn resolve_target(
                 .field("MaxSizeAllowed", limits::KEY_BYTES_MAX.to_string()));
         }
     }
-    Ok(Target { bucket, key })
+    Ok(Target {
+        bucket,
+        key,
+        virtual_host,
+    })
 }
 
 /// The bucket named by a `<bucket>.<domain>[:port]` Host header, if it is one.

@@ -196,7 +196,8 @@ async fn s3_request(
         state.config.domain.as_deref(),
     )?;
     labels.path = path_template(&target);
-    let auth = authenticate::authenticate(state, head, body.has_body()).await?;
+    let host_bucket = target.bucket.as_deref().filter(|_| target.virtual_host);
+    let auth = authenticate::authenticate(state, head, body.has_body(), host_bucket).await?;
     let query = Query::parse(&head.query)?;
     let kind = route::route(
         &head.method,

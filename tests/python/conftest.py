@@ -107,7 +107,8 @@ def data_files_settled(daemon):
 
 
 def make_client(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, **config):
-    cfg = Config(signature_version="s3v4", retries={"max_attempts": 0}, **config)
+    config.setdefault("signature_version", "s3v4")
+    cfg = Config(retries={"max_attempts": 0}, **config)
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access_key,
                         aws_secret_access_key=secret_key, region_name=REGION, config=cfg)
 

@@ -79,6 +79,57 @@ def raw_query(pairs):
     return "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in pairs)
 
 
+# Signature Version 2, from the S3 developer guide ("Signing and authenticating REST
+# requests"): HMAC-SHA1 over the method, Content-MD5, Content-Type, the date (or the
+# expiry), the x-amz-* headers and the resource with its sub-resources.
+
+V2_SUBRESOURCES = {
+    "accelerate", "acl", "analytics", "cors", "defaultObjectAcl", "delete", "inventory", "legal-hold",
+    "lifecycle", "location", "logging", "metrics", "notification", "object-lock", "partNumber", "policy",
+    "replication", "requestPayment", "response-cache-control", "response-content-disposition",
+    "response-content-encoding", "response-content-language", "response-content-type", "response-expires",
+    "restore", "retention", "select", "select-type", "storageClass", "tagging", "torrent", "uploadId",
+    "uploads", "versionId", "versioning", "versions", "website",
+}
+
+
+def v2_string_to_sign(method, path, query_pairs, headers, date_line, host_bucket=None):
+    headers = {k.lower(): v for k, v in headers.items()}
+    amz = sorted((k, " ".join(str(v).split())) for k, v in headers.items() if k.startswith("x-amz-"))
+    resource = (f"/{host_bucket}" if host_bucket else "") + uri_encode(path, encode_slash=False)
+    subs = sorted((k, v) for k, v in query_pairs if k in V2_SUBRESOURCES)
+    if subs:
+        resource += "?" + "&".join(f"{k}={v}" if v != "" else k for k, v in subs)
+    return "\n".join([method, headers.get("content-md5", ""), headers.get("content-type", ""), date_line]
+                     + [f"{k}:{v}" for k, v in amz] + [resource])
+
+
+def v2_signature(secret, string_to_sign):
+    return base64.b64encode(hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()).decode()
+
+
+def sign_v2(method, path, query_pairs, headers, access, secret, host_bucket=None, date=None):
+    """Headers with Date and `Authorization: AWS access:signature` added."""
+    headers = dict(headers)
+    headers["date"] = date or http_date()
+    sts = v2_string_to_sign(method, path, query_pairs, headers, headers["date"], host_bucket)
+    headers["authorization"] = f"AWS {access}:{v2_signature(secret, sts)}"
+    return headers
+
+
+def presign_v2(method, path, query_pairs, headers, access, secret, expires_at, host_bucket=None):
+    """The raw query of a SigV2 presigned URL (good until `expires_at`, Unix seconds)."""
+    sts = v2_string_to_sign(method, path, query_pairs, headers, str(expires_at), host_bucket)
+    return raw_query(list(query_pairs) + [("AWSAccessKeyId", access), ("Expires", str(expires_at)),
+                                          ("Signature", v2_signature(secret, sts))])
+
+
+def http_date(offset_seconds=0):
+    import email.utils
+    import time as _time
+    return email.utils.formatdate(_time.time() + offset_seconds, usegmt=True)
+
+
 def chunk_signature(key, amz_date, scope, previous, data):
     sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous, EMPTY_SHA256,
                      hashlib.sha256(data).hexdigest()])

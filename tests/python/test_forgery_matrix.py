@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -220,7 +221,39 @@ def forgeries(store, req):
             continue
         out.append((f"presigned URL + unsigned {name}", {**presign_headers, name: value}, valid,
                     403, "AccessDenied", NOT_SIGNED))
+    out.extend(v2_forgeries(store, req, plain_query))
     return out
+
+
+def v2_signed(store, req, access=ACCESS_KEY, secret=SECRET_KEY):
+    return sigv4.sign_v2(req.method, req.path, req.query, {**host_header(store), **req.headers}, access, secret)
+
+
+def v2_presigned(store, req, expires_at):
+    return sigv4.presign_v2(req.method, req.path, req.query, {**host_header(store), **req.headers},
+                            ACCESS_KEY, SECRET_KEY, expires_at)
+
+
+def v2_forgeries(store, req, plain_query):
+    """Signature Version 2 signs every x-amz-* header, so one added after signing breaks it."""
+    genuine = v2_signed(store, req)
+    made_up = dict(genuine, authorization=f"AWS {ACCESS_KEY}:" + "A" * 27 + "=")
+    added = "x-amz-acl" if "x-amz-acl" not in req.headers else "x-amz-meta-added"
+    now = int(time.time())
+    presign_headers = {**host_header(store), **req.headers}
+    valid = v2_presigned(store, req, now + 300)
+    return [
+        ("SigV2 made-up signature", made_up, plain_query, 403, "SignatureDoesNotMatch", None),
+        ("SigV2 wrong secret", v2_signed(store, req, secret="not-the-secret"), plain_query,
+         403, "SignatureDoesNotMatch", None),
+        ("SigV2 unknown key", v2_signed(store, req, access="nobody"), plain_query, 403, "InvalidAccessKeyId", None),
+        (f"SigV2 + {added} added after signing", {**genuine, added: "public-read"}, plain_query,
+         403, "SignatureDoesNotMatch", None),
+        ("SigV2 expired presigned URL", presign_headers, v2_presigned(store, req, now - 10),
+         403, "AccessDenied", b"Request has expired"),
+        (f"SigV2 presigned URL + {added}", {**presign_headers, added: "public-read"}, valid,
+         403, "SignatureDoesNotMatch", None),
+    ]
 
 
 def send(store, req, headers, query):
@@ -277,6 +310,12 @@ def test_forged_requests_are_refused(store, operation):
     status, _, body = send(store, req, {**host_header(store), **req.headers}, presigned_query(store, req))
     assert 200 <= status < 300, (operation, "genuine presigned", status, body[:300])
     assert (probe(s3) != before) == writes, (operation, "genuine presigned changed the store?")
+    fx = reset(s3)
+    req, _ = recipes(fx)[operation]
+    before = probe(s3)
+    status, _, body = send(store, req, v2_signed(store, req), sigv4.raw_query(req.query))
+    assert 200 <= status < 300, (operation, "genuine SigV2", status, body[:300])
+    assert (probe(s3) != before) == writes, (operation, "genuine SigV2 changed the store?")
 
 
 @pytest.mark.parametrize("route", UNIMPLEMENTED, ids=lambda r: r["operation"])

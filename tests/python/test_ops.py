@@ -122,6 +122,30 @@ def test_metrics_move_with_operations(daemon, s3, bucket):
     assert '"m"' not in after and "absent" not in after
 
 
+def test_health_names_a_failing_check_without_its_error_text():
+    d = Daemon().start()
+    try:
+        # The storage check creates a file in this run's temp dir: put a file in its place.
+        (session,) = os.listdir(os.path.join(d.data_dir, "tmp"))
+        temp_dir = os.path.join(d.data_dir, "tmp", session)
+        os.rename(temp_dir, temp_dir + ".away")
+        open(temp_dir, "w").close()
+        status, _, body = get(d.endpoint, "/health")
+        assert status == 503, body
+        health = json.loads(body)
+        assert health["status"] == "error" and health["checks"]["metadata"]["status"] == "ok"
+        storage = health["checks"]["storage"]
+        assert storage["status"] == "error" and storage["error"] == "check failed; the server log has the cause"
+        assert d.data_dir.encode() not in body and b"directory" not in body
+        # The cause, with its path, is for the operator's log.
+        assert b"health check storage failed: Not a directory" in open(d.log_path, "rb").read()
+        os.remove(temp_dir)
+        os.rename(temp_dir + ".away", temp_dir)
+        assert get(d.endpoint, "/health")[0] == 200
+    finally:
+        d.stop()
+
+
 def test_openapi_describes_every_operation(daemon):
     status, headers, body = get(daemon.endpoint, "/openapi.json")
     assert status == 200 and headers["Content-Type"] == "application/json"
@@ -142,7 +166,7 @@ def test_openapi_describes_every_operation(daemon):
     assert names <= described, names - described
     assert {"Health", "Healthz", "Readyz", "Metrics"} <= described
     page = get(daemon.endpoint, "/docs")
-    assert page[0] == 200 and b"swagger-ui" in page[2] and b"/openapi.json" in page[2]
+    assert page[0] == 200 and b"/docs/swagger-ui-bundle.js" in page[2] and b"/docs/init.js" in page[2]
 
 
 def start_plain(args, data_dir, env=None):
