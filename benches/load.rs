@@ -4,6 +4,8 @@
 //! RSS (from /proc when --pid is given).
 //!
 //! cargo bench --bench load -- --endpoint 127.0.0.1:9000 --conns 64 --size 4096 --op put --seconds 10
+//!
+//! With `--tls-ca FILE` it speaks HTTPS (rustls), trusting the CA in FILE.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -25,6 +27,57 @@ struct Args {
     access_key: String,
     secret_key: String,
     keys: usize,
+    /// HTTPS, trusting this PEM CA.
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// The client side of TLS, trusting the certificates in `ca_file`.
+fn tls_config(ca_file: &str) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca_file).expect("--tls-ca") {
+        roots
+            .add(cert.expect("CA certificate"))
+            .expect("CA certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// A connection's byte stream.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
 }
 
 fn parse_args() -> Args {
@@ -39,6 +92,7 @@ fn parse_args() -> Args {
         access_key: "bleepstore".into(),
         secret_key: "bleepstore-secret".into(),
         keys: 64,
+        tls: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +108,7 @@ fn parse_args() -> Args {
             "--access-key" => args.access_key = value(),
             "--secret-key" => args.secret_key = value(),
             "--keys" => args.keys = value().parse().expect("--keys"),
+            "--tls-ca" => args.tls = Some(tls_config(&value())),
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -63,8 +118,7 @@ fn parse_args() -> Args {
 
 /// One keep-alive connection that sends signed requests and reads whole responses.
 struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    conn: BufReader<Conn>,
     host: String,
     creds: ClientCredentials,
 }
@@ -73,9 +127,17 @@ impl Client {
     fn connect(args: &Args) -> Client {
         let stream = TcpStream::connect(&args.endpoint).expect("connect");
         stream.set_nodelay(true).expect("nodelay");
+        let conn = match &args.tls {
+            None => Conn::Plain(stream),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+                let session =
+                    rustls::ClientConnection::new(config.clone(), name).expect("TLS session");
+                Conn::Tls(Box::new(rustls::StreamOwned::new(session, stream)))
+            }
+        };
         Client {
-            reader: BufReader::with_capacity(1 << 20, stream.try_clone().expect("clone")),
-            writer: stream,
+            conn: BufReader::with_capacity(1 << 20, conn),
             host: args.endpoint.clone(),
             creds: ClientCredentials {
                 access_key: args.access_key.clone(),
@@ -106,14 +168,16 @@ impl Client {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
-        self.writer.write_all(head.as_bytes()).expect("write head");
-        self.writer.write_all(body).expect("write body");
+        let writer = self.conn.get_mut();
+        writer.write_all(head.as_bytes()).expect("write head");
+        writer.write_all(body).expect("write body");
+        writer.flush().expect("flush");
         self.read_response(method == "HEAD")
     }
 
     fn read_response(&mut self, head_only: bool) -> (u16, usize) {
         let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
+        self.conn.read_line(&mut line).expect("status line");
         let status: u16 = line
             .split_whitespace()
             .nth(1)
@@ -122,7 +186,7 @@ impl Client {
         let mut length = 0usize;
         loop {
             line.clear();
-            self.reader.read_line(&mut line).expect("header");
+            self.conn.read_line(&mut line).expect("header");
             if line == "\r\n" || line.is_empty() {
                 break;
             }
@@ -139,7 +203,7 @@ impl Client {
         let mut sink = vec![0u8; 1 << 20];
         while remaining > 0 {
             let want = remaining.min(sink.len());
-            self.reader.read_exact(&mut sink[..want]).expect("body");
+            self.conn.read_exact(&mut sink[..want]).expect("body");
             remaining -= want;
         }
         (status, length)

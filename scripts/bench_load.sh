@@ -3,18 +3,33 @@
 # for 4 KiB and 64 MiB PUT and GET at 1 and 64 connections. Loopback only.
 # Usage: scripts/bench_load.sh [seconds-per-run]
 # Environment: BENCH_SIZES (default "4096 67108864"), BENCH_LOG_LEVEL (default warn:
-# info adds the access log), BENCH_LOG_FORMAT (text or json), BENCH_LOG (where stderr goes).
+# info adds the access log), BENCH_LOG_FORMAT (text or json), BENCH_LOG (where stderr goes),
+# BENCH_TLS=1 (serve and load over HTTPS with a throwaway CA; scripts/bench_tls.sh
+# runs both in one go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-8}
 port=${BENCH_PORT:-19000}
 cargo build --release --bins --benches >/dev/null 2>&1
 data=$(mktemp -d)
-./target/release/bleepstore --host 127.0.0.1 --port "$port" --data-dir "$data" --log-level "${BENCH_LOG_LEVEL:-warn}" ${BENCH_LOG_FORMAT:+--log-format $BENCH_LOG_FORMAT} 2>"${BENCH_LOG:-/dev/null}" &
+tls_serve=() tls_load=()
+if [ -n "${BENCH_TLS:-}" ]; then
+  pki="$data/pki" && mkdir -p "$pki"
+  ossl() { openssl "$@" >/dev/null 2>&1; }
+  ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/ca.key" -out "$pki/ca.pem" \
+    -days 1 -subj "/CN=bench CA" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign"
+  ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/leaf.key" -out "$pki/leaf.csr" -subj "/CN=127.0.0.1"
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$pki/leaf.ext"
+  ossl x509 -req -in "$pki/leaf.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial -out "$pki/leaf.pem" \
+    -days 1 -extfile "$pki/leaf.ext"
+  tls_serve=(--tls-cert "$pki/leaf.pem" --tls-key "$pki/leaf.key")
+  tls_load=(--tls-ca "$pki/ca.pem")
+fi
+./target/release/bleepstore --host 127.0.0.1 --port "$port" --data-dir "$data" "${tls_serve[@]}" --log-level "${BENCH_LOG_LEVEL:-warn}" ${BENCH_LOG_FORMAT:+--log-format $BENCH_LOG_FORMAT} 2>"${BENCH_LOG:-/dev/null}" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-run() { cargo bench --bench load -- --endpoint 127.0.0.1:$port --pid $pid --seconds "$seconds" "$@" 2>/dev/null | grep '^op='; }
+run() { cargo bench --bench load -- --endpoint 127.0.0.1:$port --pid $pid --seconds "$seconds" "${tls_load[@]}" "$@" 2>/dev/null | grep '^op='; }
 for size in ${BENCH_SIZES:-4096 67108864}; do
   for conns in 1 64; do
     keys=64; [ "$size" -gt 1000000 ] && keys=$(( conns < 8 ? conns : 8 ))

@@ -123,3 +123,10 @@ pub(crate) const SHUTDOWN_TIMEOUT_DEFAULT_SECS: u64 = 30;
 /// Connections served at once across all threads, unless configured. Each costs a
 /// descriptor, so the systemd unit raises LimitNOFILE well above this.
 pub(crate) const CONNECTIONS_DEFAULT_MAX: usize = 10_000;
+
+/// Seconds a TLS handshake (and the close_notify at the end) may take.
+pub(crate) const TLS_HANDSHAKE_SECS: u64 = 10;
+/// Ciphertext read from a TLS socket at once: a few full records.
+pub(crate) const TLS_RECORD_BUFFER_BYTES: usize = 64 * 1024;
+/// Plaintext a TLS session encrypts ahead of the socket.
+pub(crate) const TLS_SEND_BUFFER_BYTES: usize = 256 * 1024;

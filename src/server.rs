@@ -14,13 +14,14 @@ use std::time::Duration;
 use monoio::io::Canceller;
 use monoio::net::{ListenerOpts, TcpListener};
 use sha2::{Digest, Sha256};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::checksum::hex_encode;
 use crate::clock;
 use crate::config::{Config, IoDriver};
 use crate::core_state::CoreState;
+use crate::http::{server_config, Certificate, TlsStream, Transport};
 use crate::limits;
 use crate::meta::{self, CredentialRow, MetaClient};
 use crate::ops::lifecycle::{Control, Lifecycle};
@@ -42,6 +43,15 @@ pub fn run(config: Config) -> Result<(), String> {
         );
     }
     let addr = claim_address(&config)?;
+    // A bad certificate or key stops startup here, before anything is opened.
+    let certificate = match &config.tls {
+        Some(files) => Some(Arc::new(Certificate::load(
+            &files.cert_file,
+            &files.key_file,
+        )?)),
+        None => None,
+    };
+    let tls = certificate.clone().map(server_config).transpose()?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
     let (storage, recovery) = Storage::open_local(&config.data_dir).map_err(|e| {
@@ -69,8 +79,9 @@ pub fn run(config: Config) -> Result<(), String> {
     let mut released_rx = Some(released_rx);
     let fence = ReadFence::new(config.threads);
 
-    // Registered before serving, so a SIGTERM from here on drains instead of killing.
-    let mut signals = Signals::new([SIGTERM, SIGINT])
+    // Registered before serving, so a SIGTERM from here on drains instead of killing
+    // (and a SIGHUP re-reads the TLS certificate instead of ending the process).
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let config = Arc::new(config);
     let nonce = startup_nonce();
@@ -88,6 +99,7 @@ pub fn run(config: Config) -> Result<(), String> {
             released: released_rx.take(),
             control,
             nonce,
+            tls: tls.clone(),
         };
         let bound_tx = bound_tx.clone();
         thread::Builder::new()
@@ -104,20 +116,35 @@ pub fn run(config: Config) -> Result<(), String> {
     lifecycle.set_ready();
     sweep_orphans_in_background(db_path.clone(), storage.clone());
     log::info!(
-        "listening on http://{addr} with {} threads, data in {} (started in {} ms)",
+        "listening on {}://{addr} with {} threads, data in {} (started in {} ms)",
+        if tls.is_some() { "https" } else { "http" },
         config.threads,
         config.data_dir.display(),
         started.elapsed().as_millis()
     );
-    let signal = signals.forever().next();
-    let name = match signal {
-        Some(SIGINT) => "SIGINT",
-        _ => "SIGTERM",
+    let name = loop {
+        match signals.forever().next() {
+            Some(SIGHUP) => reload_certificate(certificate.as_deref()),
+            Some(SIGINT) => break "SIGINT",
+            _ => break "SIGTERM",
+        }
     };
     drain(&lifecycle, &mut signals, name, config.shutdown_timeout);
     drop(meta);
     drop(meta_thread);
     Ok(())
+}
+
+/// SIGHUP: re-reads the TLS certificate and key, for the handshakes that follow. A
+/// file that fails to load leaves the certificate in use unchanged.
+fn reload_certificate(certificate: Option<&Certificate>) {
+    match certificate.map(Certificate::reload) {
+        None => log::info!("SIGHUP received: not serving TLS, nothing to reload"),
+        Some(Ok(())) => log::info!("SIGHUP received: TLS certificate reloaded"),
+        Some(Err(error)) => {
+            log::error!("SIGHUP received: {error}; still serving the previous certificate")
+        }
+    }
 }
 
 /// The graceful drain: stop accepting, report not ready, wait for in-flight
@@ -131,7 +158,7 @@ fn drain(lifecycle: &Lifecycle, signals: &mut Signals, name: &str, timeout: Dura
         timeout.as_secs()
     );
     lifecycle.begin_drain();
-    let interrupted = || signals.pending().next().is_some();
+    let interrupted = || signals.pending().any(|signal| signal != SIGHUP);
     if lifecycle.wait_idle(timeout, interrupted) {
         log::info!("drained: no request in flight; exiting");
     } else {
@@ -327,6 +354,8 @@ struct CoreParts {
     released: Option<flume::Receiver<meta::Released>>,
     control: flume::Receiver<Control>,
     nonce: u64,
+    /// The TLS setup when serving HTTPS.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
@@ -341,6 +370,7 @@ fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
         released,
         control,
         nonce,
+        tls,
     } = parts;
     let driver = config.io_driver;
     let state = Rc::new(CoreState::new(
@@ -355,7 +385,9 @@ fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
         ),
     };
     match uring {
-        Some(Ok(mut runtime)) => runtime.block_on(serve(state, addr, released, control, bound)),
+        Some(Ok(mut runtime)) => {
+            runtime.block_on(serve(state, addr, released, control, bound, tls))
+        }
         Some(Err(error)) if driver == IoDriver::IoUring => {
             let _ = bound.send(Err(format!(
                 "core {core}: io_uring unavailable ({error}) and --io-driver io_uring was asked for"
@@ -372,7 +404,9 @@ fn run_core(parts: CoreParts, bound: mpsc::Sender<Result<(), String>>) {
                 .enable_timer()
                 .build()
             {
-                Ok(mut runtime) => runtime.block_on(serve(state, addr, released, control, bound)),
+                Ok(mut runtime) => {
+                    runtime.block_on(serve(state, addr, released, control, bound, tls))
+                }
                 Err(error) => {
                     let _ =
                         bound.send(Err(format!("core {core}: cannot build a runtime: {error}")));
@@ -390,6 +424,7 @@ async fn serve(
     released: Option<flume::Receiver<meta::Released>>,
     control: flume::Receiver<Control>,
     bound: mpsc::Sender<Result<(), String>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) {
     let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
     let listener = match TcpListener::bind_with_config(addr, &opts) {
@@ -425,14 +460,14 @@ async fn serve(
                 // connection that arrived meanwhile is still served.
                 let _canceller = canceller.cancel();
                 if let Ok((stream, _)) = accept.await {
-                    monoio::spawn(serve_connection(front.clone(), stream));
+                    monoio::spawn(serve_connection(front.clone(), stream, tls.clone()));
                 }
                 break;
             }
         };
         match accepted {
             Ok((stream, _peer)) => {
-                monoio::spawn(admit(front.clone(), stream));
+                monoio::spawn(admit(front.clone(), stream, tls.clone()));
             }
             Err(error) => {
                 // Out of descriptors or memory: back off briefly instead of spinning.
@@ -452,7 +487,11 @@ async fn serve(
 /// Admits a new connection under the cap (`--max-connections`, counted across all
 /// cores): at the cap, the longest-idle keep-alive connection (of this core, else of
 /// another) is closed to make room; with none idle, the newcomer gets 503 SlowDown.
-async fn admit(front: Rc<Front>, stream: monoio::net::TcpStream) {
+async fn admit(
+    front: Rc<Front>,
+    stream: monoio::net::TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
     let state = &front.state;
     if state.lifecycle.connections() >= state.config.max_connections {
         let room =
@@ -462,18 +501,38 @@ async fn admit(front: Rc<Front>, stream: monoio::net::TcpStream) {
                 "connection refused: {} open, at the cap",
                 state.lifecycle.connections()
             );
-            let answer = front.slow_down();
-            crate::http::refuse(stream, answer).await;
+            // A TLS client could not read a plain answer, and a handshake is the
+            // expensive part of what the cap protects: it is just closed.
+            if tls.is_none() {
+                let answer = front.slow_down();
+                crate::http::refuse(Transport::Plain(stream), answer).await;
+            }
             return;
         }
     }
-    serve_connection(front, stream).await;
+    serve_connection(front, stream, tls).await;
 }
 
-/// Serves one connection, counted among the open ones while it lasts.
-async fn serve_connection(front: Rc<Front>, stream: monoio::net::TcpStream) {
+/// Serves one connection (after its TLS handshake, for HTTPS), counted among the
+/// open ones while it lasts.
+async fn serve_connection(
+    front: Rc<Front>,
+    stream: monoio::net::TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
     let _open = front.state.lifecycle.connection(front.state.core_id());
-    crate::http::serve(&*front, stream).await;
+    let _ = stream.set_nodelay(true);
+    let transport = match tls {
+        None => Transport::Plain(stream),
+        Some(config) => match TlsStream::accept(stream, config).await {
+            Ok(tls) => Transport::Tls(Box::new(tls)),
+            Err(error) => {
+                log::debug!("TLS handshake failed: {error}");
+                return;
+            }
+        },
+    };
+    crate::http::serve(&*front, transport).await;
 }
 
 /// Answers the process's requests to this core: metrics snapshots, stop accepting.

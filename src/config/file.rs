@@ -29,6 +29,8 @@ pub struct FileSettings {
     pub data_dir: Option<PathBuf>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A parsed file and what it said that we ignore.
@@ -73,6 +75,16 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                         "max_connections" => s.max_connections = Some(count(v, &path)?),
                         "io_driver" => s.io_driver = Some(string(v, &path)?),
                         "multipart_ttl" => s.multipart_ttl = Some(duration(v, &path)?),
+                        "tls" => {
+                            for (key, v) in reader.section(v, &path)? {
+                                let path = format!("server.tls.{key}");
+                                match key.as_str() {
+                                    "cert_file" => s.tls_cert = Some(string(v, &path)?.into()),
+                                    "key_file" => s.tls_key = Some(string(v, &path)?.into()),
+                                    _ => reader.unknown(&path),
+                                }
+                            }
+                        }
                         _ => reader.unknown(&path),
                     }
                 }

@@ -69,6 +69,13 @@ pub struct Flags {
     /// deleted, at startup and while serving (default 604800, 7 days)
     #[argh(option)]
     pub multipart_ttl: Option<u64>,
+    /// serve HTTPS with this PEM certificate chain, leaf first; re-read on SIGHUP
+    /// (env BLEEPSTORE_TLS_CERT)
+    #[argh(option)]
+    pub tls_cert: Option<PathBuf>,
+    /// the PEM private key of --tls-cert (env BLEEPSTORE_TLS_KEY)
+    #[argh(option)]
+    pub tls_key: Option<PathBuf>,
     #[argh(subcommand)]
     pub command: Option<Command>,
 }
@@ -154,6 +161,15 @@ pub struct Config {
     pub io_driver: IoDriver,
     /// Age at which an unfinished multipart upload is reaped.
     pub multipart_ttl: Duration,
+    /// HTTPS: the certificate chain and key files (plain HTTP when `None`).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files HTTPS is served with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// Which monoio driver the serving threads run.
@@ -321,6 +337,20 @@ impl Config {
                 ))
             }
         };
+        let path = |flag: Option<PathBuf>, var: &str, from_file: Option<PathBuf>| {
+            flag.or_else(|| env(var).map(PathBuf::from)).or(from_file)
+        };
+        let tls = match (
+            path(flags.tls_cert, "BLEEPSTORE_TLS_CERT", file.tls_cert),
+            path(flags.tls_key, "BLEEPSTORE_TLS_KEY", file.tls_key),
+        ) {
+            (Some(cert_file), Some(key_file)) => Some(TlsFiles {
+                cert_file,
+                key_file,
+            }),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key must be given together".into()),
+        };
         Ok(Config {
             host: text(flags.host, "BLEEPSTORE_HOST", file.host)
                 .unwrap_or_else(|| "0.0.0.0".to_string()),
@@ -345,6 +375,7 @@ impl Config {
             max_connections,
             io_driver,
             multipart_ttl,
+            tls,
         })
     }
 }

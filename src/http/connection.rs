@@ -9,20 +9,17 @@
 
 use std::time::{Duration, Instant};
 
-use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{
-    AsyncWriteRent, CancelHandle, CancelableAsyncReadRent, CancelableAsyncWriteRent, Canceller,
-};
-use monoio::net::TcpStream;
+use monoio::io::{CancelHandle, Canceller};
 
 use crate::error::{ErrorCode, S3Error};
 use crate::http::body::{Body, BodyState};
 use crate::http::head::{Parsed, RequestHead};
 use crate::http::idle::IdleSet;
+use crate::http::tls::Transport;
 use crate::limits;
 
 pub(super) struct Connection {
-    stream: TcpStream,
+    stream: Transport,
     /// Bytes received and not consumed yet are `buf[start..]`.
     buf: Vec<u8>,
     start: usize,
@@ -52,7 +49,7 @@ fn head_too_slow() -> S3Error {
 }
 
 impl Connection {
-    pub(super) fn new(stream: TcpStream) -> Connection {
+    pub(super) fn new(stream: Transport) -> Connection {
         Connection {
             stream,
             buf: Vec::with_capacity(limits::READ_BUFFER_BYTES),
@@ -294,17 +291,16 @@ impl Connection {
                 continue;
             }
             let canceller = Canceller::new();
-            let slice = buf.slice(sent..len);
-            let write = self.stream.cancelable_write(slice, canceller.handle());
+            let write = self.stream.write(buf, sent, canceller.handle());
             let mut write = std::pin::pin!(write);
-            let (result, slice) = match monoio::time::timeout(left, &mut write).await {
+            let (result, returned) = match monoio::time::timeout(left, &mut write).await {
                 Ok(done) => done,
                 Err(_) => {
                     let _canceller = canceller.cancel();
                     write.await
                 }
             };
-            buf = slice.into_inner();
+            buf = returned;
             match result {
                 Ok(n) if n > 0 => {
                     sent += n;
@@ -335,7 +331,7 @@ impl Connection {
     /// `timeout`). Closing with unread input would send a reset, which can destroy
     /// the answer before the client reads it.
     pub(super) async fn linger_close(mut self, max: usize, timeout: Duration) {
-        let _ = self.stream.shutdown().await;
+        self.stream.shutdown().await;
         let deadline = Instant::now() + timeout;
         let mut discarded = 0;
         let mut buf = Vec::with_capacity(16 * 1024);
@@ -416,7 +412,7 @@ fn window_left(body: &mut Body) -> Result<Duration, S3Error> {
 /// is awaited, so the kernel no longer holds the buffer or the socket when this
 /// returns. A read cancelled from elsewhere (a reaped idle connection) fails.
 async fn read_with_timeout(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     buf: Vec<u8>,
     begin: usize,
     end: usize,
@@ -424,16 +420,17 @@ async fn read_with_timeout(
     handle: CancelHandle,
     on_timeout: impl FnOnce(),
 ) -> (Result<usize, ReadEnd>, Vec<u8>) {
-    let read = stream.cancelable_read(buf.slice_mut(begin..end), handle);
+    debug_assert_eq!(buf.len(), begin, "reads append at the end of the buffer");
+    let read = stream.read(buf, end, handle);
     let mut read = std::pin::pin!(read);
-    let (result, slice) = match monoio::time::timeout(timeout, &mut read).await {
+    let (result, buf) = match monoio::time::timeout(timeout, &mut read).await {
         Ok(done) => done,
         Err(_) => {
             on_timeout();
-            let (result, slice) = read.await;
+            let (result, buf) = read.await;
             return match result {
-                Ok(n) if n > 0 => (Ok(n), slice.into_inner()),
-                _ => (Err(ReadEnd::TimedOut), slice.into_inner()),
+                Ok(n) if n > 0 => (Ok(n), buf),
+                _ => (Err(ReadEnd::TimedOut), buf),
             };
         }
     };
@@ -442,5 +439,5 @@ async fn read_with_timeout(
         Ok(n) => Ok(n),
         Err(error) => Err(ReadEnd::Failed(error)),
     };
-    (result, slice.into_inner())
+    (result, buf)
 }

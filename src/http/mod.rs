@@ -12,9 +12,11 @@ mod idle;
 mod line;
 mod response;
 mod serve;
+mod tls;
 
 pub(crate) use body::BodyKind;
 pub(crate) use head::RequestHead;
 pub(crate) use idle::IdleSet;
 pub(crate) use response::{Body, BodyStream, Labels, Response, ResponseHead};
 pub(crate) use serve::{refuse, serve, BodyReader, Exchange, Service};
+pub(crate) use tls::{server_config, Certificate, TlsStream, Transport};

@@ -6,14 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
-
 use crate::error::S3Error;
 use crate::http::body::Body as RequestBody;
 use crate::http::connection::Connection;
 use crate::http::head::RequestHead;
 use crate::http::idle::IdleSet;
 use crate::http::response::{Body, BodyStream, Labels, Response, ResponseHead};
+use crate::http::tls::Transport;
 use crate::limits;
 
 /// What the connection loop serves requests with.
@@ -130,8 +129,7 @@ const LINGER_TIMEOUT: Duration = Duration::from_millis(limits::LINGER_MILLIS);
 
 /// Serves one accepted connection until it closes, the client goes idle, or (while
 /// the process drains) its current request is answered.
-pub(crate) async fn serve<S: Service>(service: &S, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+pub(crate) async fn serve<S: Service>(service: &S, stream: Transport) {
     let mut conn = Connection::new(stream);
     loop {
         match conn.read_head(service.idle()).await {
@@ -159,7 +157,7 @@ pub(crate) async fn serve<S: Service>(service: &S, stream: TcpStream) {
 
 /// Answers a connection with `response` without reading a request (over the
 /// connection cap), then closes it.
-pub(crate) async fn refuse<S: BodyStream>(stream: TcpStream, response: Response<S>) {
+pub(crate) async fn refuse<S: BodyStream>(stream: Transport, response: Response<S>) {
     let mut conn = Connection::new(stream);
     let _ = write_response(&mut conn, false, response.head, response.body, false).await;
     conn.linger_close(limits::REFUSED_LINGER_BYTES_MAX, LINGER_TIMEOUT)

@@ -145,10 +145,15 @@ pub(crate) async fn serve<S>(
                 .header("host")
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{}:{}", state.config.host, state.config.port));
+            let scheme = if state.config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             (
                 200,
                 "application/json",
-                Cow::Owned(OPENAPI.replace("__SERVER_URL__", &format!("http://{host}"))),
+                Cow::Owned(OPENAPI.replace("__SERVER_URL__", &format!("{scheme}://{host}"))),
             )
         }
         Endpoint::Docs(asset) => {
