@@ -4,7 +4,7 @@
 # Usage: scripts/bench_load.sh [seconds-per-run]
 # Environment: BENCH_SIZES (default "4096 67108864"), BENCH_LOG_LEVEL (default warn:
 # info adds the access log), BENCH_LOG_FORMAT (text or json), BENCH_LOG (where stderr goes),
-# BENCH_TLS=1 (serve and load over HTTPS with a throwaway CA; scripts/bench_tls.sh
+# BENCH_BACKEND=memory (the memory backend instead of files), BENCH_TLS=1 (serve and load over HTTPS with a throwaway CA; scripts/bench_tls.sh
 # runs both in one go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,11 @@ seconds=${1:-8}
 port=${BENCH_PORT:-19000}
 cargo build --release --bins --benches >/dev/null 2>&1
 data=$(mktemp -d)
-tls_serve=() tls_load=()
+tls_serve=() tls_load=() backend=()
+if [ "${BENCH_BACKEND:-local}" = memory ]; then
+  printf 'storage:\n  backend: memory\n  memory:\n    max_size_bytes: 16GiB\n' > "$data/memory.yaml"
+  backend=(--config "$data/memory.yaml")
+fi
 if [ -n "${BENCH_TLS:-}" ]; then
   pki="$data/pki" && mkdir -p "$pki"
   ossl() { openssl "$@" >/dev/null 2>&1; }
@@ -25,7 +29,7 @@ if [ -n "${BENCH_TLS:-}" ]; then
   tls_serve=(--tls-cert "$pki/leaf.pem" --tls-key "$pki/leaf.key")
   tls_load=(--tls-ca "$pki/ca.pem")
 fi
-./target/release/bleepstore --host 127.0.0.1 --port "$port" --data-dir "$data" "${tls_serve[@]}" --log-level "${BENCH_LOG_LEVEL:-warn}" ${BENCH_LOG_FORMAT:+--log-format $BENCH_LOG_FORMAT} 2>"${BENCH_LOG:-/dev/null}" &
+./target/release/bleepstore --host 127.0.0.1 --port "$port" --data-dir "$data" "${backend[@]}" "${tls_serve[@]}" --log-level "${BENCH_LOG_LEVEL:-warn}" ${BENCH_LOG_FORMAT:+--log-format $BENCH_LOG_FORMAT} 2>"${BENCH_LOG:-/dev/null}" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done

@@ -25,3 +25,8 @@ cargo build --release --bins
 export BLEEPSTORE_BIN="$PWD/target/release/bleepstore"
 cargo test --release
 python3 -m pytest -q tests/python "$@"
+# The SDK suite again, on the memory backend (what tests/python/conftest.py's
+# BLEEPSTORE_TEST_BACKEND selects); the tests of files on disk stay local-only.
+BLEEPSTORE_TEST_BACKEND=memory python3 -m pytest -q "$@" \
+    tests/python/test_{objects,multipart,copy,list,checksums,delete_objects,acl,auth,buckets}.py \
+    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users}.py

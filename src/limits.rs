@@ -130,3 +130,10 @@ pub(crate) const TLS_HANDSHAKE_SECS: u64 = 10;
 pub(crate) const TLS_RECORD_BUFFER_BYTES: usize = 64 * 1024;
 /// Plaintext a TLS session encrypts ahead of the socket.
 pub(crate) const TLS_SEND_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Bytes per chunk when a memory snapshot is loaded back.
+pub(crate) const MEMORY_SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// The memory backend's byte budget unless `storage.memory.max_size_bytes` sets one.
+pub(crate) const MEMORY_BYTES_DEFAULT_MAX: u64 = 1 << 30;
+/// Seconds between memory snapshots unless `snapshot_interval_seconds` sets it.
+pub(crate) const MEMORY_SNAPSHOT_INTERVAL_DEFAULT_SECS: u64 = 300;

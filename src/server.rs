@@ -19,7 +19,7 @@ use signal_hook::iterator::Signals;
 
 use crate::checksum::hex_encode;
 use crate::clock;
-use crate::config::{Config, IoDriver};
+use crate::config::{Config, IoDriver, StorageBackend};
 use crate::core_state::CoreState;
 use crate::http::{server_config, Certificate, TlsStream, Transport};
 use crate::limits;
@@ -54,20 +54,25 @@ pub fn run(config: Config) -> Result<(), String> {
     let tls = certificate.clone().map(server_config).transpose()?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
-    let (storage, recovery) = Storage::open_local(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot open storage under {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
-    log::info!(
-        "recovery: {} interrupted writes removed from tmp/",
-        recovery.temp_files_removed
-    );
+    let storage = open_storage(&config)?;
     let db_path = config.metadata_path.clone();
     if let Some(parent) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    if let Storage::Memory(memory) = &storage {
+        // Bytes published after the last snapshot (or all, without one) are gone: so
+        // are the rows that named them.
+        let present = memory.list_ids().into_iter().collect();
+        let forgotten = meta::admin::forget_missing_data(&db_path, &present)
+            .map_err(|e| format!("cannot reconcile metadata {}: {e}", db_path.display()))?;
+        if forgotten != Default::default() {
+            log::warn!(
+                "recovery: {} objects and {} upload parts whose bytes the memory backend no longer holds were forgotten",
+                forgotten.objects,
+                forgotten.upload_parts
+            );
+        }
     }
     let (released_tx, released_rx) = flume::unbounded();
     let (meta, meta_thread) = meta::start(&db_path, released_tx)
@@ -130,9 +135,46 @@ pub fn run(config: Config) -> Result<(), String> {
         }
     };
     drain(&lifecycle, &mut signals, name, config.shutdown_timeout);
+    if let Err(error) = storage.shutdown() {
+        log::error!("storage shutdown: {error}");
+    }
     drop(meta);
     drop(meta_thread);
     Ok(())
+}
+
+/// Opens the configured backend, after its startup recovery.
+fn open_storage(config: &Config) -> Result<Storage, String> {
+    match &config.storage {
+        StorageBackend::Local => {
+            let (storage, recovery) = Storage::open_local(&config.data_dir).map_err(|e| {
+                format!(
+                    "cannot open storage under {}: {e}",
+                    config.data_dir.display()
+                )
+            })?;
+            log::info!(
+                "recovery: {} interrupted writes removed from tmp/",
+                recovery.temp_files_removed
+            );
+            Ok(storage)
+        }
+        StorageBackend::Memory { max_size, snapshot } => {
+            let (storage, loaded) = Storage::open_memory(*max_size, snapshot.clone())
+                .map_err(|e| format!("cannot open the memory backend: {e}"))?;
+            match snapshot {
+                Some(snapshot) => log::info!(
+                    "memory backend: at most {max_size} bytes, {loaded} objects loaded from {}, snapshot every {} s",
+                    snapshot.path.display(),
+                    snapshot.interval.as_secs()
+                ),
+                None => log::info!(
+                    "memory backend: at most {max_size} bytes, no persistence (a restart starts empty)"
+                ),
+            }
+            Ok(storage)
+        }
+    }
 }
 
 /// SIGHUP: re-reads the TLS certificate and key, for the handshakes that follow. A

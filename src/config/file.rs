@@ -31,6 +31,11 @@ pub struct FileSettings {
     pub log_format: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub storage_backend: Option<String>,
+    pub memory_max_size: Option<u64>,
+    pub memory_persistence: Option<String>,
+    pub memory_snapshot_path: Option<PathBuf>,
+    pub memory_snapshot_interval: Option<Duration>,
 }
 
 /// A parsed file and what it said that we ignore.
@@ -121,7 +126,24 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                 for (key, v) in reader.section(value, "storage")? {
                     let path = format!("storage.{key}");
                     match key.as_str() {
-                        "backend" => only(v, &path, "local")?,
+                        "backend" => s.storage_backend = Some(string(v, &path)?),
+                        "memory" => {
+                            for (key, v) in reader.section(v, &path)? {
+                                let path = format!("storage.memory.{key}");
+                                match key.as_str() {
+                                    "max_size_bytes" => s.memory_max_size = Some(size(v, &path)?),
+                                    "persistence" => s.memory_persistence = Some(string(v, &path)?),
+                                    "snapshot_path" => {
+                                        s.memory_snapshot_path = Some(string(v, &path)?.into())
+                                    }
+                                    "snapshot_interval_seconds" => {
+                                        s.memory_snapshot_interval =
+                                            Some(Duration::from_secs(count(v, &path)? as u64))
+                                    }
+                                    _ => reader.unknown(&path),
+                                }
+                            }
+                        }
                         "local" => {
                             for (key, v) in reader.section(v, &path)? {
                                 let path = format!("storage.local.{key}");
@@ -377,7 +399,10 @@ logging:
                 "server:\n  shutdown_timeout: soon\n",
                 "server.shutdown_timeout",
             ),
-            ("storage:\n  backend: aws\n", "storage.backend"),
+            (
+                "storage:\n  memory:\n    max_size_bytes: lots\n",
+                "storage.memory.max_size_bytes",
+            ),
             ("server: 3\n", "server"),
             ("auth:\n  access_key: [a]\n", "auth.access_key"),
         ] {

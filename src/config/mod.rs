@@ -69,6 +69,11 @@ pub struct Flags {
     /// deleted, at startup and while serving (default 604800, 7 days)
     #[argh(option)]
     pub multipart_ttl: Option<u64>,
+    /// where object bytes live: local (files under --data-dir) or memory (bounded by
+    /// storage.memory.max_size_bytes of the config file) (default local; env
+    /// BLEEPSTORE_STORAGE_BACKEND)
+    #[argh(option)]
+    pub storage_backend: Option<String>,
     /// serve HTTPS with this PEM certificate chain, leaf first; re-read on SIGHUP
     /// (env BLEEPSTORE_TLS_CERT)
     #[argh(option)]
@@ -163,6 +168,20 @@ pub struct Config {
     pub multipart_ttl: Duration,
     /// HTTPS: the certificate chain and key files (plain HTTP when `None`).
     pub tls: Option<TlsFiles>,
+    /// Where object bytes live.
+    pub storage: StorageBackend,
+}
+
+/// The storage backend and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// Files under the data dir.
+    Local,
+    /// Process memory, at most `max_size` bytes, snapshotted to a file if configured.
+    Memory {
+        max_size: u64,
+        snapshot: Option<crate::storage::Snapshot>,
+    },
 }
 
 /// The PEM files HTTPS is served with.
@@ -351,6 +370,56 @@ impl Config {
             (None, None) => None,
             _ => return Err("--tls-cert and --tls-key must be given together".into()),
         };
+        let storage = match text(
+            flags.storage_backend,
+            "BLEEPSTORE_STORAGE_BACKEND",
+            file.storage_backend,
+        )
+        .unwrap_or_else(|| "local".to_string())
+        .to_ascii_lowercase()
+        .as_str()
+        {
+            "local" => StorageBackend::Local,
+            "memory" => {
+                let snapshot = match file.memory_persistence.as_deref().unwrap_or("none") {
+                    "none" => None,
+                    "snapshot" => Some(crate::storage::Snapshot {
+                        path: file
+                            .memory_snapshot_path
+                            .unwrap_or_else(|| data_dir.join("memory.snapshot")),
+                        interval: file.memory_snapshot_interval.unwrap_or(Duration::from_secs(
+                            limits::MEMORY_SNAPSHOT_INTERVAL_DEFAULT_SECS,
+                        )),
+                    }),
+                    other => {
+                        return Err(format!(
+                            "storage.memory.persistence {other:?}: expected none or snapshot"
+                        ))
+                    }
+                };
+                if snapshot.as_ref().is_some_and(|s| s.interval.is_zero()) {
+                    return Err(
+                        "storage.memory.snapshot_interval_seconds must be at least 1".into(),
+                    );
+                }
+                StorageBackend::Memory {
+                    max_size: file
+                        .memory_max_size
+                        .unwrap_or(limits::MEMORY_BYTES_DEFAULT_MAX),
+                    snapshot,
+                }
+            }
+            other @ ("sqlite" | "aws" | "gcp" | "azure") => {
+                return Err(format!(
+                "storage.backend {other:?} is not supported by this build yet; use local or memory"
+            ))
+            }
+            other => {
+                return Err(format!(
+                    "storage.backend {other:?}: expected local, memory, sqlite, aws, gcp or azure"
+                ))
+            }
+        };
         Ok(Config {
             host: text(flags.host, "BLEEPSTORE_HOST", file.host)
                 .unwrap_or_else(|| "0.0.0.0".to_string()),
@@ -376,6 +445,7 @@ impl Config {
             io_driver,
             multipart_ttl,
             tls,
+            storage,
         })
     }
 }
@@ -414,6 +484,60 @@ mod tests {
             (config.access_key.as_str(), config.secret_key.expose()),
             ("a", "b")
         );
+    }
+
+    #[test]
+    fn storage_backends_and_their_settings() {
+        let resolve = |yaml: &str| {
+            let file = file::parse(yaml).unwrap().settings;
+            Config::resolve(flags(&["--data-dir", "/d"]), |_| None, file)
+        };
+        assert_eq!(resolve("").unwrap().storage, StorageBackend::Local);
+        let memory = resolve(
+            "storage:\n  backend: memory\n  memory:\n    max_size_bytes: 2GiB\n    persistence: snapshot\n    snapshot_interval_seconds: 60\n",
+        )
+        .unwrap();
+        assert_eq!(
+            memory.storage,
+            StorageBackend::Memory {
+                max_size: 2 << 30,
+                snapshot: Some(crate::storage::Snapshot {
+                    path: PathBuf::from("/d/memory.snapshot"),
+                    interval: Duration::from_secs(60),
+                }),
+            }
+        );
+        let volatile = resolve("storage:\n  backend: memory\n").unwrap();
+        assert_eq!(
+            volatile.storage,
+            StorageBackend::Memory {
+                max_size: limits::MEMORY_BYTES_DEFAULT_MAX,
+                snapshot: None,
+            }
+        );
+        let flag = Config::resolve(
+            flags(&["--storage-backend", "memory"]),
+            |_| None,
+            Default::default(),
+        );
+        assert!(matches!(
+            flag.unwrap().storage,
+            StorageBackend::Memory { .. }
+        ));
+        for (yaml, why) in [
+            (
+                "storage:\n  backend: aws\n",
+                "not supported by this build yet",
+            ),
+            ("storage:\n  backend: tape\n", "expected local, memory"),
+            (
+                "storage:\n  backend: memory\n  memory:\n    persistence: sometimes\n",
+                "expected none or snapshot",
+            ),
+        ] {
+            let error = resolve(yaml).unwrap_err();
+            assert!(error.contains(why), "{yaml:?} gave {error:?}");
+        }
     }
 
     #[test]

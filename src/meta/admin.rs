@@ -45,3 +45,58 @@ pub fn referenced_data_ids(db_path: &Path) -> Result<HashSet<String>, MetaError>
     let ids = stmt.query_map([], |r| r.get(0))?;
     Ok(ids.collect::<Result<_, _>>()?)
 }
+
+/// What `forget_missing_data` removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    pub objects: usize,
+    pub upload_parts: usize,
+}
+
+/// For a backend that can lose published bytes (memory after its last snapshot):
+/// removes, in one transaction, every object whose data (or any of whose parts) is
+/// not in `present`, and every upload part whose data is gone, so that a listing
+/// never shows an object no GET can serve. Released data that is gone needs no
+/// reclaiming either. Runs at startup, before the metadata thread.
+pub fn forget_missing_data(
+    db_path: &Path,
+    present: &HashSet<String>,
+) -> Result<Forgotten, MetaError> {
+    let mut conn = schema::open(db_path)?;
+    let tx = conn.transaction()?;
+    tx.execute_batch("CREATE TEMP TABLE present (data_id TEXT PRIMARY KEY) WITHOUT ROWID")?;
+    {
+        let mut insert = tx.prepare("INSERT OR IGNORE INTO present VALUES (?1)")?;
+        for id in present {
+            insert.execute([id])?;
+        }
+    }
+    let missing = "NOT IN (SELECT data_id FROM present)";
+    let single = tx.execute(
+        &format!("DELETE FROM objects WHERE data_id != '' AND data_id {missing}"),
+        [],
+    )?;
+    let assembled = tx.execute(
+        &format!(
+            "DELETE FROM objects WHERE data_id = '' AND (bucket, key) IN
+             (SELECT bucket, key FROM object_parts WHERE data_id {missing})"
+        ),
+        [],
+    )?;
+    tx.execute(
+        "DELETE FROM object_parts WHERE NOT EXISTS (SELECT 1 FROM objects o
+         WHERE o.bucket = object_parts.bucket AND o.key = object_parts.key AND o.data_id = '')",
+        [],
+    )?;
+    let upload_parts = tx.execute(
+        &format!("DELETE FROM multipart_parts WHERE data_id {missing}"),
+        [],
+    )?;
+    tx.execute(&format!("DELETE FROM reclaim WHERE data_id {missing}"), [])?;
+    tx.execute_batch("DROP TABLE present")?;
+    tx.commit()?;
+    Ok(Forgotten {
+        objects: single + assembled,
+        upload_parts,
+    })
+}

@@ -256,6 +256,12 @@ async fn scrape(state: &CoreState) -> String {
         in_flight: state.lifecycle.in_flight() as u64,
         log_lines_dropped: crate::ops::logging::dropped_lines(),
         reclaimed: state.reads.fence().reclaimed(),
+        memory: match &state.storage {
+            crate::storage::Storage::Memory(memory) => {
+                Some((memory.object_count(), memory.used(), memory.max_size()))
+            }
+            _ => None,
+        },
     };
     metrics::render(&merged, &gauges)
 }

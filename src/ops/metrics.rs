@@ -217,6 +217,8 @@ pub(crate) struct Gauges {
     pub log_lines_dropped: u64,
     /// Released data files removed since startup.
     pub reclaimed: u64,
+    /// The memory backend's (objects held, bytes used, byte budget).
+    pub memory: Option<(u64, u64, u64)>,
 }
 
 /// Renders the merged counters in the Prometheus text format, families sorted by
@@ -323,6 +325,26 @@ pub(crate) fn render(m: &CoreMetrics, g: &Gauges) -> String {
         "Released data files removed since startup.",
         g.reclaimed.to_string(),
     );
+    if let Some((objects, used, max)) = g.memory {
+        single(
+            "bleepstore_memory_objects",
+            "gauge",
+            "Data objects the memory backend holds (a multipart object is one per part).",
+            objects.to_string(),
+        );
+        single(
+            "bleepstore_memory_bytes",
+            "gauge",
+            "Bytes the memory backend holds, uploads in progress included.",
+            used.to_string(),
+        );
+        single(
+            "bleepstore_memory_max_bytes",
+            "gauge",
+            "The memory backend's byte budget (storage.memory.max_size_bytes).",
+            max.to_string(),
+        );
+    }
     single(
         "bleepstore_requests_in_flight",
         "gauge",

@@ -8,7 +8,7 @@
 //! nothing of keys, buckets or HTTP; the metadata layer maps keys to data ids.
 //!
 //! A closed enum, not a trait object: monoio futures are not `Send`, and the backends
-//! are known (local now; memory, sqlite and the gateways to come), each a variant.
+//! are known (local and memory now; sqlite and the gateways to come), each a variant.
 //!
 //! The local backend's layout under the data dir: `tmp/` holds files being written
 //! (on the same filesystem as `objects/`, so publishing is an atomic rename), and
@@ -18,6 +18,7 @@
 mod data_id;
 mod durable_write;
 mod local;
+mod memory;
 mod pool;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ use std::path::Path;
 
 pub use data_id::is_valid_data_id;
 pub use local::{LocalStorage, ObjectFile, RecoveryReport, TempObject};
+pub use memory::{MemoryObject, MemoryStorage, MemoryUpload, Snapshot};
 
 /// What copies and scans pass every byte through, in order (a hasher, say). Runs on
 /// the backend's copy pool, hence `Send`.
@@ -38,6 +40,7 @@ pub trait ByteStage: Send {
 #[derive(Clone, Debug)]
 pub enum Storage {
     Local(LocalStorage),
+    Memory(MemoryStorage),
 }
 
 impl Storage {
@@ -47,10 +50,33 @@ impl Storage {
         Ok((Storage::Local(local), report))
     }
 
+    /// The memory backend, holding at most `max_size` bytes, loaded from its snapshot
+    /// if it has one; returns it and the number of objects loaded.
+    pub fn open_memory(max_size: u64, snapshot: Option<Snapshot>) -> io::Result<(Storage, u64)> {
+        let (memory, loaded) = MemoryStorage::open(max_size, snapshot)?;
+        Ok((Storage::Memory(memory), loaded))
+    }
+
+    /// Whether a crash or restart can lose published objects (the memory backend's
+    /// bytes after its last snapshot): startup then forgets the rows that point at
+    /// data the backend no longer has.
+    pub fn may_forget(&self) -> bool {
+        matches!(self, Storage::Memory(_))
+    }
+
+    /// What a clean shutdown owes the backend (the memory backend's last snapshot).
+    pub fn shutdown(&self) -> io::Result<()> {
+        match self {
+            Storage::Local(_) => Ok(()),
+            Storage::Memory(memory) => memory.snapshot_if_changed(),
+        }
+    }
+
     /// A new data id: 32 lower-case hex digits, never handed out twice (see `data_id`).
     pub fn new_data_id(&self) -> String {
         match self {
             Storage::Local(local) => local.new_data_id(),
+            Storage::Memory(memory) => memory.new_data_id(),
         }
     }
 
@@ -59,6 +85,7 @@ impl Storage {
     pub fn issued(&self, data_id: &str) -> bool {
         match self {
             Storage::Local(local) => local.issued(data_id),
+            Storage::Memory(memory) => memory.issued(data_id),
         }
     }
 
@@ -66,6 +93,7 @@ impl Storage {
     pub async fn create(&self, data_id: &str) -> io::Result<Upload> {
         match self {
             Storage::Local(local) => Ok(Upload::Local(local.create(data_id).await?)),
+            Storage::Memory(memory) => Ok(Upload::Memory(memory.create(data_id)?)),
         }
     }
 
@@ -73,6 +101,7 @@ impl Storage {
     pub async fn open(&self, data_id: &str) -> io::Result<Object> {
         match self {
             Storage::Local(local) => Ok(Object::Local(local.open_object(data_id).await?)),
+            Storage::Memory(memory) => Ok(Object::Memory(memory.open_object(data_id)?)),
         }
     }
 
@@ -80,6 +109,7 @@ impl Storage {
     pub async fn copy(&self, source: &str, target: &str) -> io::Result<u64> {
         match self {
             Storage::Local(local) => local.copy(source, target).await,
+            Storage::Memory(memory) => memory.copy(source, target),
         }
     }
 
@@ -93,6 +123,7 @@ impl Storage {
     ) -> io::Result<(u64, S)> {
         match self {
             Storage::Local(local) => local.copy_ranges(ranges, target, stage).await,
+            Storage::Memory(memory) => memory.copy_ranges(ranges, target, stage).await,
         }
     }
 
@@ -104,6 +135,7 @@ impl Storage {
     ) -> io::Result<S> {
         match self {
             Storage::Local(local) => local.scan(ranges, stage).await,
+            Storage::Memory(memory) => memory.scan(ranges, stage).await,
         }
     }
 
@@ -111,6 +143,7 @@ impl Storage {
     pub async fn remove(&self, data_id: &str) -> io::Result<()> {
         match self {
             Storage::Local(local) => local.remove(data_id).await,
+            Storage::Memory(memory) => memory.remove(data_id),
         }
     }
 
@@ -118,6 +151,7 @@ impl Storage {
     pub async fn list_ids(&self) -> io::Result<Vec<String>> {
         match self {
             Storage::Local(local) => local.list_ids().await,
+            Storage::Memory(memory) => Ok(memory.list_ids()),
         }
     }
 
@@ -125,6 +159,7 @@ impl Storage {
     pub async fn health(&self) -> io::Result<()> {
         match self {
             Storage::Local(local) => local.health().await,
+            Storage::Memory(memory) => memory.health(),
         }
     }
 }
@@ -132,6 +167,7 @@ impl Storage {
 /// An object being written; end it with `commit` or `abort` (dropping it aborts).
 pub enum Upload {
     Local(TempObject),
+    Memory(MemoryUpload),
 }
 
 impl Upload {
@@ -139,6 +175,7 @@ impl Upload {
     pub async fn write(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         match self {
             Upload::Local(temp) => temp.write(buf).await,
+            Upload::Memory(upload) => upload.write(buf),
         }
     }
 
@@ -146,6 +183,7 @@ impl Upload {
     pub fn len(&self) -> u64 {
         match self {
             Upload::Local(temp) => temp.len(),
+            Upload::Memory(upload) => upload.len(),
         }
     }
 
@@ -157,6 +195,7 @@ impl Upload {
     pub async fn commit(self) -> io::Result<()> {
         match self {
             Upload::Local(temp) => temp.commit().await,
+            Upload::Memory(upload) => upload.commit(),
         }
     }
 
@@ -164,6 +203,7 @@ impl Upload {
     pub async fn abort(self) {
         match self {
             Upload::Local(temp) => temp.abort().await,
+            Upload::Memory(upload) => drop(upload),
         }
     }
 }
@@ -171,6 +211,7 @@ impl Upload {
 /// A published object, open for reading.
 pub enum Object {
     Local(ObjectFile),
+    Memory(MemoryObject),
 }
 
 impl Object {
@@ -178,6 +219,7 @@ impl Object {
     pub fn len(&self) -> u64 {
         match self {
             Object::Local(file) => file.len(),
+            Object::Memory(object) => object.len(),
         }
     }
 
@@ -189,6 +231,7 @@ impl Object {
     pub async fn read_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {
         match self {
             Object::Local(file) => file.read_at(buf, offset).await,
+            Object::Memory(object) => object.read_at(buf, offset),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{is_valid_data_id, ByteStage, LocalStorage, Storage};
+use super::{is_valid_data_id, ByteStage, LocalStorage, Snapshot, Storage};
 
 /// A data dir nobody else uses, removed when the test ends.
 struct TestDir(PathBuf);
@@ -39,7 +39,16 @@ type MakeBackend = fn(&Path) -> Storage;
 
 /// Every backend, by name, made fresh on a root directory.
 fn backends() -> Vec<(&'static str, MakeBackend)> {
-    vec![("local", |root| Storage::open_local(root).unwrap().0)]
+    vec![
+        ("local", |root| Storage::open_local(root).unwrap().0),
+        ("memory", |root| {
+            let snapshot = Snapshot {
+                path: root.join("memory.snapshot"),
+                interval: std::time::Duration::from_secs(3600),
+            };
+            Storage::open_memory(1 << 30, Some(snapshot)).unwrap().0
+        }),
+    ]
 }
 
 /// Runs `test` on every backend, on the io_uring and on the legacy driver, each time
@@ -247,6 +256,7 @@ fn list_ids_and_provenance_tell_a_restart_its_own_objects() {
         assert_eq!(ids, HashSet::from([kept.clone()]));
         assert!(storage.issued(&kept), "this instance wrote it");
         // Another instance on the same data (a restart, however quick) did not.
+        storage.shutdown().unwrap();
         let next = restart();
         assert!(!next.issued(&kept));
         let own = put(&next, b"c").await;

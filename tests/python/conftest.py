@@ -17,6 +17,9 @@ from botocore.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("BLEEPSTORE_BIN", os.path.join(ROOT, "target", "release", "bleepstore"))
+# The storage backend every daemon of the suite runs on (scripts/test.sh runs the
+# SDK tests once more with BLEEPSTORE_TEST_BACKEND=memory).
+BACKEND = os.environ.get("BLEEPSTORE_TEST_BACKEND", "local")
 ACCESS_KEY = "bleepstore"
 SECRET_KEY = "bleepstore-secret"
 REGION = "us-east-1"
@@ -50,7 +53,8 @@ class Daemon:
         offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         args = [BIN, "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
-                "--threads", str(self.threads), "--domain", "localhost", "--log-level", "info", *self.extra_args]
+                "--threads", str(self.threads), "--domain", "localhost", "--log-level", "info",
+                *self.backend_args(), *self.extra_args]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env={**os.environ, **self.env})
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -62,6 +66,16 @@ class Daemon:
                     return self
             time.sleep(0.05)
         raise RuntimeError("daemon did not start listening")
+
+    def backend_args(self):
+        if BACKEND == "local":
+            return []
+        # The memory backend with a snapshot, so that a clean restart keeps its objects.
+        config = self.data_dir + ".yaml"
+        with open(config, "w") as f:
+            f.write("storage:\n  backend: memory\n  memory:\n    max_size_bytes: 8GiB\n"
+                    "    persistence: snapshot\n")
+        return ["--config", config]
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -103,6 +117,8 @@ def data_files_settled(daemon):
     """The data files under objects/, once every file released so far is removed: the
     reclaim table's count, committed before each release was answered, reaches 0."""
     wait_for(lambda: metric(daemon, "bleepstore_reclaim_waiting_files") == 0, "released files to be removed")
+    if BACKEND == "memory":
+        return int(metric(daemon, "bleepstore_memory_objects"))
     return sum(len(files) for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")))
 
 
