@@ -60,6 +60,15 @@ pub fn run(config: Config) -> Result<(), String> {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
+    let identity = config.storage.identity();
+    let claimed = meta::admin::claim_storage(&db_path, identity)
+        .map_err(|e| format!("cannot open metadata {}: {e}", db_path.display()))?;
+    if claimed != identity {
+        return Err(format!(
+            "the metadata database {} describes objects in the {claimed} storage backend, and this configuration uses {identity}: refusing to serve it (use another metadata path or data dir for {identity})",
+            db_path.display()
+        ));
+    }
     if let Storage::Memory(memory) = &storage {
         // Bytes published after the last snapshot (or all, without one) are gone: so
         // are the rows that named them.

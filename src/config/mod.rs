@@ -184,6 +184,16 @@ pub enum StorageBackend {
     },
 }
 
+impl StorageBackend {
+    /// The name a metadata database records for the backend that holds its bytes.
+    pub fn identity(&self) -> &'static str {
+        match self {
+            StorageBackend::Local => "local",
+            StorageBackend::Memory { .. } => "memory",
+        }
+    }
+}
+
 /// The PEM files HTTPS is served with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {

@@ -46,6 +46,23 @@ pub fn referenced_data_ids(db_path: &Path) -> Result<HashSet<String>, MetaError>
     Ok(ids.collect::<Result<_, _>>()?)
 }
 
+/// Claims the database for the storage backend `identity` (`local`, `memory`, ...)
+/// if none has it yet; returns the identity it is claimed for, which the caller
+/// compares with its own.
+pub fn claim_storage(db_path: &Path, identity: &str) -> Result<String, MetaError> {
+    let conn = schema::open(db_path)?;
+    conn.execute(
+        "INSERT INTO storage_identity (name, value) VALUES ('backend', ?1)
+         ON CONFLICT (name) DO NOTHING",
+        [identity],
+    )?;
+    Ok(conn.query_row(
+        "SELECT value FROM storage_identity WHERE name = 'backend'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// What `forget_missing_data` removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Forgotten {

@@ -110,6 +110,13 @@ const MIGRATIONS: &[&str] = &[
     // recorded in the same transaction, until no reader can still be about to open them.
     // The table stays small (files wait milliseconds), so it is counted directly.
     "CREATE TABLE reclaim (data_id TEXT PRIMARY KEY, released_ms INTEGER NOT NULL) WITHOUT ROWID;",
+    // Version 6: the storage backend this database describes, claimed at first start,
+    // so a database is never served against a backend that does not hold its bytes
+    // (startup on the memory backend forgets rows whose bytes are gone). A database
+    // that already holds objects was made by the only backend there was: local.
+    "CREATE TABLE storage_identity (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO storage_identity SELECT 'backend', 'local'
+        WHERE EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM multipart_uploads);",
 ];
 
 /// Opens the database with the durability settings the daemon relies on.

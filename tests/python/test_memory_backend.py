@@ -126,3 +126,30 @@ def test_a_damaged_snapshot_stops_startup(tmp_path):
     with pytest.raises(RuntimeError) as info:
         d.start()
     assert "the snapshot is damaged" in str(info.value)
+
+
+def test_a_database_is_never_served_against_another_backend(tmp_path):
+    local = Daemon(data_dir=str(tmp_path / "data")).start()
+    try:
+        local.client().create_bucket(Bucket="mine")
+        local.client().put_object(Bucket="mine", Key="k", Body=b"on disk")
+    finally:
+        local.stop()
+    # On the memory backend this database's rows would all be "missing" and forgotten.
+    memory = memory_daemon(tmp_path, persistence="none")
+    with pytest.raises(RuntimeError) as info:
+        memory.start()
+    assert "describes objects in the local storage backend, and this configuration uses memory" \
+        in str(info.value)
+    local.start()
+    try:
+        assert local.client().get_object(Bucket="mine", Key="k")["Body"].read() == b"on disk"
+    finally:
+        local.stop()
+    # And the other way round: a database made on the memory backend stays with it.
+    (tmp_path / "fresh").mkdir()
+    fresh = memory_daemon(tmp_path / "fresh", persistence="none").start()
+    fresh.stop()
+    with pytest.raises(RuntimeError) as info:
+        Daemon(data_dir=fresh.data_dir).start()
+    assert "describes objects in the memory storage backend" in str(info.value)
