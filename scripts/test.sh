@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust unit and integration tests (SigV4 vectors,
-# raw-socket HTTP cases), then the boto3 / aws CLI suite, the crash test and the
-# browser check against the release binary. Installs what the tests need on a
-# bare machine.
+# raw-socket HTTP cases), a short run of each fuzz target, then the boto3 / aws
+# CLI suite, the crash test and the browser check against the release binary.
+# Installs what the tests need on a bare machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,8 @@ cargo clippy --release --all-targets -- -D warnings
 cargo build --release --bins
 export BLEEPSTORE_BIN="$PWD/target/release/bleepstore"
 cargo test --release
+# Every fuzz target in fuzz/ for a few seconds from its committed corpus.
+./scripts/fuzz_smoke.sh
 python3 -m pytest -q tests/python "$@"
 # The SDK suite again, on the memory backend (what tests/python/conftest.py's
 # BLEEPSTORE_TEST_BACKEND selects); the tests of files on disk stay local-only.

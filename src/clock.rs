@@ -80,8 +80,12 @@ fn parts(unix: i64) -> Parts {
     }
 }
 
+/// The Unix time of a civil date and time; `None` for an invalid one. Years are the
+/// four-digit ones every format here writes (0 to 9999): a longer year from a request
+/// header would overflow the arithmetic.
 fn to_unix(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<i64> {
-    let valid = (1..=12).contains(&month)
+    let valid = (0..=9999).contains(&year)
+        && (1..=12).contains(&month)
         && (1..=31).contains(&day)
         && hour < 24
         && minute < 60
@@ -340,6 +344,21 @@ mod tests {
         assert_eq!(parse_amz_date("20230229T000000Z"), None);
         assert_eq!(parse_amz_date("2013-05-24T00:00"), None);
         assert_eq!(parse_http_date("yesterday"), None);
+        // Found by fuzzing: years past four digits overflowed the day arithmetic.
+        for long in [
+            "Fri, 24 May 9223372036854775807 00:00:00 GMT",
+            "Fri, 24 May -9223372036854775808 00:00:00 GMT",
+            "Fri, 24 May 10000 00:00:00 GMT",
+            "Fri May 24 00:00:00 213503982336",
+        ] {
+            assert_eq!(parse_http_date(long), None, "{long}");
+        }
+        assert_eq!(parse_iso8601_millis("82430909013-05-4T00:00:00.027Z"), None);
+        assert_eq!(parse_iso8601_millis("-1-01-01T00:00:00Z"), None);
+        assert_eq!(
+            parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(253_402_300_799)
+        );
         assert_eq!(format_iso8601_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(
             parse_http_date(&format_http_date(951_782_400)),

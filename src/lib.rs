@@ -38,6 +38,9 @@ pub mod clock;
 pub mod config;
 pub(crate) mod core_state;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod http;
 pub(crate) mod limits;
 pub mod meta;

@@ -10,6 +10,8 @@ mod sigv4;
 mod verify;
 
 pub use signing_key_cache::SigningKeyCache;
+#[cfg(feature = "fuzzing")]
+pub(crate) use sigv2::string_to_sign as sigv2_string_to_sign;
 pub use sigv4::{
     canonical_query, canonical_uri, derive_signing_key, hmac_sha256, percent_decode, sha256_hex,
     uri_encode, EMPTY_SHA256,

@@ -123,7 +123,11 @@ pub(crate) fn verify(
             if now_unix > expires {
                 return Err(
                     S3Error::with_message(ErrorCode::AccessDenied, "Request has expired")
-                        .field("Expires", clock::format_iso8601_millis(expires * 1000))
+                        // Saturating: any i64 is a valid Expires, so `* 1000` could overflow.
+                        .field(
+                            "Expires",
+                            clock::format_iso8601_millis(expires.saturating_mul(1000)),
+                        )
                         .field("ServerTime", clock::format_iso8601_millis(now_unix * 1000)),
                 );
             }
@@ -180,24 +184,25 @@ pub(crate) fn verify(
     }
     // A path-style bucket request (`/bucket`) is signed as `/bucket/` by most clients
     // (the bucket's resource, as a virtual-hosted `/` is); accept that form too.
+    // The slashed form is the string to sign of the same request with the path
+    // `/bucket/`: built, not patched into the first one, whose last line need not be
+    // the resource (a sub-resource value may decode to a newline).
     let bucket_only = parts.host_bucket.is_none()
-        && parts.raw_path.len() > 1
-        && !parts.raw_path[1..].contains('/');
+        && parts
+            .raw_path
+            .strip_prefix('/')
+            .is_some_and(|bucket| !bucket.is_empty() && !bucket.contains('/'));
     if bucket_only {
-        let (resource_end, _) = split_resource(&string_to_sign, parts.raw_path);
-        let mut slashed = string_to_sign.clone();
-        slashed.insert(resource_end, '/');
-        if matches(&slashed) {
+        let slashed_path = format!("{}/", parts.raw_path);
+        let slashed = RequestParts {
+            raw_path: &slashed_path,
+            ..*parts
+        };
+        if matches(&self::string_to_sign(&slashed, &date_line)?) {
             return Ok(());
         }
     }
     Err(signature_mismatch(&string_to_sign))
-}
-
-/// Where the resource path ends in a string to sign (before any sub-resources).
-fn split_resource(string_to_sign: &str, raw_path: &str) -> (usize, usize) {
-    let start = string_to_sign.rfind('\n').map_or(0, |at| at + 1);
-    (start + raw_path.len(), start)
 }
 
 /// An HTTP date; SigV2 clients also write the zone as `+0000` (the S3 examples do).
@@ -383,6 +388,49 @@ mod tests {
             string_to_sign(&p, "D").unwrap(),
             "PUT\n\ntext/plain\nD\nx-amz-acl:public-read\nx-amz-meta-b:two,spaced out\n/b/k?partNumber=2&uploadId=u x"
         );
+    }
+
+    #[test]
+    fn a_newline_in_a_subresource_value_is_no_resource_boundary() {
+        // The `/bucket/` retry inserted its '/' after the last newline of the string to
+        // sign: past its end (a panic, so an abort) when `acl=%0A...` put one there.
+        let secret = SecretKey::new("secret".into());
+        let date = headers(&[("Date", "Tue, 27 Mar 2007 19:36:42 +0000")]);
+        let now = parse_date("Tue, 27 Mar 2007 19:36:42 +0000").unwrap();
+        let auth = parse_header("AWS ak:c2lnbmF0dXJl").unwrap();
+        for query in ["acl=%0Ax", "acl=%0A", "acl=x%0A%0Ay&uploadId=%0A"] {
+            let p = parts("GET", "/bucket", query, &date, None);
+            let error = verify(&auth, &p, &secret, now).unwrap_err();
+            assert_eq!(error.code, ErrorCode::SignatureDoesNotMatch, "{query}");
+        }
+        // A path that does not start with '/' is no bucket path (and no slicing panic).
+        let p = parts("GET", "\u{e9}t\u{e9}", "", &date, None);
+        assert!(verify(&auth, &p, &secret, now).is_err());
+        // A bucket request signed as `/bucket/`, sub-resource and all, still verifies.
+        let date_line = "Tue, 27 Mar 2007 19:36:42 +0000";
+        for query in ["acl", "acl=%0Ax"] {
+            let signed = string_to_sign(&parts("GET", "/bucket/", query, &date, None), date_line);
+            let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(b"secret").unwrap();
+            mac.update(signed.unwrap().as_bytes());
+            let signature =
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+            let auth = parse_header(&format!("AWS ak:{signature}")).unwrap();
+            let p = parts("GET", "/bucket", query, &date, None);
+            assert!(verify(&auth, &p, &secret, now).is_ok(), "{query}");
+        }
+    }
+
+    #[test]
+    fn an_expiry_far_in_the_past_is_expired() {
+        // Found by fuzzing: the error's Expires field multiplied it by 1000 unchecked.
+        let secret = SecretKey::new("secret".into());
+        let none = headers(&[]);
+        let p = parts("GET", "/b/k", "", &none, None);
+        for expires in ["-9223372036854775808", "-9999999999999999"] {
+            let auth = parse_query("ak".into(), Some("c2ln".into()), Some(expires.into())).unwrap();
+            let error = verify(&auth, &p, &secret, 1_369_353_600).unwrap_err();
+            assert_eq!(error.code, ErrorCode::AccessDenied, "{expires}");
+        }
     }
 
     #[test]

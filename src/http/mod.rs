@@ -15,6 +15,10 @@ mod serve;
 mod tls;
 
 pub(crate) use body::BodyKind;
+#[cfg(feature = "fuzzing")]
+pub(crate) use body::Chunked;
+#[cfg(feature = "fuzzing")]
+pub(crate) use head::Parsed;
 pub(crate) use head::RequestHead;
 pub(crate) use idle::IdleSet;
 pub(crate) use response::{Body, BodyStream, Labels, Response, ResponseHead};

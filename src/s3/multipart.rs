@@ -161,7 +161,7 @@ pub(crate) async fn upload_part(
 }
 
 /// The parts a CompleteMultipartUpload body lists: number, unquoted ETag and checksum.
-fn completion_parts(body: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
+pub(crate) fn completion_parts(body: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
     let root = parse_document(body)?;
     if root.name != "CompleteMultipartUpload" {
         return Err(S3Error::new(ErrorCode::MalformedXML));

@@ -54,7 +54,7 @@ fn etag_matches(list: &str, etag: &str) -> bool {
 
 /// Outcome of the RFC 7232 precondition evaluation for GET/HEAD.
 #[derive(Debug, PartialEq, Eq)]
-enum Precondition {
+pub(crate) enum Precondition {
     Proceed,
     NotModified,
     Failed,
@@ -62,7 +62,7 @@ enum Precondition {
 
 /// RFC 7232 section 6 order: If-Match, else If-Unmodified-Since; then
 /// If-None-Match, else If-Modified-Since. Unparseable dates are ignored.
-fn evaluate_preconditions(
+pub(crate) fn evaluate_preconditions(
     conditions: &ReadConditions,
     etag: &str,
     last_modified: i64,
@@ -90,14 +90,14 @@ fn evaluate_preconditions(
 
 /// A byte range to serve: first and last byte, inclusive.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-struct ByteRange {
-    first: u64,
-    last: u64,
+pub(crate) struct ByteRange {
+    pub first: u64,
+    pub last: u64,
 }
 
 /// The range a `Range` header names in an object of `size` bytes; `Err` is 416
 /// InvalidRange.
-fn resolve_range(range: &RangeRequest, size: u64) -> Result<ByteRange, S3Error> {
+pub(crate) fn resolve_range(range: &RangeRequest, size: u64) -> Result<ByteRange, S3Error> {
     let unsatisfiable = || {
         S3Error::new(ErrorCode::InvalidRange)
             .field("RangeRequested", range.raw.clone())
@@ -357,15 +357,9 @@ pub(crate) async fn delete_object(
     Ok(reply(ResponseHead::new(204)))
 }
 
-/// DeleteObjects: up to 1000 keys removed in one metadata transaction, each
-/// key's outcome reported (only errors in Quiet mode). Keys are taken exactly as
-/// sent, whitespace included.
-pub(crate) async fn delete_objects(
-    ctx: &mut RequestContext<'_, '_>,
-    bucket: &BucketRow,
-) -> Result<S3Response, S3Error> {
-    let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
-    let root = crate::s3::xml::parse_document(&body)?;
+/// The Quiet flag and the keys of a DeleteObjects body (`<Delete>`), keys exactly as sent.
+pub(crate) fn delete_request(body: &[u8]) -> Result<(bool, Vec<String>), S3Error> {
+    let root = crate::s3::xml::parse_document(body)?;
     if root.name != "Delete" {
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
@@ -383,6 +377,18 @@ pub(crate) async fn delete_objects(
     if keys.is_empty() || keys.len() > limits::DELETE_OBJECTS_KEYS_MAX {
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
+    Ok((quiet, keys))
+}
+
+/// DeleteObjects: up to 1000 keys removed in one metadata transaction, each
+/// key's outcome reported (only errors in Quiet mode). Keys are taken exactly as
+/// sent, whitespace included.
+pub(crate) async fn delete_objects(
+    ctx: &mut RequestContext<'_, '_>,
+    bucket: &BucketRow,
+) -> Result<S3Response, S3Error> {
+    let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
+    let (quiet, keys) = delete_request(&body)?;
     let outcomes = ctx
         .state
         .meta
@@ -450,5 +456,27 @@ mod tests {
         assert!(etag_matches("*", "abc"));
         assert!(etag_matches("W/\"abc\"", "abc"));
         assert!(!etag_matches("\"abd\"", "abc"));
+    }
+
+    #[test]
+    fn delete_request_documents() {
+        let doc = b"<Delete><Quiet>True</Quiet><Object><Key> a&amp;b </Key></Object>\
+                    <Object><Key>c</Key><VersionId>null</VersionId></Object></Delete>";
+        assert_eq!(
+            delete_request(doc).unwrap(),
+            (true, vec![" a&b ".to_string(), "c".to_string()])
+        );
+        let many: String = (0..=limits::DELETE_OBJECTS_KEYS_MAX)
+            .map(|i| format!("<Object><Key>{i}</Key></Object>"))
+            .collect();
+        for bad in [
+            "<Delete></Delete>".to_string(),
+            "<Other><Object><Key>a</Key></Object></Other>".to_string(),
+            "<Delete><Object></Object></Delete>".to_string(),
+            format!("<Delete>{many}</Delete>"),
+        ] {
+            let error = delete_request(bad.as_bytes()).unwrap_err();
+            assert_eq!(error.code, ErrorCode::MalformedXML, "{bad:.60}");
+        }
     }
 }
