@@ -52,6 +52,21 @@ pub(crate) fn run(
         stats
             .writes
             .fetch_add(writes.len() as u64, Ordering::SeqCst);
+        // A batch that only forgets reclaim rows is the reclaimer's: its steps are
+        // counted on the fault plan's background lane.
+        #[cfg(feature = "fault-injection")]
+        crate::fault::on_lane(
+            if writes
+                .iter()
+                .all(|w| matches!(w, Write::ForgetReclaimed(..)))
+            {
+                crate::fault::Lane::Background
+            } else {
+                crate::fault::Lane::Request
+            },
+            || commit(&conn, writes.drain(..), &released, &stats),
+        );
+        #[cfg(not(feature = "fault-injection"))]
         commit(&conn, writes.drain(..), &released, &stats);
     }
     log::debug!("metadata writer: all clients gone, exiting");
@@ -76,7 +91,12 @@ fn commit(
     }
     let mut batch = Batch::default();
     batch.deferred.reserve(writes.len());
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+    #[cfg(feature = "fault-injection")]
+    let begun = crate::fault::sqlite(crate::fault::Step::Begin)
+        .and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
+    #[cfg(not(feature = "fault-injection"))]
+    let begun = conn.execute_batch("BEGIN IMMEDIATE");
+    if let Err(error) = begun {
         if lazy {
             let _ = conn.execute_batch("PRAGMA synchronous = FULL");
         }
@@ -89,6 +109,9 @@ fn commit(
     for write in writes {
         run_write(conn, write, &mut batch);
     }
+    #[cfg(feature = "fault-injection")]
+    let outcome = crate::fault::commit(conn).map_err(MetaError::from);
+    #[cfg(not(feature = "fault-injection"))]
     let outcome = conn.execute_batch("COMMIT").map_err(MetaError::from);
     if lazy {
         let _ = conn.execute_batch("PRAGMA synchronous = FULL");
@@ -106,6 +129,9 @@ fn commit(
         let _ = released.send(batch_released);
     }
     if outcome.is_ok() {
+        // A crash point: committed, nobody answered yet.
+        #[cfg(feature = "fault-injection")]
+        crate::fault::pass(crate::fault::Step::Committed);
         // Counted before anyone hears of the commit.
         stats.commits.fetch_add(1, Ordering::SeqCst);
     }
@@ -157,6 +183,21 @@ fn settle_releasing<T: 'static>(
 /// Runs one write inside its savepoint.
 fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
     if let Err(error) = conn.execute_batch("SAVEPOINT request") {
+        write.fail(error.into());
+        return;
+    }
+    // The reclaimer's writes count on its lane even in a request's batch, so that
+    // joining one does not move the request lane's count.
+    #[cfg(feature = "fault-injection")]
+    let injected = match write {
+        Write::ForgetReclaimed(..) => crate::fault::on_lane(crate::fault::Lane::Background, || {
+            crate::fault::statement(conn)
+        }),
+        _ => crate::fault::statement(conn),
+    };
+    #[cfg(feature = "fault-injection")]
+    if let Err(error) = injected {
+        let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
         write.fail(error.into());
         return;
     }
