@@ -31,6 +31,12 @@ struct Batch {
     deferred: Vec<Deferred>,
     /// Data ids the writes released, handed to the reclaimer after the commit.
     released: Vec<String>,
+    /// Set when a failed write took the whole transaction with it: on IOERR, FULL,
+    /// BUSY or NOMEM inside a statement SQLite may roll back the transaction, not only
+    /// the statement. The writes before it are then undone, and the ones after it must
+    /// not run: outside a transaction each would commit on its own, and be answered
+    /// with the batch's failure all the same.
+    lost: Option<MetaError>,
 }
 
 /// Group-commits writes until every sender is gone.
@@ -107,12 +113,21 @@ fn commit(
         return;
     }
     for write in writes {
-        run_write(conn, write, &mut batch);
+        match &batch.lost {
+            Some(error) => write.fail(error.clone()),
+            None => run_write(conn, write, &mut batch),
+        }
     }
-    #[cfg(feature = "fault-injection")]
-    let outcome = crate::fault::commit(conn).map_err(MetaError::from);
-    #[cfg(not(feature = "fault-injection"))]
-    let outcome = conn.execute_batch("COMMIT").map_err(MetaError::from);
+    let outcome = match batch.lost.clone() {
+        Some(error) => Err(error),
+        None => {
+            #[cfg(feature = "fault-injection")]
+            let committed = crate::fault::commit(conn);
+            #[cfg(not(feature = "fault-injection"))]
+            let committed = conn.execute_batch("COMMIT");
+            committed.map_err(MetaError::from)
+        }
+    };
     if lazy {
         let _ = conn.execute_batch("PRAGMA synchronous = FULL");
     }
@@ -174,9 +189,18 @@ fn settle_releasing<T: 'static>(
                 .push(Box::new(move |commit| send(reply, commit.map(|()| value))));
         }
         Err(error) => {
-            let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
+            undo_write(conn, &error, batch);
             send(reply, Err(error));
         }
+    }
+}
+
+/// Rolls back a failed write's savepoint, and notes when the failure took the whole
+/// transaction with it (SQLite is then in autocommit mode).
+fn undo_write(conn: &Connection, error: &MetaError, batch: &mut Batch) {
+    let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
+    if conn.is_autocommit() && batch.lost.is_none() {
+        batch.lost = Some(error.clone());
     }
 }
 
@@ -197,8 +221,9 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
     };
     #[cfg(feature = "fault-injection")]
     if let Err(error) = injected {
-        let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
-        write.fail(error.into());
+        let error = MetaError::from(error);
+        undo_write(conn, &error, batch);
+        write.fail(error);
         return;
     }
     let no_release = |ids: Vec<String>| ((), ids);
