@@ -11,6 +11,8 @@
 //! - [`storage`]: object bytes on local disk, written durably and streamed back.
 //! - [`ops`]: logging and other operational surfaces.
 //! - [`limits`]: every bound in one file; [`config`]: the settings the daemon runs with.
+//! - `fault` (only with the `fault-injection` feature): injected failures and crashes
+//!   at every storage and metadata step, for the fault simulation.
 //!
 //! A request passes its stages in one order. The http layer reads and parses the
 //! head, then hands it to the service (`s3::service`), which resolves bucket and key,
@@ -41,6 +43,11 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+// The plan's arithmetic is unit-tested in every test build; the fault points that use
+// it exist only with the feature.
+#[cfg(any(test, feature = "fault-injection"))]
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+pub(crate) mod fault;
 pub(crate) mod http;
 pub(crate) mod limits;
 pub mod meta;

@@ -175,7 +175,11 @@ pub(crate) async fn run_reclaimer(state: Rc<CoreState>, released: flume::Receive
 async fn remove_files(state: &CoreState, data_ids: Vec<String>) -> u64 {
     let mut removed = Vec::with_capacity(data_ids.len());
     for data_id in data_ids {
-        match state.storage.remove(&data_id).await {
+        let removal = state.storage.remove(&data_id);
+        // The reclaimer runs beside the next request: its steps have their own count.
+        #[cfg(feature = "fault-injection")]
+        let removal = crate::fault::background(removal);
+        match removal.await {
             Ok(()) => removed.push(data_id),
             Err(error) => log::warn!("could not remove released data file {data_id}: {error}"),
         }

@@ -90,6 +90,9 @@ pub fn run(config: Config) -> Result<(), String> {
     // What startup just released has no reader; what a running daemon releases waits
     // for its readers, in the reclaimer on core 0.
     released_rx.drain().for_each(drop);
+    // Recovery is done: injected faults (a test build's) count from here.
+    #[cfg(feature = "fault-injection")]
+    crate::fault::arm();
     let mut released_rx = Some(released_rx);
     let fence = ReadFence::new(config.threads);
 
@@ -321,6 +324,8 @@ fn sweep_orphans_in_background(db_path: PathBuf, storage: Storage) {
     let spawned = thread::Builder::new()
         .name("bleepstore-sweep".into())
         .spawn(move || {
+            #[cfg(feature = "fault-injection")]
+            crate::fault::exempt_thread();
             let begun = std::time::Instant::now();
             let referenced = match meta::admin::referenced_data_ids(&db_path) {
                 Ok(ids) => ids,

@@ -14,6 +14,16 @@ pub(crate) fn run(conn: Connection, rx: flume::Receiver<Read>) {
             read.fail(error.into());
             continue;
         }
+        // The probes' reads (/health, /metrics) are never failed nor counted: the
+        // fault simulation polls them.
+        #[cfg(feature = "fault-injection")]
+        if !matches!(read, Read::Ping(_) | Read::Counts(_)) {
+            if let Err(error) = crate::fault::sqlite(crate::fault::Step::MetaRead) {
+                read.fail(error.into());
+                let _ = conn.execute_batch("COMMIT");
+                continue;
+            }
+        }
         serve(&conn, read);
         // A read-only transaction has nothing to lose: ending it only lets the next
         // read see newer commits.

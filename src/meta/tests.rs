@@ -431,3 +431,61 @@ fn reads_never_wait_behind_a_commit() {
     assert_eq!(pending.join().unwrap(), Ok(()));
     assert!(block_on(meta.get_object("b", "k2")).unwrap().is_some());
 }
+
+#[test]
+fn a_write_that_loses_the_transaction_fails_its_whole_batch() {
+    use std::sync::atomic::Ordering;
+    let path = temp_db("lost-transaction");
+    let (meta, _thread) = start(&path).unwrap();
+    block_on(meta.create_bucket(bucket("b", "o"))).unwrap();
+    // On IOERR, FULL, BUSY or NOMEM inside a statement SQLite may roll back the whole
+    // transaction, not just the statement; RAISE(ROLLBACK) in a trigger does it at will.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER lose BEFORE INSERT ON objects WHEN NEW.key = 'doomed'
+             BEGIN SELECT RAISE(ROLLBACK, 'the transaction is gone'); END;",
+        )
+        .unwrap();
+    let writes = meta.writer_stats().writes.load(Ordering::SeqCst);
+    let lock = hold_write_lock(&path);
+    let first = {
+        let meta = meta.clone();
+        std::thread::spawn(move || {
+            block_on(meta.put_object(object("b", "first", "f0"), PutCondition::None))
+        })
+    };
+    wait_until("the writer to take the first write", || {
+        meta.writer_stats().writes.load(Ordering::SeqCst) == writes + 1
+    });
+    // Five writes queue into one batch, in order; the third loses the transaction.
+    let keys = ["q0", "q1", "doomed", "q3", "q4"];
+    let queued: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let client = meta.clone();
+            let key = key.to_string();
+            let queued = meta.queued_writes();
+            let write = std::thread::spawn(move || {
+                block_on(
+                    client.put_object(object("b", &key, &format!("d-{key}")), PutCondition::None),
+                )
+            });
+            wait_until("the write to queue", || meta.queued_writes() == queued + 1);
+            write
+        })
+        .collect();
+    drop(lock);
+    assert_eq!(first.join().unwrap(), Ok(()));
+    for (key, write) in keys.iter().zip(queued) {
+        assert!(write.join().unwrap().is_err(), "{key} was answered Ok");
+    }
+    for key in keys {
+        assert_eq!(
+            block_on(meta.get_object("b", key)).unwrap(),
+            None,
+            "{key} was answered with an error, yet stored"
+        );
+    }
+    assert!(block_on(meta.get_object("b", "first")).unwrap().is_some());
+}

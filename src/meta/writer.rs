@@ -31,6 +31,12 @@ struct Batch {
     deferred: Vec<Deferred>,
     /// Data ids the writes released, handed to the reclaimer after the commit.
     released: Vec<String>,
+    /// Set when a failed write took the whole transaction with it: on IOERR, FULL,
+    /// BUSY or NOMEM inside a statement SQLite may roll back the transaction, not only
+    /// the statement. The writes before it are then undone, and the ones after it must
+    /// not run: outside a transaction each would commit on its own, and be answered
+    /// with the batch's failure all the same.
+    lost: Option<MetaError>,
 }
 
 /// Group-commits writes until every sender is gone.
@@ -52,6 +58,21 @@ pub(crate) fn run(
         stats
             .writes
             .fetch_add(writes.len() as u64, Ordering::SeqCst);
+        // A batch that only forgets reclaim rows is the reclaimer's: its steps are
+        // counted on the fault plan's background lane.
+        #[cfg(feature = "fault-injection")]
+        crate::fault::on_lane(
+            if writes
+                .iter()
+                .all(|w| matches!(w, Write::ForgetReclaimed(..)))
+            {
+                crate::fault::Lane::Background
+            } else {
+                crate::fault::Lane::Request
+            },
+            || commit(&conn, writes.drain(..), &released, &stats),
+        );
+        #[cfg(not(feature = "fault-injection"))]
         commit(&conn, writes.drain(..), &released, &stats);
     }
     log::debug!("metadata writer: all clients gone, exiting");
@@ -76,7 +97,12 @@ fn commit(
     }
     let mut batch = Batch::default();
     batch.deferred.reserve(writes.len());
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+    #[cfg(feature = "fault-injection")]
+    let begun = crate::fault::sqlite(crate::fault::Step::Begin)
+        .and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
+    #[cfg(not(feature = "fault-injection"))]
+    let begun = conn.execute_batch("BEGIN IMMEDIATE");
+    if let Err(error) = begun {
         if lazy {
             let _ = conn.execute_batch("PRAGMA synchronous = FULL");
         }
@@ -87,9 +113,21 @@ fn commit(
         return;
     }
     for write in writes {
-        run_write(conn, write, &mut batch);
+        match &batch.lost {
+            Some(error) => write.fail(error.clone()),
+            None => run_write(conn, write, &mut batch),
+        }
     }
-    let outcome = conn.execute_batch("COMMIT").map_err(MetaError::from);
+    let outcome = match batch.lost.clone() {
+        Some(error) => Err(error),
+        None => {
+            #[cfg(feature = "fault-injection")]
+            let committed = crate::fault::commit(conn);
+            #[cfg(not(feature = "fault-injection"))]
+            let committed = conn.execute_batch("COMMIT");
+            committed.map_err(MetaError::from)
+        }
+    };
     if lazy {
         let _ = conn.execute_batch("PRAGMA synchronous = FULL");
     }
@@ -106,6 +144,9 @@ fn commit(
         let _ = released.send(batch_released);
     }
     if outcome.is_ok() {
+        // A crash point: committed, nobody answered yet.
+        #[cfg(feature = "fault-injection")]
+        crate::fault::pass(crate::fault::Step::Committed);
         // Counted before anyone hears of the commit.
         stats.commits.fetch_add(1, Ordering::SeqCst);
     }
@@ -148,9 +189,18 @@ fn settle_releasing<T: 'static>(
                 .push(Box::new(move |commit| send(reply, commit.map(|()| value))));
         }
         Err(error) => {
-            let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
+            undo_write(conn, &error, batch);
             send(reply, Err(error));
         }
+    }
+}
+
+/// Rolls back a failed write's savepoint, and notes when the failure took the whole
+/// transaction with it (SQLite is then in autocommit mode).
+fn undo_write(conn: &Connection, error: &MetaError, batch: &mut Batch) {
+    let _ = conn.execute_batch("ROLLBACK TO request; RELEASE request");
+    if conn.is_autocommit() && batch.lost.is_none() {
+        batch.lost = Some(error.clone());
     }
 }
 
@@ -158,6 +208,22 @@ fn settle_releasing<T: 'static>(
 fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
     if let Err(error) = conn.execute_batch("SAVEPOINT request") {
         write.fail(error.into());
+        return;
+    }
+    // The reclaimer's writes count on its lane even in a request's batch, so that
+    // joining one does not move the request lane's count.
+    #[cfg(feature = "fault-injection")]
+    let injected = match write {
+        Write::ForgetReclaimed(..) => crate::fault::on_lane(crate::fault::Lane::Background, || {
+            crate::fault::statement(conn)
+        }),
+        _ => crate::fault::statement(conn),
+    };
+    #[cfg(feature = "fault-injection")]
+    if let Err(error) = injected {
+        let error = MetaError::from(error);
+        undo_write(conn, &error, batch);
+        write.fail(error);
         return;
     }
     let no_release = |ids: Vec<String>| ((), ids);

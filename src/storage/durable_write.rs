@@ -23,6 +23,8 @@ pub(super) async fn publish(
     // leave a committed name over a zero-length or partly written file. fdatasync suffices
     // rather than fsync: it also persists the file size, which reading the data back needs,
     // and skips only timestamps we never use.
+    #[cfg(feature = "fault-injection")]
+    crate::fault::io(crate::fault::Step::Sync)?;
     file.sync_data().await?;
     // The descriptor is no longer needed; dropping it lets monoio close it in the background
     // rather than adding a round trip to every publish.
@@ -31,6 +33,8 @@ pub(super) async fn publish(
     // Step 2: give the bytes their final name. rename(2) within one filesystem is atomic, so
     // a reader sees either no object or the complete one, never a growing file. `tmp/` and
     // `objects/` live under the same data dir for exactly this reason.
+    #[cfg(feature = "fault-injection")]
+    crate::fault::io(crate::fault::Step::Rename)?;
     monoio::fs::rename(temp_path, target_path).await?;
 
     // Step 3: fsync the directory that received the name. The rename changed that directory,
@@ -47,6 +51,8 @@ pub(super) async fn publish(
         }
         return Err(err);
     }
+    #[cfg(feature = "fault-injection")]
+    crate::fault::pass(crate::fault::Step::Published);
     Ok(())
 }
 
@@ -55,6 +61,8 @@ pub(super) async fn publish(
 /// rather than sync something else if the path is not a directory. Both the io_uring and the
 /// legacy driver open and fsync directories this way (the storage tests run on both).
 pub(super) async fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(feature = "fault-injection")]
+    crate::fault::io(crate::fault::Step::SyncDir)?;
     let handle = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY)

@@ -96,6 +96,8 @@ impl LocalStorage {
     /// guarantees the file is new, so two writers can never share one.
     pub async fn create(&self, data_id: &str) -> io::Result<TempObject> {
         check_data_id(data_id)?;
+        #[cfg(feature = "fault-injection")]
+        crate::fault::io(crate::fault::Step::Create)?;
         let path = self.inner.tmp_dir.join(data_id);
         let file = OpenOptions::new()
             .write(true)
@@ -107,6 +109,8 @@ impl LocalStorage {
             data_id: data_id.to_string(),
             len: 0,
             write_failed: false,
+            #[cfg(feature = "fault-injection")]
+            write_fault: crate::fault::plan_writes(),
             guard: RemoveOnDrop { path, armed: true },
             storage: self.clone(),
         })
@@ -115,6 +119,8 @@ impl LocalStorage {
     /// Opens a published object for reading; `NotFound` when no file has that id.
     pub async fn open_object(&self, data_id: &str) -> io::Result<ObjectFile> {
         check_data_id(data_id)?;
+        #[cfg(feature = "fault-injection")]
+        crate::fault::io(crate::fault::Step::Open)?;
         let file = File::open(self.object_path(data_id)).await?;
         let len = file.metadata().await?.len();
         Ok(ObjectFile { file, len })
@@ -128,6 +134,11 @@ impl LocalStorage {
         let from = self.object_path(source);
         let mut temp = self.create(target).await?;
         let to = temp.guard.path.clone();
+        #[cfg(feature = "fault-injection")]
+        if let Err(error) = crate::fault::io(crate::fault::Step::Copy) {
+            temp.abort().await;
+            return Err(error);
+        }
         let copied = self
             .inner
             .pool
@@ -162,6 +173,11 @@ impl LocalStorage {
         let sources = self.range_paths(ranges)?;
         let mut temp = self.create(target).await?;
         let to = temp.guard.path.clone();
+        #[cfg(feature = "fault-injection")]
+        if let Err(error) = crate::fault::io(crate::fault::Step::Copy) {
+            temp.abort().await;
+            return Err(error);
+        }
         let copied = self
             .inner
             .pool
@@ -197,6 +213,8 @@ impl LocalStorage {
         stage: S,
     ) -> io::Result<S> {
         let sources = self.range_paths(ranges)?;
+        #[cfg(feature = "fault-injection")]
+        crate::fault::io(crate::fault::Step::Scan)?;
         self.inner
             .pool
             .run(move || {
@@ -225,6 +243,8 @@ impl LocalStorage {
     /// leaves a file the reclaim table or the sweep removes again.
     pub async fn remove(&self, data_id: &str) -> io::Result<()> {
         check_data_id(data_id)?;
+        #[cfg(feature = "fault-injection")]
+        crate::fault::io(crate::fault::Step::Remove)?;
         match monoio::fs::remove_file(self.object_path(data_id)).await {
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
@@ -234,6 +254,8 @@ impl LocalStorage {
     /// Every published object's id, walked on the pool. Entries whose names are not
     /// data ids are not ours: they are logged and left.
     pub async fn list_ids(&self) -> io::Result<Vec<String>> {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::io(crate::fault::Step::List)?;
         let objects_dir = self.inner.objects_dir.clone();
         self.inner
             .pool
@@ -397,6 +419,9 @@ pub struct TempObject {
     /// Set when a write failed part-way: the bytes on disk are then unknown, so the only
     /// sound end is `abort`, and `commit` refuses.
     write_failed: bool,
+    /// The injected fault this object's writes are to suffer.
+    #[cfg(feature = "fault-injection")]
+    write_fault: Option<crate::fault::WriteFault>,
     guard: RemoveOnDrop,
     storage: LocalStorage,
 }
@@ -409,6 +434,10 @@ impl TempObject {
             return (Err(earlier_write_failed()), buf);
         }
         let written = buf.len() as u64;
+        #[cfg(feature = "fault-injection")]
+        let (result, buf) =
+            crate::fault::write_all_at(&self.file, buf, self.len, &mut self.write_fault).await;
+        #[cfg(not(feature = "fault-injection"))]
         let (result, buf) = self.file.write_all_at(buf, self.len).await;
         match result {
             Ok(()) => self.len += written,
@@ -467,7 +496,14 @@ impl RemoveOnDrop {
     /// already lost the object, and the next startup clears `tmp/` anyway.
     async fn remove(&mut self) {
         self.armed = false;
-        match monoio::fs::remove_file(&self.path).await {
+        #[cfg(feature = "fault-injection")]
+        let removed = match crate::fault::io(crate::fault::Step::RemoveTemp) {
+            Ok(()) => monoio::fs::remove_file(&self.path).await,
+            Err(error) => Err(error),
+        };
+        #[cfg(not(feature = "fault-injection"))]
+        let removed = monoio::fs::remove_file(&self.path).await;
+        match removed {
             Err(err) if err.kind() != io::ErrorKind::NotFound => {
                 log::warn!("removing temp file {}: {err}", self.path.display());
             }
@@ -512,6 +548,9 @@ impl ObjectFile {
     /// Reads up to `buf.capacity()` bytes at `offset` into `buf` from index 0, setting its
     /// length to the count read (0 at the end of the file).
     pub async fn read_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {
+        #[cfg(feature = "fault-injection")]
+        return crate::fault::read_at(&self.file, buf, offset).await;
+        #[cfg(not(feature = "fault-injection"))]
         self.file.read_at(buf, offset).await
     }
 }
