@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import BIN, ROOT, Daemon, wait_for
 
@@ -90,6 +91,28 @@ def test_a_commit_whose_outcome_is_unknown_is_never_answered(fault_bin, fault):
         assert body == (b"new bytes" if fault == "landed" else b"old bytes")
         files, named, waiting = data_files(daemon.data_dir)
         assert (files, waiting) == (named, 0)
+    finally:
+        daemon.stop()
+
+
+def test_a_busy_database_is_answered_503_and_changes_nothing(fault_bin):
+    """SQLITE_BUSY past the busy timeout (another process holding the write lock)
+    is a retryable 503 ServiceUnavailable, not a 500, and nothing is stored."""
+    daemon = Daemon(threads=1, binary=fault_bin).start()
+    try:
+        daemon.client().create_bucket(Bucket="bkt")
+        daemon.stop()
+        daemon.env["BLEEPSTORE_FAULTS"] = "rate=0,inject=meta.begin:busy"
+        daemon.start()
+        s3 = daemon.client()
+        with pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket="bkt", Key="k", Body=b"x" * 100_000)
+        error = refused.value.response
+        assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"]) == (503, "ServiceUnavailable")
+        assert s3.list_objects_v2(Bucket="bkt").get("KeyCount") == 0
+        restart_clean(daemon)
+        files, named, waiting = data_files(daemon.data_dir)
+        assert (files, named, waiting) == (set(), set(), 0)
     finally:
         daemon.stop()
 
