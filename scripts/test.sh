@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust unit and integration tests (SigV4 vectors,
 # raw-socket HTTP cases), then the boto3 / aws CLI suite, the crash test, the
-# injected-fault tests and the browser check against the release binary. Installs
+# fault simulation and the browser check against the release binary. Installs
 # what the tests need on a bare machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ npm ci --prefix tests/browser --no-audit --no-fund --silent
 
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
-# The fault-injection build for the injected-fault tests (tests/python/test_faults.py),
+# The fault-injection build for the fault simulation (tests/python/test_faults.py),
 # copied aside; cargo caches both builds, and the plain one last leaves
 # target/release/bleepstore without a trace of fault code.
 cargo build --release --bins --features fault-injection
