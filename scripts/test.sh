@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust unit and integration tests (SigV4 vectors,
 # raw-socket HTTP cases), a short run of each fuzz target, then the boto3 / aws
-# CLI suite, the crash test and the browser check against the release binary.
-# Installs what the tests need on a bare machine.
+# CLI suite, the crash test, the fault simulation and the browser check against the
+# release binary. Installs what the tests need on a bare machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,8 +21,15 @@ npm ci --prefix tests/browser --no-audit --no-fund --silent
 
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
+# The fault-injection build for the fault simulation (tests/python/test_faults.py),
+# copied aside; cargo caches both builds, and the plain one last leaves
+# target/release/bleepstore without a trace of fault code.
+cargo build --release --bins --features fault-injection
+cp target/release/bleepstore target/release/bleepstore-faults.new
+mv target/release/bleepstore-faults.new target/release/bleepstore-faults
 cargo build --release --bins
 export BLEEPSTORE_BIN="$PWD/target/release/bleepstore"
+export BLEEPSTORE_FAULT_BIN="$PWD/target/release/bleepstore-faults"
 cargo test --release
 # Every fuzz target in fuzz/ for a few seconds from its committed corpus.
 ./scripts/fuzz_smoke.sh

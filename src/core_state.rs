@@ -119,7 +119,7 @@ impl CoreState {
             .meta
             .get_credential(access_key)
             .await
-            .map_err(S3Error::internal)?
+            .map_err(|e| crate::error::meta_error(e, "", None))?
             .map(Rc::new);
         if let Some(row) = &row {
             let mut cache = self.credentials.borrow_mut();

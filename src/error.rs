@@ -372,6 +372,10 @@ pub fn meta_error(error: MetaError, bucket: &str, key: Option<&str>) -> S3Error 
             log::error!("metadata disk full");
             S3Error::new(ErrorCode::InsufficientStorage)
         }
+        MetaError::Busy => {
+            log::warn!("metadata database busy past its timeout");
+            S3Error::new(ErrorCode::ServiceUnavailable)
+        }
         MetaError::BadDigest => S3Error::with_message(
             ErrorCode::BadDigest,
             "The checksum you specified did not match the calculated checksum of the object.",
@@ -387,4 +391,25 @@ pub fn storage_error(error: std::io::Error) -> S3Error {
         return S3Error::new(ErrorCode::InsufficientStorage);
     }
     S3Error::internal(format!("storage: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_database_is_a_retryable_503() {
+        let locked = |code| {
+            MetaError::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        assert_eq!(locked(rusqlite::ffi::SQLITE_BUSY), MetaError::Busy);
+        assert_eq!(locked(rusqlite::ffi::SQLITE_LOCKED), MetaError::Busy);
+        assert_eq!(locked(rusqlite::ffi::SQLITE_FULL), MetaError::DiskFull);
+        assert_eq!(meta_error(MetaError::Busy, "b", None).status(), 503);
+        let io = meta_error(locked(rusqlite::ffi::SQLITE_IOERR), "b", None);
+        assert_eq!(io.code, ErrorCode::InternalError);
+    }
 }

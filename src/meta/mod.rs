@@ -284,6 +284,9 @@ pub enum MetaError {
     Closed,
     /// The database's disk is full: the write was rolled back.
     DiskFull,
+    /// The database stayed locked (by another process) past the busy timeout: nothing
+    /// was done, and a retry may succeed.
+    Busy,
     Sqlite(String),
 }
 
@@ -302,6 +305,7 @@ impl fmt::Display for MetaError {
             MetaError::PreconditionFailed => f.write_str("precondition failed"),
             MetaError::Closed => f.write_str("metadata thread closed"),
             MetaError::DiskFull => f.write_str("metadata disk full"),
+            MetaError::Busy => f.write_str("metadata database busy"),
             MetaError::Sqlite(message) => write!(f, "sqlite: {message}"),
         }
     }
@@ -312,8 +316,12 @@ impl std::error::Error for MetaError {}
 impl From<rusqlite::Error> for MetaError {
     fn from(error: rusqlite::Error) -> MetaError {
         if let rusqlite::Error::SqliteFailure(failure, _) = &error {
-            if failure.code == rusqlite::ErrorCode::DiskFull {
-                return MetaError::DiskFull;
+            match failure.code {
+                rusqlite::ErrorCode::DiskFull => return MetaError::DiskFull,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                    return MetaError::Busy
+                }
+                _ => {}
             }
         }
         MetaError::Sqlite(error.to_string())

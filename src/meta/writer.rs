@@ -125,6 +125,13 @@ fn commit(
             let committed = crate::fault::commit(conn);
             #[cfg(not(feature = "fault-injection"))]
             let committed = conn.execute_batch("COMMIT");
+            // Either outcome of a batch that only forgets reclaim rows is harmless (rows
+            // left behind make startup remove gone files again): no need to end for it.
+            if let Err(error) = &committed {
+                if !lazy && outcome_unknown(error) {
+                    abort_unanswered(error);
+                }
+            }
             committed.map_err(MetaError::from)
         }
     };
@@ -153,6 +160,31 @@ fn commit(
     for reply in batch.deferred {
         reply(outcome.clone());
     }
+}
+
+/// Whether a failed COMMIT may have reached the disk all the same. An I/O error may
+/// have: in WAL mode the commit's frames are written before the WAL is fsynced, so a
+/// failed fsync leaves a whole transaction in the WAL file, rolled back for this
+/// process but replayed by the WAL recovery of the next start. BUSY and FULL fail
+/// before a commit frame is complete, so nothing of the batch can come back.
+fn outcome_unknown(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(failure, _)
+        if failure.code == rusqlite::ErrorCode::SystemIoFailure)
+}
+
+/// Ends the process, answering nobody, after a commit whose outcome is unknown. An
+/// error answer would be false if a restart brings the batch back (and the handler,
+/// taking the error at its word, would already have removed the new data file, so
+/// the row would name a missing file); a success answer would be false if it does
+/// not. Crash-only: restart recovery (SQLite's WAL replay, then the orphan sweep)
+/// settles one outcome, and the unanswered clients retry.
+fn abort_unanswered(error: &rusqlite::Error) -> ! {
+    log::error!(
+        "metadata commit failed with an I/O error ({error}): its outcome is unknown, so \
+         the process aborts unanswered and restart recovery settles it"
+    );
+    crate::ops::logging::flush(std::time::Duration::from_secs(1));
+    std::process::abort()
 }
 
 /// Settles one write inside its savepoint. Success defers the reply to the commit;

@@ -34,7 +34,8 @@ def free_port():
 class Daemon:
     """One daemon process on its own port and data dir; restartable."""
 
-    def __init__(self, data_dir=None, extra_args=(), threads=2):
+    def __init__(self, data_dir=None, extra_args=(), threads=2, binary=None):
+        self.binary = binary or BIN
         self.port = free_port()
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="bleepstore-test-")
         self.extra_args = list(extra_args)
@@ -52,7 +53,7 @@ class Daemon:
         # lingering listener of a process killed a moment ago.
         offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
-        args = [BIN, "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
+        args = [self.binary, "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
                 "--threads", str(self.threads), "--domain", "localhost", "--log-level", "info",
                 *self.backend_args(), *self.extra_args]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env={**os.environ, **self.env})
