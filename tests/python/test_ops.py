@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BIN, ROOT, Daemon, free_port, make_client
+from conftest import BIN, ROOT, Daemon, free_port, make_client, wait_for
 
 
 def get(endpoint, path):
@@ -137,8 +137,9 @@ def test_health_names_a_failing_check_without_its_error_text():
         storage = health["checks"]["storage"]
         assert storage["status"] == "error" and storage["error"] == "check failed; the server log has the cause"
         assert d.data_dir.encode() not in body and b"directory" not in body
-        # The cause, with its path, is for the operator's log.
-        assert b"health check storage failed: Not a directory" in open(d.log_path, "rb").read()
+        # The cause, with its path, is for the operator's log (written by the log thread).
+        wait_for(lambda: b"health check storage failed: Not a directory" in open(d.log_path, "rb").read(),
+                 "the cause in the log")
         os.remove(temp_dir)
         os.rename(temp_dir + ".away", temp_dir)
         assert get(d.endpoint, "/health")[0] == 200
