@@ -4,7 +4,7 @@
 # Usage: scripts/bench_load.sh [seconds-per-run]
 # Environment: BENCH_SIZES (default "4096 67108864"), BENCH_LOG_LEVEL (default warn:
 # info adds the access log), BENCH_LOG_FORMAT (text or json), BENCH_LOG (where stderr goes),
-# BENCH_BACKEND=memory (the memory backend instead of files), BENCH_TLS=1 (serve and load over HTTPS with a throwaway CA; scripts/bench_tls.sh
+# BENCH_BACKEND=memory or sqlite (the memory backend, or bytes in the database, instead of files), BENCH_TLS=1 (serve and load over HTTPS with a throwaway CA; scripts/bench_tls.sh
 # runs both in one go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +13,13 @@ port=${BENCH_PORT:-19000}
 cargo build --release --bins --benches >/dev/null 2>&1
 data=$(mktemp -d)
 tls_serve=() tls_load=() backend=()
-if [ "${BENCH_BACKEND:-local}" = memory ]; then
-  printf 'storage:\n  backend: memory\n  memory:\n    max_size_bytes: 16GiB\n' > "$data/memory.yaml"
-  backend=(--config "$data/memory.yaml")
-fi
+case "${BENCH_BACKEND:-local}" in
+  memory) printf 'storage:\n  backend: memory\n  memory:\n    max_size_bytes: 16GiB\n' > "$data/backend.yaml" ;;
+  sqlite) printf 'storage:\n  backend: sqlite\n' > "$data/backend.yaml" ;;
+  local) ;;
+  *) echo "BENCH_BACKEND: expected local, memory or sqlite" >&2; exit 2 ;;
+esac
+[ -f "$data/backend.yaml" ] && backend=(--config "$data/backend.yaml")
 if [ -n "${BENCH_TLS:-}" ]; then
   pki="$data/pki" && mkdir -p "$pki"
   ossl() { openssl "$@" >/dev/null 2>&1; }

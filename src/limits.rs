@@ -56,6 +56,20 @@ pub(crate) const PRESIGNED_EXPIRES_SECS_MAX: i64 = 604_800;
 pub(crate) const META_QUEUE_DEPTH_MAX: usize = 4096;
 /// Reader threads serving metadata reads, each on its own read-only connection.
 pub(crate) const META_READERS: usize = 2;
+/// Reader threads serving reads of object bytes kept in the database (the sqlite
+/// backend), apart from the metadata readers so a large GET never delays a listing.
+pub(crate) const BLOB_READERS: usize = 2;
+/// The sqlite backend's chunk rows: every chunk of an object but the last holds this
+/// many bytes, so a read finds its chunk by division. One upload's bytes in flight to
+/// the writer are at most two chunks.
+pub(crate) const BLOB_CHUNK_BYTES: usize = 1024 * 1024;
+/// Objects of the sqlite backend at most this large come back with their open, so a
+/// small GET costs one trip to a blob reader.
+pub(crate) const BLOB_INLINE_BYTES_MAX: u64 = 256 * 1024;
+/// WAL pages after which a commit of the sqlite backend checkpoints (SQLite's default
+/// is 1000, 4 MiB): object bytes fill the WAL fast, and each checkpoint syncs the
+/// database file inside the writer's commit.
+pub(crate) const BLOB_WAL_CHECKPOINT_PAGES: i64 = 16384;
 /// Metadata write requests committed in one transaction at most.
 pub(crate) const META_BATCH_MAX: usize = 1024;
 /// Entries in each per-core signing-key cache and credential cache.

@@ -5,7 +5,7 @@
 //! io_uring), each with its own SO_REUSEPORT listener and its own `CoreState`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -69,7 +69,7 @@ pub fn run(config: Config) -> Result<(), String> {
             db_path.display()
         ));
     }
-    if let Storage::Memory(memory) = &storage {
+    if let Some(Storage::Memory(memory)) = &storage {
         // Bytes published after the last snapshot (or all, without one) are gone: so
         // are the rows that named them.
         let present = memory.list_ids().into_iter().collect();
@@ -83,9 +83,23 @@ pub fn run(config: Config) -> Result<(), String> {
             );
         }
     }
+    if config.storage == StorageBackend::Sqlite {
+        let removed = meta::admin::remove_unsealed_blobs(&db_path).map_err(|e| {
+            format!(
+                "cannot recover the sqlite backend in {}: {e}",
+                db_path.display()
+            )
+        })?;
+        log::info!("recovery: {removed} interrupted uploads removed from the database");
+    }
     let (released_tx, released_rx) = flume::unbounded();
-    let (meta, meta_thread) = meta::start(&db_path, released_tx)
+    let blobs_in_db = config.storage == StorageBackend::Sqlite;
+    let (meta, meta_thread) = meta::start(&db_path, released_tx, blobs_in_db)
         .map_err(|e| format!("cannot open metadata {}: {e}", db_path.display()))?;
+    let storage = match storage {
+        Some(storage) => storage,
+        None => open_sqlite(&meta, &db_path)?,
+    };
     startup_with_metadata(&config, &meta, &storage)?;
     // What startup just released has no reader; what a running daemon releases waits
     // for its readers, in the reclaimer on core 0.
@@ -155,8 +169,10 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens the configured backend, after its startup recovery.
-fn open_storage(config: &Config) -> Result<Storage, String> {
+/// Opens the configured backend, after its startup recovery. The sqlite backend lives
+/// in the metadata database, and opens (`open_sqlite`) once the metadata threads run:
+/// here it is `None`.
+fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
     match &config.storage {
         StorageBackend::Local => {
             let (storage, recovery) = Storage::open_local(&config.data_dir).map_err(|e| {
@@ -169,7 +185,7 @@ fn open_storage(config: &Config) -> Result<Storage, String> {
                 "recovery: {} interrupted writes removed from tmp/",
                 recovery.temp_files_removed
             );
-            Ok(storage)
+            Ok(Some(storage))
         }
         StorageBackend::Memory { max_size, snapshot } => {
             let (storage, loaded) = Storage::open_memory(*max_size, snapshot.clone())
@@ -184,9 +200,24 @@ fn open_storage(config: &Config) -> Result<Storage, String> {
                     "memory backend: at most {max_size} bytes, no persistence (a restart starts empty)"
                 ),
             }
-            Ok(storage)
+            Ok(Some(storage))
         }
+        StorageBackend::Sqlite => Ok(None),
     }
+}
+
+/// The sqlite backend, over the metadata threads' blob readers and writer.
+fn open_sqlite(meta: &MetaClient, db_path: &Path) -> Result<Storage, String> {
+    let blobs = meta
+        .blobs()
+        .ok_or("the metadata threads were started without blob readers")?;
+    let storage =
+        Storage::open_sqlite(blobs).map_err(|e| format!("cannot open the sqlite backend: {e}"))?;
+    log::info!(
+        "sqlite backend: object bytes in {} with their metadata",
+        db_path.display()
+    );
+    Ok(storage)
 }
 
 /// SIGHUP: re-reads the TLS certificate and key, for the handshakes that follow. A

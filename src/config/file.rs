@@ -144,6 +144,13 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                                 }
                             }
                         }
+                        // The sqlite backend keeps its bytes in the metadata database
+                        // (metadata.sqlite.path): it has no settings of its own.
+                        "sqlite" => {
+                            for (key, _) in reader.section(v, &path)? {
+                                reader.unknown(&format!("storage.sqlite.{key}"));
+                            }
+                        }
                         "local" => {
                             for (key, v) in reader.section(v, &path)? {
                                 let path = format!("storage.local.{key}");

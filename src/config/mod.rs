@@ -69,9 +69,9 @@ pub struct Flags {
     /// deleted, at startup and while serving (default 604800, 7 days)
     #[argh(option)]
     pub multipart_ttl: Option<u64>,
-    /// where object bytes live: local (files under --data-dir) or memory (bounded by
-    /// storage.memory.max_size_bytes of the config file) (default local; env
-    /// BLEEPSTORE_STORAGE_BACKEND)
+    /// where object bytes live: local (files under --data-dir), memory (bounded by
+    /// storage.memory.max_size_bytes of the config file) or sqlite (in the metadata
+    /// database) (default local; env BLEEPSTORE_STORAGE_BACKEND)
     #[argh(option)]
     pub storage_backend: Option<String>,
     /// serve HTTPS with this PEM certificate chain, leaf first; re-read on SIGHUP
@@ -182,6 +182,8 @@ pub enum StorageBackend {
         max_size: u64,
         snapshot: Option<crate::storage::Snapshot>,
     },
+    /// Chunk rows in the metadata database, committed with the rows that name them.
+    Sqlite,
 }
 
 impl StorageBackend {
@@ -190,6 +192,7 @@ impl StorageBackend {
         match self {
             StorageBackend::Local => "local",
             StorageBackend::Memory { .. } => "memory",
+            StorageBackend::Sqlite => "sqlite",
         }
     }
 }
@@ -419,9 +422,10 @@ impl Config {
                     snapshot,
                 }
             }
-            other @ ("sqlite" | "aws" | "gcp" | "azure") => {
+            "sqlite" => StorageBackend::Sqlite,
+            other @ ("aws" | "gcp" | "azure") => {
                 return Err(format!(
-                "storage.backend {other:?} is not supported by this build yet; use local or memory"
+                "storage.backend {other:?} is not supported by this build yet; use local, memory or sqlite"
             ))
             }
             other => {
@@ -517,6 +521,9 @@ mod tests {
                 }),
             }
         );
+        let sqlite = resolve("storage:\n  backend: sqlite\n").unwrap();
+        assert_eq!(sqlite.storage, StorageBackend::Sqlite);
+        assert_eq!(sqlite.storage.identity(), "sqlite");
         let volatile = resolve("storage:\n  backend: memory\n").unwrap();
         assert_eq!(
             volatile.storage,

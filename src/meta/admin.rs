@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rusqlite::OpenFlags;
 
-use crate::meta::credentials;
+use crate::meta::{blobs, credentials};
 use crate::meta::{schema, CredentialRow, MetaError};
 
 /// Adds or replaces a key pair.
@@ -44,6 +44,12 @@ pub fn referenced_data_ids(db_path: &Path) -> Result<HashSet<String>, MetaError>
     )?;
     let ids = stmt.query_map([], |r| r.get(0))?;
     Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// Startup recovery of the sqlite backend: removes the chunks of uploads a crash
+/// interrupted (never sealed, so nothing names them); returns how many uploads.
+pub fn remove_unsealed_blobs(db_path: &Path) -> Result<u64, MetaError> {
+    blobs::remove_unsealed(&schema::open(db_path)?)
 }
 
 /// Claims the database for the storage backend `identity` (`local`, `memory`, ...)

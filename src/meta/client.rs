@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::limits;
-use crate::meta::messages::{Read, Reply, Write};
+use crate::meta::blobs::{BlobInfo, BlobTail};
+use crate::meta::messages::{BlobRead, Read, Reply, Write};
 use crate::meta::uploads::UploadQuery;
 use crate::meta::writer::WriterStats;
 use crate::meta::{
@@ -22,6 +23,16 @@ pub struct MetaClient {
     writes: flume::Sender<Write>,
     reads: flume::Sender<Read>,
     stats: Arc<WriterStats>,
+    blobs: Option<BlobClient>,
+}
+
+/// Reaches object bytes held in the database (the sqlite backend): writes go to the
+/// one writer, in its group commits; reads to blob readers of their own, so a large
+/// GET never holds up a metadata read. Clones may live on any thread.
+#[derive(Clone, Debug)]
+pub struct BlobClient {
+    writes: flume::Sender<Write>,
+    reads: flume::Sender<BlobRead>,
 }
 
 /// The metadata threads. They end after every `MetaClient` is dropped and their
@@ -40,13 +51,21 @@ impl MetaThread {
 }
 
 /// Opens (creating and migrating) the database, then starts the writer and the
-/// readers. Every commit that releases data files sends them on `released`, for the
-/// reclaimer.
+/// readers (and, with `blobs`, the readers of object bytes kept in the database).
+/// Every commit that releases data files sends them on `released`, for the reclaimer.
 pub fn start(
     db_path: &Path,
     released: flume::Sender<Released>,
+    blobs: bool,
 ) -> Result<(MetaClient, MetaThread), MetaError> {
     let conn = schema::open(db_path)?;
+    if blobs {
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            limits::BLOB_WAL_CHECKPOINT_PAGES,
+        )?;
+    }
     let (writes, write_rx) = flume::bounded(limits::META_QUEUE_DEPTH_MAX);
     let (reads, read_rx) = flume::bounded(limits::META_QUEUE_DEPTH_MAX);
     let stats = Arc::new(WriterStats::default());
@@ -70,33 +89,61 @@ pub fn start(
                 .map_err(spawn_error)?,
         );
     }
+    let blobs = if blobs {
+        let (blob_reads, blob_read_rx) = flume::bounded(limits::META_QUEUE_DEPTH_MAX);
+        for index in 0..limits::BLOB_READERS {
+            let conn = schema::open_reader(db_path)?;
+            let rx = blob_read_rx.clone();
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("bleepstore-blob-{index}"))
+                    .spawn(move || readers::run_blobs(conn, rx))
+                    .map_err(spawn_error)?,
+            );
+        }
+        Some(BlobClient {
+            writes: writes.clone(),
+            reads: blob_reads,
+        })
+    } else {
+        None
+    };
     Ok((
         MetaClient {
             writes,
             reads,
             stats,
+            blobs,
         },
         MetaThread { handles },
     ))
 }
 
+/// Sends one request to a metadata thread and awaits its reply.
+async fn ask<M, T>(
+    queue: &flume::Sender<M>,
+    make: impl FnOnce(Reply<T>) -> M,
+) -> Result<T, MetaError> {
+    let (reply_tx, reply_rx) = flume::bounded(1);
+    queue
+        .send_async(make(reply_tx))
+        .await
+        .map_err(|_| MetaError::Closed)?;
+    reply_rx.recv_async().await.map_err(|_| MetaError::Closed)?
+}
+
 impl MetaClient {
     async fn write<T>(&self, make: impl FnOnce(Reply<T>) -> Write) -> Result<T, MetaError> {
-        let (reply_tx, reply_rx) = flume::bounded(1);
-        self.writes
-            .send_async(make(reply_tx))
-            .await
-            .map_err(|_| MetaError::Closed)?;
-        reply_rx.recv_async().await.map_err(|_| MetaError::Closed)?
+        ask(&self.writes, make).await
     }
 
     async fn read<T>(&self, make: impl FnOnce(Reply<T>) -> Read) -> Result<T, MetaError> {
-        let (reply_tx, reply_rx) = flume::bounded(1);
-        self.reads
-            .send_async(make(reply_tx))
-            .await
-            .map_err(|_| MetaError::Closed)?;
-        reply_rx.recv_async().await.map_err(|_| MetaError::Closed)?
+        ask(&self.reads, make).await
+    }
+
+    /// The way to object bytes in the database, when started with them.
+    pub fn blobs(&self) -> Option<BlobClient> {
+        self.blobs.clone()
     }
 
     /// The writer's figures (commits, writes).
@@ -132,9 +179,15 @@ impl MetaClient {
     /// Inserts or replaces an object row. The condition is checked against the
     /// current row in the same transaction step as the write, so two racing
     /// creators cannot both win. The replaced object's data files are released
-    /// to the reclaimer.
-    pub async fn put_object(&self, row: ObjectRow, cond: PutCondition) -> Result<(), MetaError> {
-        self.write(|reply| Write::PutObject(Box::new(row), cond, reply))
+    /// to the reclaimer. A `tail` (the sqlite backend's) seals the object's bytes in
+    /// the same step: row and bytes commit together or not at all.
+    pub async fn put_object(
+        &self,
+        row: ObjectRow,
+        cond: PutCondition,
+        tail: Option<BlobTail>,
+    ) -> Result<(), MetaError> {
+        self.write(|reply| Write::PutObject(Box::new(row), cond, tail, reply))
             .await
     }
 
@@ -230,9 +283,10 @@ impl MetaClient {
             .await
     }
 
-    /// Records a part, releasing the data file of a part it replaced.
-    pub async fn put_part(&self, part: PartRow) -> Result<(), MetaError> {
-        self.write(|reply| Write::PutPart(part, reply)).await
+    /// Records a part, releasing the data file of a part it replaced; a `tail` seals
+    /// its bytes in the same step, as for `put_object`.
+    pub async fn put_part(&self, part: PartRow, tail: Option<BlobTail>) -> Result<(), MetaError> {
+        self.write(|reply| Write::PutPart(part, tail, reply)).await
     }
 
     /// Parts numbered above `after`, at most `max`, and whether more follow.
@@ -298,5 +352,85 @@ impl MetaClient {
     ) -> Result<(), MetaError> {
         self.write(|reply| Write::SetObjectAcl(bucket.to_string(), key.to_string(), acl, reply))
             .await
+    }
+}
+
+impl BlobClient {
+    /// Stores one chunk of an object being written; answered once it is committed
+    /// (without a sync of its own: the seal's commit makes it durable).
+    pub async fn write_chunk(
+        &self,
+        data_id: &str,
+        seq: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), MetaError> {
+        ask(&self.writes, |reply| {
+            Write::BlobChunk(data_id.to_string(), seq, bytes, reply)
+        })
+        .await
+    }
+
+    /// Seals an object on its own, durably.
+    pub async fn seal(&self, tail: BlobTail) -> Result<(), MetaError> {
+        ask(&self.writes, |reply| Write::BlobSeal(tail, reply)).await
+    }
+
+    /// Seals `target` as a copy of the whole object `source`, durably; its size, or
+    /// `None` when `source` does not exist.
+    pub async fn copy(&self, source: &str, target: &str) -> Result<Option<u64>, MetaError> {
+        ask(&self.writes, |reply| {
+            Write::BlobCopy(source.to_string(), target.to_string(), reply)
+        })
+        .await
+    }
+
+    /// Removes an object's bytes (nothing when they are gone).
+    pub async fn remove(&self, data_id: &str) -> Result<(), MetaError> {
+        ask(&self.writes, |reply| {
+            Write::BlobRemove(data_id.to_string(), reply)
+        })
+        .await
+    }
+
+    /// Removes an object's bytes without waiting (an upload dropped unfinished). When
+    /// the queue is full they stay, for the next startup's sweep.
+    pub fn remove_soon(&self, data_id: &str) {
+        let (reply, _) = flume::bounded(1);
+        let _ = self
+            .writes
+            .try_send(Write::BlobRemove(data_id.to_string(), reply));
+    }
+
+    /// A sealed object's size, with its bytes when it is a single chunk of at most
+    /// `inline_max` bytes; `None` when there is no such object.
+    pub async fn open(
+        &self,
+        data_id: &str,
+        inline_max: u64,
+    ) -> Result<Option<BlobInfo>, MetaError> {
+        ask(&self.reads, |reply| {
+            BlobRead::Open(data_id.to_string(), inline_max, reply)
+        })
+        .await
+    }
+
+    /// Reads from chunk `seq` at `within` into `buf` (up to its capacity); returns the
+    /// count and the buffer.
+    pub async fn read_chunk(
+        &self,
+        data_id: &str,
+        seq: u64,
+        within: u64,
+        buf: Vec<u8>,
+    ) -> Result<(usize, Vec<u8>), MetaError> {
+        ask(&self.reads, |reply| {
+            BlobRead::Chunk(data_id.to_string(), seq, within, buf, reply)
+        })
+        .await
+    }
+
+    /// Every sealed object's id.
+    pub async fn list_ids(&self) -> Result<Vec<String>, MetaError> {
+        ask(&self.reads, BlobRead::ListIds).await
     }
 }

@@ -2,6 +2,7 @@
 //! reader serves on its read-only connection, and writes, which the one writer
 //! group-commits. Each carries the channel its reply goes back on.
 
+use crate::meta::blobs::{BlobInfo, BlobTail};
 use crate::meta::uploads::UploadQuery;
 use crate::meta::{
     BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
@@ -33,19 +34,38 @@ pub(crate) enum Read {
 pub(crate) enum Write {
     CreateBucket(BucketRow, Reply<CreateBucketOutcome>),
     DeleteBucket(String, Reply<()>),
-    PutObject(Box<ObjectRow>, PutCondition, Reply<()>),
+    /// An object's row, with the end of its bytes when the database holds them.
+    PutObject(Box<ObjectRow>, PutCondition, Option<BlobTail>, Reply<()>),
     DeleteObject(String, String, Option<String>, Reply<()>),
     DeleteObjects(String, Vec<String>, Reply<Vec<Result<(), MetaError>>>),
     PutCredential(CredentialRow, Reply<()>),
     CreateUpload(Box<UploadRow>, Reply<()>),
     SetBucketAcl(String, String, Reply<()>),
     SetObjectAcl(String, String, String, Reply<()>),
-    PutPart(PartRow, Reply<()>),
+    PutPart(PartRow, Option<BlobTail>, Reply<()>),
     CompleteUpload(CompleteRequest, Reply<CompletedUpload>),
     AbortUpload(String, Reply<()>),
     ReapUploads(i64, Reply<ReapedUploads>),
     /// Drops the reclaim rows of files that were removed.
     ForgetReclaimed(Vec<String>, Reply<()>),
+    /// One chunk of an object being written to the database (data id, number, bytes).
+    BlobChunk(String, u64, Vec<u8>, Reply<()>),
+    /// Seals an object on its own (a copy's, say), without a row naming it yet.
+    BlobSeal(BlobTail, Reply<()>),
+    /// Seals a copy of a whole sealed object (source, target); its size, if it exists.
+    BlobCopy(String, String, Reply<Option<u64>>),
+    /// Removes an object's bytes from the database.
+    BlobRemove(String, Reply<()>),
+}
+
+/// A read of object bytes in the database, served by the blob readers.
+pub(crate) enum BlobRead {
+    /// A sealed object's size (and bytes, when at most the given size).
+    Open(String, u64, Reply<Option<BlobInfo>>),
+    /// Bytes of one chunk (data id, chunk number, offset in it) into the buffer.
+    Chunk(String, u64, u64, Vec<u8>, Reply<(usize, Vec<u8>)>),
+    /// Every sealed object's id.
+    ListIds(Reply<Vec<String>>),
 }
 
 pub(crate) fn send<T>(reply: Reply<T>, result: Result<T, MetaError>) {
@@ -59,18 +79,22 @@ impl Write {
         match self {
             Write::CreateBucket(_, reply) => send(reply, Err(error)),
             Write::DeleteBucket(_, reply) => send(reply, Err(error)),
-            Write::PutObject(_, _, reply) => send(reply, Err(error)),
+            Write::PutObject(_, _, _, reply) => send(reply, Err(error)),
             Write::DeleteObject(_, _, _, reply) => send(reply, Err(error)),
             Write::DeleteObjects(_, _, reply) => send(reply, Err(error)),
             Write::PutCredential(_, reply) => send(reply, Err(error)),
             Write::CreateUpload(_, reply) => send(reply, Err(error)),
             Write::SetBucketAcl(_, _, reply) => send(reply, Err(error)),
             Write::SetObjectAcl(_, _, _, reply) => send(reply, Err(error)),
-            Write::PutPart(_, reply) => send(reply, Err(error)),
+            Write::PutPart(_, _, reply) => send(reply, Err(error)),
             Write::CompleteUpload(_, reply) => send(reply, Err(error)),
             Write::AbortUpload(_, reply) => send(reply, Err(error)),
             Write::ReapUploads(_, reply) => send(reply, Err(error)),
             Write::ForgetReclaimed(_, reply) => send(reply, Err(error)),
+            Write::BlobChunk(_, _, _, reply) => send(reply, Err(error)),
+            Write::BlobSeal(_, reply) => send(reply, Err(error)),
+            Write::BlobCopy(_, _, reply) => send(reply, Err(error)),
+            Write::BlobRemove(_, reply) => send(reply, Err(error)),
         }
     }
 }

@@ -4,9 +4,12 @@
 //! write in one transaction (group commit, `writer`), so N concurrent PUTs cost one
 //! fsync; reader threads serve reads on read-only connections (`readers`), so reads
 //! never wait behind a commit. The SQL lives by table: `buckets`, `objects`,
-//! `uploads`, `credentials`, `reclaim`, `counts`. Nothing here knows HTTP or S3 XML.
+//! `uploads`, `credentials`, `reclaim`, `counts`, and `blobs` (the sqlite storage
+//! backend's object bytes, which `BlobClient` reaches through the same writer and
+//! readers of their own). Nothing here knows HTTP or S3 XML.
 
 pub mod admin;
+mod blobs;
 mod buckets;
 mod client;
 mod columns;
@@ -21,7 +24,8 @@ mod schema;
 mod uploads;
 mod writer;
 
-pub use client::{start, MetaClient, MetaThread};
+pub use blobs::{BlobInfo, BlobTail};
+pub use client::{start, BlobClient, MetaClient, MetaThread};
 pub use uploads::{UploadQuery, PART_BYTES_MIN};
 pub use writer::WriterStats;
 

@@ -4,8 +4,8 @@
 
 use rusqlite::Connection;
 
-use crate::meta::messages::{send, Read};
-use crate::meta::{buckets, counts, credentials, objects, reclaim, uploads};
+use crate::meta::messages::{send, BlobRead, Read};
+use crate::meta::{blobs, buckets, counts, credentials, objects, reclaim, uploads};
 
 /// Serves reads until every sender is gone.
 pub(crate) fn run(conn: Connection, rx: flume::Receiver<Read>) {
@@ -51,5 +51,24 @@ fn serve(conn: &Connection, read: Read) {
         }
         Read::ListUploads(query, reply) => send(reply, uploads::list_uploads(conn, &query)),
         Read::Reclaimable(reply) => send(reply, reclaim::all(conn)),
+    }
+}
+
+/// Serves reads of object bytes (the sqlite backend's) until every sender is gone.
+/// Each is one or two statements on immutable rows (an object's chunks never change
+/// once written, and are removed only after its last reader is done), so none needs a
+/// transaction of its own.
+pub(crate) fn run_blobs(conn: Connection, rx: flume::Receiver<BlobRead>) {
+    while let Ok(read) = rx.recv() {
+        match read {
+            BlobRead::Open(data_id, inline_max, reply) => {
+                send(reply, blobs::open(&conn, &data_id, inline_max))
+            }
+            BlobRead::Chunk(data_id, seq, within, mut buf, reply) => {
+                let read = blobs::read_chunk(&conn, &data_id, seq, within, &mut buf);
+                send(reply, read.map(|n| (n, buf)))
+            }
+            BlobRead::ListIds(reply) => send(reply, blobs::list_ids(&conn)),
+        }
     }
 }

@@ -117,6 +117,16 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE storage_identity (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     INSERT INTO storage_identity SELECT 'backend', 'local'
         WHERE EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM multipart_uploads);",
+    // Version 7: object bytes of the sqlite backend (see `blobs`). Chunks keep their
+    // rowid, which SQLite's incremental blob I/O reads them by; a seal is written only
+    // once every chunk of its object is in.
+    "CREATE TABLE blob_chunks (
+        data_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        PRIMARY KEY (data_id, seq)
+    );
+    CREATE TABLE blobs (data_id TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;",
 ];
 
 /// Opens the database with the durability settings the daemon relies on.

@@ -23,7 +23,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 fn start(path: &std::path::Path) -> Result<(MetaClient, MetaThread), MetaError> {
     let (tx, rx) = flume::unbounded();
     RELEASED.with(|cell| *cell.borrow_mut() = Some(rx));
-    super::start(path, tx)
+    super::start(path, tx, false)
 }
 
 thread_local! {
@@ -94,18 +94,18 @@ fn buckets_and_objects_round_trip() {
             meta.create_bucket(bucket("b", "x")).await.unwrap(),
             CreateBucketOutcome::AlreadyExists
         );
-        meta.put_object(object("b", "k", "d1"), PutCondition::None)
+        meta.put_object(object("b", "k", "d1"), PutCondition::None, None)
             .await
             .unwrap();
         assert!(released().is_empty());
         let got = meta.get_object("b", "k").await.unwrap().unwrap();
         assert_eq!(got, object("b", "k", "d1"));
-        meta.put_object(object("b", "k", "d2"), PutCondition::None)
+        meta.put_object(object("b", "k", "d2"), PutCondition::None, None)
             .await
             .unwrap();
         assert_eq!(released(), ["d1"]);
         assert_eq!(
-            meta.put_object(object("nob", "k", "d3"), PutCondition::None)
+            meta.put_object(object("nob", "k", "d3"), PutCondition::None, None)
                 .await,
             Err(MetaError::NoSuchBucket)
         );
@@ -134,23 +134,28 @@ fn conditions_are_checked_with_the_write() {
     let (meta, _thread) = start(&temp_db("cond")).unwrap();
     block_on(async {
         meta.create_bucket(bucket("b", "o")).await.unwrap();
-        meta.put_object(object("b", "k", "d1"), PutCondition::IfNoneMatchStar)
+        meta.put_object(object("b", "k", "d1"), PutCondition::IfNoneMatchStar, None)
             .await
             .unwrap();
         assert_eq!(
-            meta.put_object(object("b", "k", "d2"), PutCondition::IfNoneMatchStar)
+            meta.put_object(object("b", "k", "d2"), PutCondition::IfNoneMatchStar, None)
                 .await,
             Err(MetaError::PreconditionFailed)
         );
         assert_eq!(
-            meta.put_object(object("b", "k", "d2"), PutCondition::IfMatch("nope".into()))
-                .await,
+            meta.put_object(
+                object("b", "k", "d2"),
+                PutCondition::IfMatch("nope".into()),
+                None
+            )
+            .await,
             Err(MetaError::PreconditionFailed)
         );
         let replaced = meta
             .put_object(
                 object("b", "k", "d2"),
                 PutCondition::IfMatch("etag-d1".into()),
+                None,
             )
             .await;
         assert_eq!(replaced, Ok(()));
@@ -170,10 +175,12 @@ fn racing_creators_have_one_winner_and_batches_keep_other_writes() {
                     let own = meta.put_object(
                         object("b", &format!("own-{i}"), &format!("o{i}")),
                         PutCondition::None,
+                        None,
                     );
                     let race = meta.put_object(
                         object("b", "contested", &format!("r{i}")),
                         PutCondition::IfNoneMatchStar,
+                        None,
                     );
                     (own.await.is_ok(), race.await.is_ok())
                 })
@@ -228,7 +235,7 @@ fn listing_pages_through_prefixes_and_delimiters() {
     block_on(async {
         meta.create_bucket(bucket("b", "o")).await.unwrap();
         for (i, key) in keys.iter().enumerate() {
-            meta.put_object(object("b", key, &format!("d{i}")), PutCondition::None)
+            meta.put_object(object("b", key, &format!("d{i}")), PutCondition::None, None)
                 .await
                 .unwrap();
         }
@@ -288,14 +295,14 @@ fn row_counts_follow_inserts_overwrites_and_deletes() {
     block_on(async {
         assert_eq!(meta.counts().await.unwrap(), Default::default());
         meta.create_bucket(bucket("b", "o")).await.unwrap();
-        meta.put_object(object("b", "k1", "d1"), PutCondition::None)
+        meta.put_object(object("b", "k1", "d1"), PutCondition::None, None)
             .await
             .unwrap();
-        meta.put_object(object("b", "k2", "d2"), PutCondition::None)
+        meta.put_object(object("b", "k2", "d2"), PutCondition::None, None)
             .await
             .unwrap();
         // An overwrite replaces a row: still two objects.
-        meta.put_object(object("b", "k1", "d3"), PutCondition::None)
+        meta.put_object(object("b", "k1", "d3"), PutCondition::None, None)
             .await
             .unwrap();
         let counts = meta.counts().await.unwrap();
@@ -332,7 +339,7 @@ fn queued_writes_commit_in_one_transaction_and_a_failure_rolls_back_only_itself(
     let (meta, _thread) = start(&path).unwrap();
     block_on(async {
         meta.create_bucket(bucket("b", "o")).await.unwrap();
-        meta.put_object(object("b", "taken", "t0"), PutCondition::None)
+        meta.put_object(object("b", "taken", "t0"), PutCondition::None, None)
             .await
             .unwrap();
     });
@@ -346,7 +353,7 @@ fn queued_writes_commit_in_one_transaction_and_a_failure_rolls_back_only_itself(
     let first = {
         let meta = meta.clone();
         std::thread::spawn(move || {
-            block_on(meta.put_object(object("b", "first", "f0"), PutCondition::None))
+            block_on(meta.put_object(object("b", "first", "f0"), PutCondition::None, None))
         })
     };
     wait_until("the writer to take the first write", || {
@@ -363,7 +370,7 @@ fn queued_writes_commit_in_one_transaction_and_a_failure_rolls_back_only_itself(
                 } else {
                     (format!("q{i}"), PutCondition::None)
                 };
-                block_on(meta.put_object(object("b", &key, &format!("q{i}")), cond))
+                block_on(meta.put_object(object("b", &key, &format!("q{i}")), cond, None))
             })
         })
         .collect();
@@ -397,7 +404,7 @@ fn reads_never_wait_behind_a_commit() {
     let (meta, _thread) = start(&path).unwrap();
     block_on(async {
         meta.create_bucket(bucket("b", "o")).await.unwrap();
-        meta.put_object(object("b", "k", "d1"), PutCondition::None)
+        meta.put_object(object("b", "k", "d1"), PutCondition::None, None)
             .await
             .unwrap();
     });
@@ -407,7 +414,8 @@ fn reads_never_wait_behind_a_commit() {
     let pending = {
         let meta = meta.clone();
         std::thread::spawn(move || {
-            let result = block_on(meta.put_object(object("b", "k2", "d2"), PutCondition::None));
+            let result =
+                block_on(meta.put_object(object("b", "k2", "d2"), PutCondition::None, None));
             let _ = done_tx.send(());
             result
         })
@@ -452,7 +460,7 @@ fn a_write_that_loses_the_transaction_fails_its_whole_batch() {
     let first = {
         let meta = meta.clone();
         std::thread::spawn(move || {
-            block_on(meta.put_object(object("b", "first", "f0"), PutCondition::None))
+            block_on(meta.put_object(object("b", "first", "f0"), PutCondition::None, None))
         })
     };
     wait_until("the writer to take the first write", || {
@@ -467,9 +475,11 @@ fn a_write_that_loses_the_transaction_fails_its_whole_batch() {
             let key = key.to_string();
             let queued = meta.queued_writes();
             let write = std::thread::spawn(move || {
-                block_on(
-                    client.put_object(object("b", &key, &format!("d-{key}")), PutCondition::None),
-                )
+                block_on(client.put_object(
+                    object("b", &key, &format!("d-{key}")),
+                    PutCondition::None,
+                    None,
+                ))
             });
             wait_until("the write to queue", || meta.queued_writes() == queued + 1);
             write

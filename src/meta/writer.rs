@@ -10,8 +10,9 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use crate::limits;
+use crate::meta::blobs::BlobTail;
 use crate::meta::messages::{send, Reply, Write};
-use crate::meta::{buckets, credentials, objects, reclaim, uploads, MetaError, Released};
+use crate::meta::{blobs, buckets, credentials, objects, reclaim, uploads, MetaError, Released};
 
 /// What the writer has done, for tests and the curious.
 #[derive(Debug, Default)]
@@ -86,14 +87,9 @@ fn commit(
     stats: &WriterStats,
 ) {
     let writes: Vec<Write> = writes.collect();
-    // Forgetting reclaim rows needs no durability of its own: a forget a crash loses
-    // only makes startup remove an already removed file again. Such batches commit
-    // without an fsync; the next durable commit's WAL sync covers them.
-    let lazy = writes
-        .iter()
-        .all(|w| matches!(w, Write::ForgetReclaimed(..)));
-    if lazy {
-        let _ = conn.execute_batch("PRAGMA synchronous = OFF");
+    let sync = Durability::for_batch(&writes);
+    if sync != Durability::Full {
+        let _ = conn.execute_batch(sync.pragma());
     }
     let mut batch = Batch::default();
     batch.deferred.reserve(writes.len());
@@ -103,8 +99,8 @@ fn commit(
     #[cfg(not(feature = "fault-injection"))]
     let begun = conn.execute_batch("BEGIN IMMEDIATE");
     if let Err(error) = begun {
-        if lazy {
-            let _ = conn.execute_batch("PRAGMA synchronous = FULL");
+        if sync != Durability::Full {
+            let _ = conn.execute_batch(Durability::Full.pragma());
         }
         let error = MetaError::from(error);
         for write in writes {
@@ -125,18 +121,20 @@ fn commit(
             let committed = crate::fault::commit(conn);
             #[cfg(not(feature = "fault-injection"))]
             let committed = conn.execute_batch("COMMIT");
-            // Either outcome of a batch that only forgets reclaim rows is harmless (rows
-            // left behind make startup remove gone files again): no need to end for it.
+            // Either outcome of a batch that only forgets reclaim rows or writes unsealed
+            // chunks is harmless (rows left behind make startup remove gone files again;
+            // chunks that come back unsealed are orphans the sweep removes): no need to
+            // end for it.
             if let Err(error) = &committed {
-                if !lazy && outcome_unknown(error) {
+                if sync == Durability::Full && outcome_unknown(error) {
                     abort_unanswered(error);
                 }
             }
             committed.map_err(MetaError::from)
         }
     };
-    if lazy {
-        let _ = conn.execute_batch("PRAGMA synchronous = FULL");
+    if sync != Durability::Full {
+        let _ = conn.execute_batch(Durability::Full.pragma());
     }
     if outcome.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
@@ -159,6 +157,45 @@ fn commit(
     }
     for reply in batch.deferred {
         reply(outcome.clone());
+    }
+}
+
+/// How much of the disk sync a batch's commit needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Every commit that acknowledges something is durable before its reply.
+    Full,
+    /// Chunks of objects still being written (with, perhaps, reclaim forgets) need no
+    /// sync of their own: nothing is acknowledged until the object's seal commits with
+    /// a full sync, and that sync of the WAL covers every frame before it. In WAL mode
+    /// `NORMAL` still syncs the WAL before a checkpoint copies it into the database and
+    /// the database before the WAL is reused, so an unsynced chunk cannot be lost to
+    /// a checkpoint either (which `OFF` would allow).
+    Deferred,
+    /// Forgetting reclaim rows needs no durability at all: a forget a crash loses only
+    /// makes startup remove an already removed file again.
+    Off,
+}
+
+impl Durability {
+    fn for_batch(writes: &[Write]) -> Durability {
+        let forget = |w: &Write| matches!(w, Write::ForgetReclaimed(..));
+        let chunk = |w: &Write| matches!(w, Write::BlobChunk(..));
+        if writes.iter().all(forget) {
+            Durability::Off
+        } else if writes.iter().all(|w| forget(w) || chunk(w)) {
+            Durability::Deferred
+        } else {
+            Durability::Full
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "PRAGMA synchronous = FULL",
+            Durability::Deferred => "PRAGMA synchronous = NORMAL",
+            Durability::Off => "PRAGMA synchronous = OFF",
+        }
     }
 }
 
@@ -266,8 +303,10 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
         Write::DeleteBucket(name, reply) => {
             settle(conn, reply, buckets::delete_bucket(conn, &name), batch)
         }
-        Write::PutObject(row, cond, reply) => {
-            let result = objects::put_object(conn, &row, &cond).map(no_release);
+        Write::PutObject(row, cond, tail, reply) => {
+            let result = seal_tail(conn, tail.as_ref())
+                .and_then(|()| objects::put_object(conn, &row, &cond))
+                .map(no_release);
             settle_releasing(conn, reply, result, batch)
         }
         Write::DeleteObject(bucket, key, if_match, reply) => {
@@ -301,8 +340,10 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
             let result = objects::set_object_acl(conn, &bucket, &key, &acl);
             settle(conn, reply, result, batch)
         }
-        Write::PutPart(part, reply) => {
-            let result = uploads::put_part(conn, &part).map(no_release);
+        Write::PutPart(part, tail, reply) => {
+            let result = seal_tail(conn, tail.as_ref())
+                .and_then(|()| uploads::put_part(conn, &part))
+                .map(no_release);
             settle_releasing(conn, reply, result, batch)
         }
         Write::CompleteUpload(request, reply) => {
@@ -319,5 +360,22 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
         Write::ForgetReclaimed(ids, reply) => {
             settle(conn, reply, reclaim::forget(conn, &ids), batch)
         }
+        Write::BlobChunk(data_id, seq, bytes, reply) => {
+            let result = blobs::write_chunk(conn, &data_id, seq, &bytes);
+            settle(conn, reply, result, batch)
+        }
+        Write::BlobSeal(tail, reply) => settle(conn, reply, blobs::seal(conn, &tail), batch),
+        Write::BlobCopy(source, target, reply) => {
+            settle(conn, reply, blobs::copy(conn, &source, &target), batch)
+        }
+        Write::BlobRemove(data_id, reply) => {
+            settle(conn, reply, blobs::remove(conn, &data_id), batch)
+        }
     }
+}
+
+/// Seals the object whose last bytes came with its row, in the row's savepoint: the
+/// row and the bytes it names commit together or not at all.
+fn seal_tail(conn: &Connection, tail: Option<&BlobTail>) -> Result<(), MetaError> {
+    tail.map_or(Ok(()), |tail| blobs::seal(conn, tail))
 }

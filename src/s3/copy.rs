@@ -140,7 +140,7 @@ pub(crate) async fn copy_object(
         .clone()
         .zip(row.checksum_value.clone());
     let checksum_type = row.checksum_type.clone();
-    if let Err(error) = ctx.state.meta.put_object(row, input.condition).await {
+    if let Err(error) = ctx.state.meta.put_object(row, input.condition, None).await {
         discard_unrecorded(ctx, &new_ids).await;
         return Err(meta_error(error, &bucket_name, Some(key)));
     }

@@ -19,7 +19,7 @@ use crate::s3::authorize::Granted;
 use crate::s3::context::{reply, xml_reply, RequestContext, S3Response};
 use crate::s3::operation::{ListPartsInput, ObjectRef, PartRef, UploadPartCopyInput};
 use crate::s3::payload::Hashes;
-use crate::s3::store::{discard_unrecorded, object_row_from_headers, store_body};
+use crate::s3::store::{discard_unrecorded, object_row_from_headers, store_body, StoredBody};
 use crate::s3::xml::{parse_document, XmlWriter};
 
 /// The upload named by `upload_id`, which must belong to the object named.
@@ -134,7 +134,11 @@ pub(crate) async fn upload_part(
     let upload = require_upload(ctx, &part.object, &part.upload_id).await?;
     let max_size = limits::PART_BYTES_MAX.min(ctx.state.config.max_object_size);
     let checksum = upload.object.checksum_kind();
-    let (data_id, verified) = store_body(ctx, max_size, checksum).await?;
+    let StoredBody {
+        data_id,
+        verified,
+        tail,
+    } = store_body(ctx, max_size, checksum).await?;
     let row = PartRow {
         upload_id: upload.upload_id.clone(),
         part_number: part.part_number,
@@ -144,7 +148,7 @@ pub(crate) async fn upload_part(
         last_modified_ms: clock::now_unix_millis(),
         checksum_value: verified.checksum.as_ref().map(|(_, v)| v.clone()),
     };
-    if let Err(error) = ctx.state.meta.put_part(row).await {
+    if let Err(error) = ctx.state.meta.put_part(row, tail).await {
         discard_unrecorded(ctx, &[data_id]).await;
         return Err(meta_error(
             error,
@@ -463,7 +467,7 @@ pub(crate) async fn upload_part_copy(
         last_modified_ms: now,
         checksum_value: part_checksum.as_deref().map(crate::checksum::base64_encode),
     };
-    if let Err(error) = ctx.state.meta.put_part(row).await {
+    if let Err(error) = ctx.state.meta.put_part(row, None).await {
         discard_unrecorded(ctx, &[data_id]).await;
         return Err(meta_error(
             error,

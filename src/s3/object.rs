@@ -12,7 +12,7 @@ use crate::s3::authorize::Granted;
 use crate::s3::context::{reply, xml_reply, RequestContext, S3Response};
 use crate::s3::object_stream::ObjectStream;
 use crate::s3::operation::{GetObjectInput, ObjectRef, RangeRequest, RangeSpec, ReadConditions};
-use crate::s3::store::{discard_unrecorded, object_row_from_headers, store_body};
+use crate::s3::store::{discard_unrecorded, object_row_from_headers, store_body, StoredBody};
 
 pub(crate) async fn put_object(
     ctx: &mut RequestContext<'_, '_>,
@@ -22,7 +22,11 @@ pub(crate) async fn put_object(
 ) -> Result<S3Response, S3Error> {
     let mut row = object_row_from_headers(ctx, bucket, &object.key)?;
     let max_size = ctx.state.config.max_object_size;
-    let (data_id, verified) = store_body(ctx, max_size, None).await?;
+    let StoredBody {
+        data_id,
+        verified,
+        tail,
+    } = store_body(ctx, max_size, None).await?;
     row.size = verified.size;
     row.etag = hex_encode(&verified.md5);
     row.data_id = data_id.clone();
@@ -31,7 +35,7 @@ pub(crate) async fn put_object(
         row.checksum_value = Some(value.clone());
         row.checksum_type = Some(ChecksumType::FullObject.as_str().to_string());
     }
-    if let Err(error) = ctx.state.meta.put_object(row, condition).await {
+    if let Err(error) = ctx.state.meta.put_object(row, condition, tail).await {
         discard_unrecorded(ctx, &[data_id]).await;
         return Err(meta_error(error, &bucket.name, Some(&object.key)));
     }

@@ -7,7 +7,7 @@ use crate::clock;
 use crate::error::{storage_error, ErrorCode, S3Error};
 use crate::http::BodyKind;
 use crate::limits;
-use crate::meta::{BucketRow, ObjectRow};
+use crate::meta::{BlobTail, BucketRow, ObjectRow};
 use crate::s3::acl::acl_from_request;
 use crate::s3::context::RequestContext;
 use crate::s3::payload::{UploadExpectations, UploadReader, VerifiedUpload};
@@ -26,16 +26,26 @@ const STORAGE_CLASSES: &[&str] = &[
     "EXPRESS_ONEZONE",
 ];
 
+/// A request body, stored and verified.
+pub(crate) struct StoredBody {
+    pub(crate) data_id: String,
+    pub(crate) verified: VerifiedUpload,
+    /// What the metadata write recording the object must seal with its row (the
+    /// sqlite backend's last chunk); `None` when the bytes are already durable.
+    pub(crate) tail: Option<BlobTail>,
+}
+
 /// Receives a request body into a new data file: checks what the headers promise
 /// (size limit before any byte is read), tells a waiting client to send, streams
 /// and hashes every byte once, verifies digests and signatures, then publishes the
-/// file durably. Returns its data id; on any failure nothing is left on disk.
-/// `part_checksum` is the checksum a multipart upload holds its parts to.
+/// file durably (or hands its tail to the row's write). On any failure nothing is
+/// left in storage. `part_checksum` is the checksum a multipart upload holds its
+/// parts to.
 pub(crate) async fn store_body(
     ctx: &mut RequestContext<'_, '_>,
     max_size: u64,
     part_checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
-) -> Result<(String, VerifiedUpload), S3Error> {
+) -> Result<StoredBody, S3Error> {
     let raw_length = match ctx.head.body_kind()? {
         BodyKind::Length(n) => Some(n),
         BodyKind::Empty => Some(0),
@@ -92,8 +102,12 @@ pub(crate) async fn store_body(
         verified.size,
         "bytes written equal bytes verified"
     );
-    temp.commit().await.map_err(storage_error)?;
-    Ok((data_id, verified))
+    let tail = temp.commit().await.map_err(storage_error)?;
+    Ok(StoredBody {
+        data_id,
+        verified,
+        tail,
+    })
 }
 
 /// Removes data files this request published but never recorded (its metadata write

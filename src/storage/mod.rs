@@ -1,6 +1,7 @@
 //! Object bytes: the storage backends, behind one id-first API (`Storage`). An
 //! object is named by its data id before a byte is written (`create`), its bytes
-//! streamed in (`Upload::write`) and made durable (`Upload::commit`), read back by
+//! streamed in (`Upload::write`) and made durable (`Upload::commit`; on the sqlite
+//! backend, by the metadata write that records the object), read back by
 //! offset (`open`, `Object::read_at`), copied on the server side (`copy`,
 //! `copy_ranges`), scanned (`scan`), removed idempotently (`remove`) and listed for
 //! the orphan sweep (`list_ids`). Hashing is not the backend's job: copies and scans
@@ -8,7 +9,7 @@
 //! nothing of keys, buckets or HTTP; the metadata layer maps keys to data ids.
 //!
 //! A closed enum, not a trait object: monoio futures are not `Send`, and the backends
-//! are known (local and memory now; sqlite and the gateways to come), each a variant.
+//! are known (local, memory and sqlite now; the gateways to come), each a variant.
 //!
 //! The local backend's layout under the data dir: `tmp/` holds files being written
 //! (on the same filesystem as `objects/`, so publishing is an atomic rename), and
@@ -19,7 +20,9 @@ mod data_id;
 mod durable_write;
 mod local;
 mod memory;
+mod pins;
 mod pool;
+mod sqlite;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +32,9 @@ use std::path::Path;
 pub use data_id::is_valid_data_id;
 pub use local::{LocalStorage, ObjectFile, RecoveryReport, TempObject};
 pub use memory::{MemoryObject, MemoryStorage, MemoryUpload, Snapshot};
+pub use sqlite::{SqliteObject, SqliteStorage, SqliteUpload};
+
+use crate::meta::{BlobClient, BlobTail};
 
 /// What copies and scans pass every byte through, in order (a hasher, say). Runs on
 /// the backend's copy pool, hence `Send`.
@@ -41,6 +47,7 @@ pub trait ByteStage: Send {
 pub enum Storage {
     Local(LocalStorage),
     Memory(MemoryStorage),
+    Sqlite(SqliteStorage),
 }
 
 impl Storage {
@@ -57,6 +64,11 @@ impl Storage {
         Ok((Storage::Memory(memory), loaded))
     }
 
+    /// The sqlite backend, over the metadata threads' blob client.
+    pub fn open_sqlite(blobs: BlobClient) -> io::Result<Storage> {
+        Ok(Storage::Sqlite(SqliteStorage::open(blobs)?))
+    }
+
     /// Whether a crash or restart can lose published objects (the memory backend's
     /// bytes after its last snapshot): startup then forgets the rows that point at
     /// data the backend no longer has.
@@ -67,7 +79,7 @@ impl Storage {
     /// What a clean shutdown owes the backend (the memory backend's last snapshot).
     pub fn shutdown(&self) -> io::Result<()> {
         match self {
-            Storage::Local(_) => Ok(()),
+            Storage::Local(_) | Storage::Sqlite(_) => Ok(()),
             Storage::Memory(memory) => memory.snapshot_if_changed(),
         }
     }
@@ -77,6 +89,7 @@ impl Storage {
         match self {
             Storage::Local(local) => local.new_data_id(),
             Storage::Memory(memory) => memory.new_data_id(),
+            Storage::Sqlite(sqlite) => sqlite.new_data_id(),
         }
     }
 
@@ -86,6 +99,7 @@ impl Storage {
         match self {
             Storage::Local(local) => local.issued(data_id),
             Storage::Memory(memory) => memory.issued(data_id),
+            Storage::Sqlite(sqlite) => sqlite.issued(data_id),
         }
     }
 
@@ -94,6 +108,7 @@ impl Storage {
         match self {
             Storage::Local(local) => Ok(Upload::Local(local.create(data_id).await?)),
             Storage::Memory(memory) => Ok(Upload::Memory(memory.create(data_id)?)),
+            Storage::Sqlite(sqlite) => Ok(Upload::Sqlite(sqlite.create(data_id)?)),
         }
     }
 
@@ -102,6 +117,7 @@ impl Storage {
         match self {
             Storage::Local(local) => Ok(Object::Local(local.open_object(data_id).await?)),
             Storage::Memory(memory) => Ok(Object::Memory(memory.open_object(data_id)?)),
+            Storage::Sqlite(sqlite) => Ok(Object::Sqlite(sqlite.open_object(data_id).await?)),
         }
     }
 
@@ -110,6 +126,7 @@ impl Storage {
         match self {
             Storage::Local(local) => local.copy(source, target).await,
             Storage::Memory(memory) => memory.copy(source, target),
+            Storage::Sqlite(sqlite) => sqlite.copy(source, target).await,
         }
     }
 
@@ -124,6 +141,7 @@ impl Storage {
         match self {
             Storage::Local(local) => local.copy_ranges(ranges, target, stage).await,
             Storage::Memory(memory) => memory.copy_ranges(ranges, target, stage).await,
+            Storage::Sqlite(sqlite) => sqlite.copy_ranges(ranges, target, stage).await,
         }
     }
 
@@ -136,6 +154,7 @@ impl Storage {
         match self {
             Storage::Local(local) => local.scan(ranges, stage).await,
             Storage::Memory(memory) => memory.scan(ranges, stage).await,
+            Storage::Sqlite(sqlite) => sqlite.scan(ranges, stage).await,
         }
     }
 
@@ -144,6 +163,7 @@ impl Storage {
         match self {
             Storage::Local(local) => local.remove(data_id).await,
             Storage::Memory(memory) => memory.remove(data_id),
+            Storage::Sqlite(sqlite) => sqlite.remove(data_id).await,
         }
     }
 
@@ -152,6 +172,7 @@ impl Storage {
         match self {
             Storage::Local(local) => local.list_ids().await,
             Storage::Memory(memory) => Ok(memory.list_ids()),
+            Storage::Sqlite(sqlite) => sqlite.list_ids().await,
         }
     }
 
@@ -160,6 +181,17 @@ impl Storage {
         match self {
             Storage::Local(local) => local.health().await,
             Storage::Memory(memory) => memory.health(),
+            Storage::Sqlite(sqlite) => sqlite.health().await,
+        }
+    }
+
+    /// Makes a committed upload's bytes durable on their own, for a caller whose
+    /// metadata write does not take the tail `Upload::commit` handed back.
+    pub async fn seal(&self, tail: Option<BlobTail>) -> io::Result<()> {
+        match (self, tail) {
+            (Storage::Sqlite(sqlite), Some(tail)) => sqlite.seal(tail).await,
+            (_, None) => Ok(()),
+            (_, Some(_)) => Err(io::Error::other("a database tail for a file backend")),
         }
     }
 }
@@ -168,6 +200,7 @@ impl Storage {
 pub enum Upload {
     Local(TempObject),
     Memory(MemoryUpload),
+    Sqlite(SqliteUpload),
 }
 
 impl Upload {
@@ -176,6 +209,7 @@ impl Upload {
         match self {
             Upload::Local(temp) => temp.write(buf).await,
             Upload::Memory(upload) => upload.write(buf),
+            Upload::Sqlite(upload) => upload.write(buf).await,
         }
     }
 
@@ -184,6 +218,7 @@ impl Upload {
         match self {
             Upload::Local(temp) => temp.len(),
             Upload::Memory(upload) => upload.len(),
+            Upload::Sqlite(upload) => upload.len(),
         }
     }
 
@@ -191,11 +226,15 @@ impl Upload {
         self.len() == 0
     }
 
-    /// Makes the bytes durable under the object's id.
-    pub async fn commit(self) -> io::Result<()> {
+    /// Makes the bytes durable under the object's id, or, on the sqlite backend,
+    /// hands back their tail: the last chunk and the seal, for the metadata write that
+    /// records the object to commit in the same transaction (`MetaClient::put_object`),
+    /// or for `Storage::seal`. Only then can the object be opened.
+    pub async fn commit(self) -> io::Result<Option<BlobTail>> {
         match self {
-            Upload::Local(temp) => temp.commit().await,
-            Upload::Memory(upload) => upload.commit(),
+            Upload::Local(temp) => temp.commit().await.map(|()| None),
+            Upload::Memory(upload) => upload.commit().map(|()| None),
+            Upload::Sqlite(upload) => upload.commit().map(Some),
         }
     }
 
@@ -204,6 +243,7 @@ impl Upload {
         match self {
             Upload::Local(temp) => temp.abort().await,
             Upload::Memory(upload) => drop(upload),
+            Upload::Sqlite(upload) => upload.abort().await,
         }
     }
 }
@@ -212,6 +252,7 @@ impl Upload {
 pub enum Object {
     Local(ObjectFile),
     Memory(MemoryObject),
+    Sqlite(SqliteObject),
 }
 
 impl Object {
@@ -220,6 +261,7 @@ impl Object {
         match self {
             Object::Local(file) => file.len(),
             Object::Memory(object) => object.len(),
+            Object::Sqlite(object) => object.len(),
         }
     }
 
@@ -232,6 +274,7 @@ impl Object {
         match self {
             Object::Local(file) => file.read_at(buf, offset).await,
             Object::Memory(object) => object.read_at(buf, offset),
+            Object::Sqlite(object) => object.read_at(buf, offset).await,
         }
     }
 }

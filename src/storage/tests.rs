@@ -48,6 +48,14 @@ fn backends() -> Vec<(&'static str, MakeBackend)> {
             };
             Storage::open_memory(1 << 30, Some(snapshot)).unwrap().0
         }),
+        ("sqlite", |root| {
+            std::fs::create_dir_all(root).unwrap();
+            let (released, _) = flume::unbounded();
+            let (meta, _threads) =
+                crate::meta::start(&root.join("metadata.db"), released, true).unwrap();
+            // The threads serve for as long as the storage holds its client.
+            Storage::open_sqlite(meta.blobs().unwrap()).unwrap()
+        }),
     ]
 }
 
@@ -103,7 +111,9 @@ async fn put(storage: &Storage, data: &[u8]) -> String {
         buf = returned;
     }
     assert_eq!(upload.len(), data.len() as u64);
-    upload.commit().await.unwrap();
+    let tail = upload.commit().await.unwrap();
+    // The sqlite backend's tail seals on its own here (a PUT seals it with its row).
+    storage.seal(tail).await.unwrap();
     id
 }
 
@@ -193,6 +203,34 @@ fn remove_is_idempotent_and_missing_objects_are_not_found() {
         // A second removal, as a retried delete would do, is not an error.
         storage.remove(&id).await.unwrap();
         assert!(missing(&storage, &storage.new_data_id()).await);
+    });
+}
+
+#[test]
+fn an_open_object_keeps_its_bytes_through_a_removal() {
+    conformance("pinned", |storage, _| async move {
+        let data = pattern(3 * 1024 * 1024 + 3);
+        let id = put(&storage, &data).await;
+        let object = storage.open(&id).await.unwrap();
+        // The reclaimer removes released objects once every read that can name them has
+        // opened them: a reader may still be streaming.
+        storage.remove(&id).await.unwrap();
+        let mut read = Vec::new();
+        let mut buf = Vec::with_capacity(256 * 1024);
+        loop {
+            let (n, returned) = object.read_at(buf, read.len() as u64).await;
+            if n.unwrap() == 0 {
+                break;
+            }
+            read.extend_from_slice(&returned);
+            buf = returned;
+        }
+        assert!(read == data, "the reader saw every byte");
+        drop(object);
+        // Queued behind whatever the last reader left to do.
+        storage.remove(&id).await.unwrap();
+        assert!(missing(&storage, &id).await);
+        assert!(!storage.list_ids().await.unwrap().contains(&id));
     });
 }
 
@@ -419,4 +457,132 @@ fn startup_removes_interrupted_writes() {
         .unwrap()
         .block_on(async { get(&storage, &kept).await });
     assert_eq!(data, b"survives a restart");
+}
+
+/// The sqlite backend on `dir`'s database, with the metadata client it rides on.
+fn sqlite_on(dir: &Path) -> (Storage, crate::meta::MetaClient) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (released, _) = flume::unbounded();
+    let (meta, _threads) = crate::meta::start(&dir.join("metadata.db"), released, true).unwrap();
+    (Storage::open_sqlite(meta.blobs().unwrap()).unwrap(), meta)
+}
+
+#[test]
+fn sqlite_chunks_stay_invisible_until_sealed_and_a_crash_leaves_none() {
+    let dir = TestDir::new("sqlite-recovery");
+    let (storage, _meta) = sqlite_on(&dir.0);
+    let data = pattern(3 * 1024 * 1024 + 17);
+    let (kept, interrupted) = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(async {
+            // Three full chunks go to the database as they fill; the last stays behind.
+            let id = storage.new_data_id();
+            let mut upload = storage.create(&id).await.unwrap();
+            for piece in data.chunks(100_000) {
+                let (written, _) = upload.write(piece.to_vec()).await;
+                written.unwrap();
+            }
+            assert!(missing(&storage, &id).await, "chunks without a seal");
+            assert!(storage.list_ids().await.unwrap().is_empty());
+            let tail = upload.commit().await.unwrap().unwrap();
+            assert_eq!((tail.seq, tail.size), (3, data.len() as u64));
+            assert_eq!(tail.bytes.len(), 17);
+            assert!(missing(&storage, &id).await, "a tail not yet sealed");
+            storage.seal(Some(tail)).await.unwrap();
+            assert!(get(&storage, &id).await == data);
+            // A second upload the process "crashes" in: its chunks are in, unsealed,
+            // and nothing removes them before the restart.
+            let interrupted = storage.new_data_id();
+            let mut upload = storage.create(&interrupted).await.unwrap();
+            let (written, _) = upload.write(pattern(2 * 1024 * 1024 + 1)).await;
+            written.unwrap();
+            std::mem::forget(upload);
+            (id, interrupted)
+        });
+    drop(storage);
+    let db = dir.0.join("metadata.db");
+    assert_eq!(crate::meta::admin::remove_unsealed_blobs(&db).unwrap(), 1);
+    assert_eq!(crate::meta::admin::remove_unsealed_blobs(&db).unwrap(), 0);
+    let (storage, _meta) = sqlite_on(&dir.0);
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(async {
+            assert!(missing(&storage, &interrupted).await);
+            assert_eq!(
+                storage.list_ids().await.unwrap(),
+                std::slice::from_ref(&kept)
+            );
+            assert!(get(&storage, &kept).await == data);
+        });
+}
+
+#[test]
+fn sqlite_bytes_commit_with_the_row_or_not_at_all() {
+    use crate::meta::{BucketRow, PutCondition};
+    let dir = TestDir::new("sqlite-tail");
+    let (storage, meta) = sqlite_on(&dir.0);
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let bucket = BucketRow {
+                name: "b".into(),
+                owner_id: "o".into(),
+                region: "us-east-1".into(),
+                acl: "{}".into(),
+                created_ms: 0,
+            };
+            meta.create_bucket(bucket).await.unwrap();
+            let stored = |body: &'static [u8]| {
+                let storage = storage.clone();
+                async move {
+                    let id = storage.new_data_id();
+                    let mut upload = storage.create(&id).await.unwrap();
+                    let (written, _) = upload.write(body.to_vec()).await;
+                    written.unwrap();
+                    (id, upload.commit().await.unwrap())
+                }
+            };
+            let row = |id: &str| crate::meta::ObjectRow {
+                bucket: "b".into(),
+                key: "k".into(),
+                size: 0,
+                etag: String::new(),
+                content_type: "text/plain".into(),
+                content_encoding: None,
+                content_language: None,
+                content_disposition: None,
+                cache_control: None,
+                expires: None,
+                user_meta: Vec::new(),
+                storage_class: "STANDARD".into(),
+                acl: "{}".into(),
+                last_modified_ms: 0,
+                data_id: id.to_string(),
+                checksum_algorithm: None,
+                checksum_value: None,
+                checksum_type: None,
+                owner_id: "o".into(),
+                parts_count: None,
+                upload_id: None,
+                parts: Vec::new(),
+            };
+            let (first, tail) = stored(b"first").await;
+            meta.put_object(row(&first), PutCondition::IfNoneMatchStar, tail)
+                .await
+                .unwrap();
+            assert_eq!(get(&storage, &first).await, b"first");
+            // A write whose precondition fails takes its tail down with it.
+            let (second, tail) = stored(b"second").await;
+            let refused = meta
+                .put_object(row(&second), PutCondition::IfNoneMatchStar, tail)
+                .await;
+            assert_eq!(refused, Err(crate::meta::MetaError::PreconditionFailed));
+            assert!(missing(&storage, &second).await);
+        });
 }

@@ -48,7 +48,7 @@ impl Daemon {
             .arg("--data-dir")
             .arg(&data_dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(format!("{}.log", data_dir.display())).unwrap())
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -64,7 +64,10 @@ impl Daemon {
     }
 
     pub(crate) fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| {
+            let log = std::fs::read_to_string(format!("{}.log", self.data_dir.display()));
+            panic!("connect to port {}: {e}; daemon log: {log:?}", self.port)
+        });
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();

@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -18,7 +19,7 @@ from botocore.config import Config
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("BLEEPSTORE_BIN", os.path.join(ROOT, "target", "release", "bleepstore"))
 # The storage backend every daemon of the suite runs on (scripts/test.sh runs the
-# SDK tests once more with BLEEPSTORE_TEST_BACKEND=memory).
+# SDK tests once more with BLEEPSTORE_TEST_BACKEND=memory, then =sqlite).
 BACKEND = os.environ.get("BLEEPSTORE_TEST_BACKEND", "local")
 ACCESS_KEY = "bleepstore"
 SECRET_KEY = "bleepstore-secret"
@@ -71,11 +72,16 @@ class Daemon:
     def backend_args(self):
         if BACKEND == "local":
             return []
-        # The memory backend with a snapshot, so that a clean restart keeps its objects.
         config = self.data_dir + ".yaml"
         with open(config, "w") as f:
-            f.write("storage:\n  backend: memory\n  memory:\n    max_size_bytes: 8GiB\n"
-                    "    persistence: snapshot\n")
+            if BACKEND == "memory":
+                # With a snapshot, so that a clean restart keeps its objects.
+                f.write("storage:\n  backend: memory\n  memory:\n    max_size_bytes: 8GiB\n"
+                        "    persistence: snapshot\n")
+            elif BACKEND == "sqlite":
+                f.write("storage:\n  backend: sqlite\n")
+            else:
+                raise ValueError(f"BLEEPSTORE_TEST_BACKEND={BACKEND!r}: expected local, memory or sqlite")
         return ["--config", config]
 
     def kill9(self):
@@ -120,7 +126,18 @@ def data_files_settled(daemon):
     wait_for(lambda: metric(daemon, "bleepstore_reclaim_waiting_files") == 0, "released files to be removed")
     if BACKEND == "memory":
         return int(metric(daemon, "bleepstore_memory_objects"))
+    if BACKEND == "sqlite":
+        return sealed_blobs(daemon)
     return sum(len(files) for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")))
+
+
+def sealed_blobs(daemon):
+    """Objects the sqlite backend holds in the daemon's database, read beside it."""
+    db = sqlite3.connect(f"file:{os.path.join(daemon.data_dir, 'metadata.db')}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]
+    finally:
+        db.close()
 
 
 def make_client(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, **config):

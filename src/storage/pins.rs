@@ -1,0 +1,108 @@
+//! Open objects keep their bytes, on backends where an open handle holds nothing by
+//! itself (rows in a database, objects upstream). The reclaimer removes a released
+//! object only once every read that could name it has opened it (`reclaim`), so a
+//! removal can still meet a reader streaming the object: it is then deferred, and
+//! done when the last such reader lets go. Shared by every core: one lock, held for a
+//! map operation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default)]
+struct Pin {
+    readers: u32,
+    /// A removal came while readers held the object: done by the last one.
+    removed: bool,
+}
+
+/// The objects open for reading, shared by every clone of a backend.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Pins {
+    open: Arc<Mutex<HashMap<String, Pin>>>,
+}
+
+impl Pins {
+    /// Notes one more reader of `data_id`; the returned guard lets go when dropped.
+    pub(super) fn pin(&self, data_id: &str) -> PinGuard {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.entry(data_id.to_string()).or_default().readers += 1;
+        PinGuard {
+            pins: self.clone(),
+            data_id: data_id.to_string(),
+        }
+    }
+
+    /// Whether `data_id` may be removed now; if readers hold it, the removal is noted
+    /// for the last of them (whose guard then says so) and this answers false.
+    pub(super) fn remove_now(&self, data_id: &str) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        match open.get_mut(data_id) {
+            Some(pin) => {
+                pin.removed = true;
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Lets go of one reader; true when it was the last and a removal waits for it.
+    fn unpin(&self, data_id: &str) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(pin) = open.get_mut(data_id) else {
+            return false;
+        };
+        pin.readers -= 1;
+        if pin.readers > 0 {
+            return false;
+        }
+        open.remove(data_id).is_some_and(|pin| pin.removed)
+    }
+}
+
+/// One reader's hold on an object.
+#[derive(Debug)]
+pub(super) struct PinGuard {
+    pins: Pins,
+    data_id: String,
+}
+
+impl PinGuard {
+    /// Lets go; true when the caller must now do a removal that waited for it.
+    pub(super) fn release(self) -> bool {
+        let last = self.pins.unpin(&self.data_id);
+        std::mem::forget(self);
+        last
+    }
+}
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        // A guard dropped without `release` has no one to do a waiting removal: the
+        // object stays, unreferenced, for the next startup's orphan sweep.
+        if self.pins.unpin(&self.data_id) {
+            log::warn!(
+                "object {} left for the orphan sweep: its removal waited for a reader",
+                self.data_id
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removal_waits_for_the_last_reader() {
+        let pins = Pins::default();
+        assert!(pins.remove_now("free"), "nobody holds it");
+        let first = pins.pin("held");
+        let second = pins.pin("held");
+        assert!(!pins.remove_now("held"));
+        assert!(!first.release(), "another reader still holds it");
+        assert!(second.release(), "the last reader does the removal");
+        assert!(pins.remove_now("held"), "and then nothing is held");
+        let unremoved = pins.pin("kept");
+        assert!(!unremoved.release(), "no removal waited");
+    }
+}
