@@ -9,6 +9,8 @@
 //! - [`auth`]: SigV4 as pure functions plus the per-core caches.
 //! - [`meta`]: the single SQLite thread (group commit) and its typed message protocol.
 //! - [`storage`]: object bytes on local disk, written durably and streamed back.
+//! - [`upstream_auth`]: signing and credentials for the upstream stores a gateway
+//!   backend calls (SigV4 for S3, Shared Key for Azure Blob, OAuth2 for GCS).
 //! - [`ops`]: logging and other operational surfaces.
 //! - [`limits`]: every bound in one file; [`config`]: the settings the daemon runs with.
 //! - `fault` (only with the `fault-injection` feature): injected failures and crashes
@@ -56,6 +58,7 @@ pub(crate) mod reclaim;
 pub(crate) mod s3;
 pub mod server;
 pub mod storage;
+pub mod upstream_auth;
 
 pub use ops::logging::init as init_logging;
 pub use s3::route::routes_json;

@@ -76,6 +76,12 @@ pub(crate) const META_BATCH_MAX: usize = 1024;
 pub(crate) const AUTH_CACHE_ENTRIES_MAX: usize = 1024;
 /// Seconds a cached credential lookup stays valid.
 pub(crate) const CREDENTIAL_CACHE_TTL_SECS: u64 = 60;
+/// Signing keys one upstream SigV4 signer keeps: one per (date, region) it signs for,
+/// so a day boundary and a few regions fit; past it the cache starts over.
+pub(crate) const UPSTREAM_SIGNING_KEYS_MAX: usize = 8;
+/// Seconds before an OAuth2 access token expires at which a refresh is due, so no
+/// request goes out with a token that lapses on its way.
+pub(crate) const UPSTREAM_TOKEN_REFRESH_MARGIN_SECS: i64 = 300;
 
 /// Threads of the storage copy pool (server-side copies, hashing scans, walks).
 pub(crate) const COPY_THREADS: usize = 4;

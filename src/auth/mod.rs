@@ -16,6 +16,7 @@ pub use sigv4::{
     canonical_query, canonical_uri, derive_signing_key, hmac_sha256, percent_decode, sha256_hex,
     uri_encode, EMPTY_SHA256,
 };
+pub(crate) use verify::{client_string_to_sign, sign_hex};
 pub use verify::{
     parse_auth, verify, ChunkVerifier, HeaderAuth, ParsedAuth, PayloadCheck, PresignedAuth,
     RequestParts,
