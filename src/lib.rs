@@ -9,6 +9,8 @@
 //! - [`auth`]: SigV4 as pure functions plus the per-core caches.
 //! - [`meta`]: the single SQLite thread (group commit) and its typed message protocol.
 //! - [`storage`]: object bytes on local disk, written durably and streamed back.
+//! - [`upstream`]: the HTTP/1.1 client (keep-alive pool, TLS, retries) through which
+//!   the gateway backends will reach an upstream S3, GCS or Azure server.
 //! - [`ops`]: logging and other operational surfaces.
 //! - [`limits`]: every bound in one file; [`config`]: the settings the daemon runs with.
 //! - `fault` (only with the `fault-injection` feature): injected failures and crashes
@@ -56,6 +58,7 @@ pub(crate) mod reclaim;
 pub(crate) mod s3;
 pub mod server;
 pub mod storage;
+pub mod upstream;
 
 pub use ops::logging::init as init_logging;
 pub use s3::route::routes_json;

@@ -3,8 +3,8 @@
 //! only moves its records through the socket with the same cancelable reads and
 //! writes a plain connection uses, so every deadline of `connection` holds for
 //! TLS too (a record read, like a plain read, is cancelled when its time is up).
-//! The session type is either side's (`rustls::Connection`), so that a client can
-//! run its TLS through the same stream, transport and timed read.
+//! The session is either side's: the upstream client (`crate::upstream`) runs its
+//! TLS through the same stream, transport and timed read.
 
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -16,10 +16,10 @@ use monoio::io::{AsyncWriteRent, CancelHandle, CancelableAsyncReadRent, Cancelab
 use monoio::net::TcpStream;
 use rustls::crypto::ring;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{Connection, ServerConfig, ServerConnection};
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
 use crate::limits;
 
@@ -96,7 +96,7 @@ pub(crate) fn server_config(certificate: Arc<Certificate>) -> Result<Arc<ServerC
     Ok(Arc::new(config))
 }
 
-/// One TLS session over a socket.
+/// One TLS session over a socket, the server's or the client's.
 pub(crate) struct TlsStream {
     tcp: TcpStream,
     session: Connection,
@@ -118,6 +118,20 @@ impl TlsStream {
         let session = ServerConnection::new(config).map_err(tls_error)?;
         let limit = Duration::from_secs(limits::TLS_HANDSHAKE_SECS);
         TlsStream::establish(tcp, Connection::Server(session), limit).await
+    }
+
+    /// Runs the client's handshake with the server `name` (checked against its
+    /// certificate), for at most `limit`. A handshake rustls refuses (a certificate
+    /// not trusted or not for `name`, an alert) fails with `InvalidData` wrapping the
+    /// `rustls::Error`; one out of time with `TimedOut`.
+    pub(crate) async fn connect(
+        tcp: TcpStream,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        limit: Duration,
+    ) -> io::Result<TlsStream> {
+        let session = ClientConnection::new(config, name).map_err(tls_error)?;
+        TlsStream::establish(tcp, Connection::Client(session), limit).await
     }
 
     /// Wraps the socket in `session` and runs the handshake for at most `limit`.
