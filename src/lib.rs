@@ -9,6 +9,8 @@
 //! - [`auth`]: SigV4 as pure functions plus the per-core caches.
 //! - [`meta`]: the single SQLite thread (group commit) and its typed message protocol.
 //! - [`storage`]: object bytes on local disk, written durably and streamed back.
+//! - [`upstream`]: the HTTP/1.1 client (keep-alive pool, TLS, retries) through which
+//!   the gateway backends will reach an upstream S3, GCS or Azure server.
 //! - [`upstream_auth`]: signing and credentials for the upstream stores a gateway
 //!   backend calls (SigV4 for S3, Shared Key for Azure Blob, OAuth2 for GCS).
 //! - [`ops`]: logging and other operational surfaces.
@@ -58,6 +60,7 @@ pub(crate) mod reclaim;
 pub(crate) mod s3;
 pub mod server;
 pub mod storage;
+pub mod upstream;
 pub mod upstream_auth;
 
 pub use ops::logging::init as init_logging;

@@ -1,9 +1,11 @@
 //! Every limit of the daemon in one place, named noun first with `_MAX` last,
 //! with their relations checked at compile time.
 
-/// Bytes of one request head (request line plus headers). Larger answers 431.
+/// Bytes of one request head (request line plus headers). Larger answers 431. An
+/// upstream server's response head is held to the same bound (past it, a protocol error).
 pub(crate) const HEAD_BYTES_MAX: usize = 64 * 1024;
-/// Header lines in one request head; more answers 431.
+/// Header lines in one request head; more answers 431. Also the most header lines of
+/// an upstream response head.
 pub(crate) const HEADERS_COUNT_MAX: usize = 100;
 /// Bytes of the request target (path plus query); longer answers 414.
 pub(crate) const URI_BYTES_MAX: usize = 16 * 1024;
@@ -157,3 +159,42 @@ pub(crate) const MEMORY_SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 pub(crate) const MEMORY_BYTES_DEFAULT_MAX: u64 = 1 << 30;
 /// Seconds between memory snapshots unless `snapshot_interval_seconds` sets it.
 pub(crate) const MEMORY_SNAPSHOT_INTERVAL_DEFAULT_SECS: u64 = 300;
+
+/// Milliseconds the upstream client may take to reach a server (name resolution, TCP
+/// connect and TLS handshake together), unless its configuration says otherwise.
+pub(crate) const UPSTREAM_CONNECT_TIMEOUT_DEFAULT_MILLIS: u64 = 10_000;
+/// Milliseconds from the end of a request to the first byte of the upstream answer,
+/// unless configured. Generous: a server may answer only once it has stored the body
+/// (or composed the parts) it was sent.
+pub(crate) const UPSTREAM_FIRST_BYTE_TIMEOUT_DEFAULT_MILLIS: u64 = 60_000;
+/// Milliseconds one upstream read or write may make no progress before the exchange is
+/// abandoned (a stall), unless configured.
+pub(crate) const UPSTREAM_STALL_TIMEOUT_DEFAULT_MILLIS: u64 = 30_000;
+/// Idle keep-alive connections each core keeps per upstream endpoint, unless configured;
+/// one returned beyond this closes the one idle longest.
+pub(crate) const UPSTREAM_IDLE_PER_ENDPOINT_DEFAULT_MAX: usize = 16;
+/// Seconds an idle upstream connection stays in the pool, unless configured (or the
+/// server advertises a shorter `Keep-Alive: timeout`).
+pub(crate) const UPSTREAM_IDLE_TIMEOUT_DEFAULT_SECS: u64 = 30;
+/// Milliseconds before a server's advertised `Keep-Alive: timeout` at which the pool
+/// already drops the connection, so that a request is never sent as the server closes.
+pub(crate) const UPSTREAM_KEEP_ALIVE_MARGIN_MILLIS: u64 = 1000;
+/// Attempts at one retryable upstream request, the first one included, unless configured.
+pub(crate) const UPSTREAM_ATTEMPTS_DEFAULT_MAX: u32 = 4;
+/// Milliseconds of the first backoff between upstream attempts; each further one doubles.
+pub(crate) const UPSTREAM_RETRY_BASE_DELAY_DEFAULT_MILLIS: u64 = 100;
+/// Milliseconds of the longest wait between upstream attempts, also the cap on a
+/// server's `Retry-After`, unless configured.
+pub(crate) const UPSTREAM_RETRY_DELAY_MAX_DEFAULT_MILLIS: u64 = 5_000;
+/// Bytes of the read buffer of one upstream connection (response heads, chunked bodies).
+pub(crate) const UPSTREAM_READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Bytes of an error answer the client reads and discards before a retry, to keep its
+/// connection; a longer one closes the connection instead.
+pub(crate) const UPSTREAM_DRAIN_BYTES_MAX: usize = 64 * 1024;
+
+const _: () =
+    assert!(UPSTREAM_RETRY_BASE_DELAY_DEFAULT_MILLIS <= UPSTREAM_RETRY_DELAY_MAX_DEFAULT_MILLIS);
+const _: () =
+    assert!(UPSTREAM_KEEP_ALIVE_MARGIN_MILLIS < UPSTREAM_IDLE_TIMEOUT_DEFAULT_SECS * 1000);
+const _: () = assert!(UPSTREAM_ATTEMPTS_DEFAULT_MAX >= 1);
+const _: () = assert!(UPSTREAM_DRAIN_BYTES_MAX <= UPSTREAM_READ_BUFFER_BYTES);

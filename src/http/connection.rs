@@ -15,7 +15,7 @@ use crate::error::{ErrorCode, S3Error};
 use crate::http::body::{Body, BodyState};
 use crate::http::head::{Parsed, RequestHead};
 use crate::http::idle::IdleSet;
-use crate::http::tls::Transport;
+use crate::http::tls::{read_with_timeout, ReadEnd, Transport};
 use crate::limits;
 
 pub(super) struct Connection {
@@ -25,13 +25,6 @@ pub(super) struct Connection {
     start: usize,
     /// Bytes written to the client so far (for metrics and the access log).
     written: u64,
-}
-
-/// Why a read returned no data.
-enum ReadEnd {
-    Eof,
-    TimedOut,
-    Failed(std::io::Error),
 }
 
 fn too_slow_reader() -> std::io::Error {
@@ -405,39 +398,4 @@ fn window_left(body: &mut Body) -> Result<Duration, S3Error> {
     }
     body.window = (Instant::now(), body.received());
     Ok(window)
-}
-
-/// Reads into `buf[begin..end]` (spare capacity), waiting at most `timeout`; then
-/// `on_timeout` cancels the read (through the canceller `handle` belongs to), which
-/// is awaited, so the kernel no longer holds the buffer or the socket when this
-/// returns. A read cancelled from elsewhere (a reaped idle connection) fails.
-async fn read_with_timeout(
-    stream: &mut Transport,
-    buf: Vec<u8>,
-    begin: usize,
-    end: usize,
-    timeout: Duration,
-    handle: CancelHandle,
-    on_timeout: impl FnOnce(),
-) -> (Result<usize, ReadEnd>, Vec<u8>) {
-    debug_assert_eq!(buf.len(), begin, "reads append at the end of the buffer");
-    let read = stream.read(buf, end, handle);
-    let mut read = std::pin::pin!(read);
-    let (result, buf) = match monoio::time::timeout(timeout, &mut read).await {
-        Ok(done) => done,
-        Err(_) => {
-            on_timeout();
-            let (result, buf) = read.await;
-            return match result {
-                Ok(n) if n > 0 => (Ok(n), buf),
-                _ => (Err(ReadEnd::TimedOut), buf),
-            };
-        }
-    };
-    let result = match result {
-        Ok(0) => Err(ReadEnd::Eof),
-        Ok(n) => Ok(n),
-        Err(error) => Err(ReadEnd::Failed(error)),
-    };
-    (result, buf)
 }

@@ -2,7 +2,9 @@
 //! with httparse into a fixed header array, request bodies (Content-Length,
 //! chunked, and the aws-chunked content encoding inside them), and responses.
 //! Knows nothing of S3: a `Service` answers each request; protocol failures are
-//! `crate::error::S3Error`s the service renders like any other error.
+//! `crate::error::S3Error`s the service renders like any other error. The chunked
+//! decoder, the TLS session adapter and the timed read are shared with the upstream
+//! client (`crate::upstream`), which reads answers the way this layer reads requests.
 
 pub(crate) mod aws_chunked;
 mod body;
@@ -15,7 +17,6 @@ mod serve;
 mod tls;
 
 pub(crate) use body::BodyKind;
-#[cfg(feature = "fuzzing")]
 pub(crate) use body::Chunked;
 #[cfg(feature = "fuzzing")]
 pub(crate) use head::Parsed;
@@ -23,4 +24,6 @@ pub(crate) use head::RequestHead;
 pub(crate) use idle::IdleSet;
 pub(crate) use response::{Body, BodyStream, Labels, Response, ResponseHead};
 pub(crate) use serve::{refuse, serve, BodyReader, Exchange, Service};
-pub(crate) use tls::{server_config, Certificate, TlsStream, Transport};
+pub(crate) use tls::{
+    read_with_timeout, server_config, Certificate, ReadEnd, TlsStream, Transport,
+};

@@ -3,6 +3,8 @@
 //! only moves its records through the socket with the same cancelable reads and
 //! writes a plain connection uses, so every deadline of `connection` holds for
 //! TLS too (a record read, like a plain read, is cancelled when its time is up).
+//! The session is either side's: the upstream client (`crate::upstream`) runs its
+//! TLS through the same stream, transport and timed read.
 
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -14,10 +16,10 @@ use monoio::io::{AsyncWriteRent, CancelHandle, CancelableAsyncReadRent, Cancelab
 use monoio::net::TcpStream;
 use rustls::crypto::ring;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
 use crate::limits;
 
@@ -94,10 +96,10 @@ pub(crate) fn server_config(certificate: Arc<Certificate>) -> Result<Arc<ServerC
     Ok(Arc::new(config))
 }
 
-/// One TLS session over a socket.
+/// One TLS session over a socket, the server's or the client's.
 pub(crate) struct TlsStream {
     tcp: TcpStream,
-    session: ServerConnection,
+    session: Connection,
     /// Ciphertext read from the socket; `incoming[fed..]` is not in the session yet
     /// (it takes more only once its plaintext has been read).
     incoming: Vec<u8>,
@@ -111,9 +113,33 @@ fn tls_error(error: rustls::Error) -> io::Error {
 }
 
 impl TlsStream {
-    /// Runs the handshake, for at most `limits::TLS_HANDSHAKE_SECS`.
+    /// Runs the server's handshake, for at most `limits::TLS_HANDSHAKE_SECS`.
     pub(crate) async fn accept(tcp: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsStream> {
         let session = ServerConnection::new(config).map_err(tls_error)?;
+        let limit = Duration::from_secs(limits::TLS_HANDSHAKE_SECS);
+        TlsStream::establish(tcp, Connection::Server(session), limit).await
+    }
+
+    /// Runs the client's handshake with the server `name` (checked against its
+    /// certificate), for at most `limit`. A handshake rustls refuses (a certificate
+    /// not trusted or not for `name`, an alert) fails with `InvalidData` wrapping the
+    /// `rustls::Error`; one out of time with `TimedOut`.
+    pub(crate) async fn connect(
+        tcp: TcpStream,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        limit: Duration,
+    ) -> io::Result<TlsStream> {
+        let session = ClientConnection::new(config, name).map_err(tls_error)?;
+        TlsStream::establish(tcp, Connection::Client(session), limit).await
+    }
+
+    /// Wraps the socket in `session` and runs the handshake for at most `limit`.
+    async fn establish(
+        tcp: TcpStream,
+        session: Connection,
+        limit: Duration,
+    ) -> io::Result<TlsStream> {
         let mut stream = TlsStream {
             tcp,
             session,
@@ -126,7 +152,6 @@ impl TlsStream {
             .set_buffer_limit(Some(limits::TLS_SEND_BUFFER_BYTES));
         let canceller = monoio::io::Canceller::new();
         let handle = canceller.handle();
-        let limit = Duration::from_secs(limits::TLS_HANDSHAKE_SECS);
         let result = {
             let mut handshake = std::pin::pin!(stream.handshake(handle));
             match monoio::time::timeout(limit, &mut handshake).await {
@@ -325,4 +350,47 @@ impl Transport {
             Transport::Tls(tls) => tls.shutdown().await,
         }
     }
+}
+
+/// Why a timed read returned no data.
+#[derive(Debug)]
+pub(crate) enum ReadEnd {
+    Eof,
+    TimedOut,
+    Failed(io::Error),
+}
+
+/// Reads into `buf[begin..end]` (spare capacity), waiting at most `timeout`; then
+/// `on_timeout` cancels the read (through the canceller `handle` belongs to), which
+/// is awaited, so the kernel no longer holds the buffer or the socket when this
+/// returns. A read cancelled from elsewhere (a reaped idle connection) fails.
+pub(crate) async fn read_with_timeout(
+    stream: &mut Transport,
+    buf: Vec<u8>,
+    begin: usize,
+    end: usize,
+    timeout: Duration,
+    handle: CancelHandle,
+    on_timeout: impl FnOnce(),
+) -> (Result<usize, ReadEnd>, Vec<u8>) {
+    debug_assert_eq!(buf.len(), begin, "reads append at the end of the buffer");
+    let read = stream.read(buf, end, handle);
+    let mut read = std::pin::pin!(read);
+    let (result, buf) = match monoio::time::timeout(timeout, &mut read).await {
+        Ok(done) => done,
+        Err(_) => {
+            on_timeout();
+            let (result, buf) = read.await;
+            return match result {
+                Ok(n) if n > 0 => (Ok(n), buf),
+                _ => (Err(ReadEnd::TimedOut), buf),
+            };
+        }
+    };
+    let result = match result {
+        Ok(0) => Err(ReadEnd::Eof),
+        Ok(n) => Ok(n),
+        Err(error) => Err(ReadEnd::Failed(error)),
+    };
+    (result, buf)
 }
