@@ -62,7 +62,10 @@ async fn small_files(storage: &Storage, size: usize, tasks: usize, files: usize)
                 let mut buf = vec![0xA5u8; size];
                 for _ in 0..count {
                     let id = storage.new_data_id();
-                    let mut upload = storage.create(&id).await.expect("create");
+                    let mut upload = storage
+                        .create(&id, Some(size as u64))
+                        .await
+                        .expect("create");
                     let (result, returned) = upload.write(buf).await;
                     result.expect("write");
                     buf = returned;
@@ -101,7 +104,10 @@ async fn large_file(storage: &Storage, total: usize, piece: usize) {
     let mut buf: Vec<u8> = (0..piece).map(|i| i as u8).collect();
     let start = Instant::now();
     let id = storage.new_data_id();
-    let mut upload = storage.create(&id).await.expect("create");
+    let mut upload = storage
+        .create(&id, Some(total as u64))
+        .await
+        .expect("create");
     for _ in 0..total / piece {
         let (result, returned) = upload.write(buf).await;
         result.expect("write");

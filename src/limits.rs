@@ -191,6 +191,21 @@ pub(crate) const UPSTREAM_READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Bytes of an error answer the client reads and discards before a retry, to keep its
 /// connection; a longer one closes the connection instead.
 pub(crate) const UPSTREAM_DRAIN_BYTES_MAX: usize = 64 * 1024;
+/// The first bytes of a GET, read before its answer begins (so that a storage failure
+/// is an error answer, not a body cut short).
+pub(crate) const GET_PREFETCH_BYTES: usize = 64 * 1024;
+/// Objects a gateway backend holds in memory and sends whole at commit, with their
+/// MD5 and SHA-256 for the upstream to check, and retries when a send fails; larger
+/// ones stream upstream as they arrive (flat memory, no retry once bytes are sent).
+pub(crate) const UPSTREAM_SMALL_PUT_BYTES_MAX: u64 = 1024 * 1024;
+/// The most of an upstream's error answer (or copy result) read, for its code.
+pub(crate) const UPSTREAM_ERROR_BODY_BYTES_MAX: usize = 64 * 1024;
+/// The most of one upstream listing page read (1000 keys are about 300 KB).
+pub(crate) const UPSTREAM_LIST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Upstream objects younger than this are left alone by the orphan sweep, whatever
+/// else it finds: a write of this daemon may have published one a moment ago (the
+/// default of `storage.aws.orphan_grace_seconds`).
+pub(crate) const UPSTREAM_SWEEP_GRACE_DEFAULT_SECS: u64 = 600;
 
 const _: () =
     assert!(UPSTREAM_RETRY_BASE_DELAY_DEFAULT_MILLIS <= UPSTREAM_RETRY_DELAY_MAX_DEFAULT_MILLIS);

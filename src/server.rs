@@ -61,7 +61,7 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
     let identity = config.storage.identity();
-    let claimed = meta::admin::claim_storage(&db_path, identity)
+    let claimed = meta::admin::claim_storage(&db_path, &identity)
         .map_err(|e| format!("cannot open metadata {}: {e}", db_path.display()))?;
     if claimed != identity {
         return Err(format!(
@@ -203,6 +203,23 @@ fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
             Ok(Some(storage))
         }
         StorageBackend::Sqlite => Ok(None),
+        StorageBackend::Aws(settings) => {
+            let storage = Storage::open_aws(settings.clone())?;
+            // A missing bucket or an unreachable endpoint stops startup here, clearly.
+            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .map_err(|e| format!("cannot build startup runtime: {e}"))?
+                .block_on(storage.health())
+                .map_err(|e| format!("storage.backend aws: {e}"))?;
+            log::info!(
+                "aws backend: objects in bucket {} at {} under prefix {:?}",
+                settings.bucket,
+                settings.endpoint(),
+                settings.prefix
+            );
+            Ok(Some(storage))
+        }
     }
 }
 

@@ -36,6 +36,21 @@ pub struct FileSettings {
     pub memory_persistence: Option<String>,
     pub memory_snapshot_path: Option<PathBuf>,
     pub memory_snapshot_interval: Option<Duration>,
+    pub aws: AwsFile,
+}
+
+/// `storage.aws.*`: the aws gateway backend's bucket and how to reach it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AwsFile {
+    pub bucket: Option<String>,
+    pub region: Option<String>,
+    pub prefix: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub use_path_style: Option<bool>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretKey>,
+    pub ca_file: Option<PathBuf>,
+    pub orphan_grace: Option<Duration>,
 }
 
 /// A parsed file and what it said that we ignore.
@@ -144,6 +159,35 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                                 }
                             }
                         }
+                        "aws" => {
+                            for (key, v) in reader.section(v, &path)? {
+                                let path = format!("storage.aws.{key}");
+                                let aws = &mut s.aws;
+                                match key.as_str() {
+                                    "bucket" => aws.bucket = Some(string(v, &path)?),
+                                    "region" => aws.region = Some(string(v, &path)?),
+                                    "prefix" => aws.prefix = Some(string(v, &path)?),
+                                    "endpoint_url" => aws.endpoint_url = Some(string(v, &path)?),
+                                    "use_path_style" => {
+                                        aws.use_path_style = Some(boolean(v, &path)?)
+                                    }
+                                    "access_key_id" => aws.access_key_id = Some(string(v, &path)?),
+                                    "secret_access_key" => {
+                                        aws.secret_access_key =
+                                            Some(SecretKey::new(string(v, &path)?))
+                                    }
+                                    "ca_file" => aws.ca_file = Some(string(v, &path)?.into()),
+                                    "orphan_grace_seconds" => {
+                                        aws.orphan_grace = Some(Duration::from_secs(integer(
+                                            v,
+                                            &path,
+                                            "a number of seconds",
+                                        )?))
+                                    }
+                                    _ => reader.unknown(&path),
+                                }
+                            }
+                        }
                         // The sqlite backend keeps its bytes in the metadata database
                         // (metadata.sqlite.path): it has no settings of its own.
                         "sqlite" => {
@@ -228,6 +272,13 @@ fn string(v: &Yaml, path: &str) -> Result<String, String> {
         Yaml::Real(r) => Ok(r.clone()),
         Yaml::Boolean(b) => Ok(b.to_string()),
         _ => Err(format!("{path}: expected a string")),
+    }
+}
+
+fn boolean(v: &Yaml, path: &str) -> Result<bool, String> {
+    match v {
+        Yaml::Boolean(b) => Ok(*b),
+        _ => Err(format!("{path}: expected true or false")),
     }
 }
 

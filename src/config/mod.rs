@@ -184,15 +184,19 @@ pub enum StorageBackend {
     },
     /// Chunk rows in the metadata database, committed with the rows that name them.
     Sqlite,
+    /// Objects in a bucket of AWS S3 or an S3-compatible store.
+    Aws(crate::storage::AwsSettings),
 }
 
 impl StorageBackend {
-    /// The name a metadata database records for the backend that holds its bytes.
-    pub fn identity(&self) -> &'static str {
+    /// The name a metadata database records for the backend that holds its bytes (a
+    /// gateway's names its upstream bucket and prefix too).
+    pub fn identity(&self) -> String {
         match self {
-            StorageBackend::Local => "local",
-            StorageBackend::Memory { .. } => "memory",
-            StorageBackend::Sqlite => "sqlite",
+            StorageBackend::Local => "local".to_string(),
+            StorageBackend::Memory { .. } => "memory".to_string(),
+            StorageBackend::Sqlite => "sqlite".to_string(),
+            StorageBackend::Aws(settings) => settings.identity(),
         }
     }
 }
@@ -423,9 +427,35 @@ impl Config {
                 }
             }
             "sqlite" => StorageBackend::Sqlite,
-            other @ ("aws" | "gcp" | "azure") => {
+            "aws" => {
+                let aws = file.aws;
+                let bucket = aws
+                    .bucket
+                    .filter(|b| !b.is_empty())
+                    .ok_or("storage.aws.bucket is required for storage.backend aws")?;
+                let credentials = crate::upstream_auth::sigv4::AwsCredentials::resolve(
+                    aws.access_key_id.as_deref(),
+                    aws.secret_access_key.as_ref().map(|s| s.expose()),
+                    None,
+                    &env,
+                )
+                .map_err(|e| format!("storage.aws: {e}"))?;
+                StorageBackend::Aws(crate::storage::AwsSettings {
+                    bucket,
+                    region: aws.region.unwrap_or_else(|| "us-east-1".to_string()),
+                    prefix: aws.prefix.unwrap_or_default(),
+                    endpoint_url: aws.endpoint_url.filter(|u| !u.is_empty()),
+                    use_path_style: aws.use_path_style,
+                    credentials,
+                    ca_file: aws.ca_file,
+                    orphan_grace: aws.orphan_grace.unwrap_or(Duration::from_secs(
+                        limits::UPSTREAM_SWEEP_GRACE_DEFAULT_SECS,
+                    )),
+                })
+            }
+            other @ ("gcp" | "azure") => {
                 return Err(format!(
-                "storage.backend {other:?} is not supported by this build yet; use local, memory or sqlite"
+                "storage.backend {other:?} is not supported by this build yet; use local, memory, sqlite or aws"
             ))
             }
             other => {
@@ -541,10 +571,53 @@ mod tests {
             flag.unwrap().storage,
             StorageBackend::Memory { .. }
         ));
+        // The aws gateway: every key, then the environment's credentials.
+        let aws = resolve(
+            "storage:\n  backend: aws\n  aws:\n    bucket: up\n    region: eu-west-1\n    prefix: p/\n    endpoint_url: http://127.0.0.1:9\n    use_path_style: false\n    access_key_id: AK\n    secret_access_key: SK\n    orphan_grace_seconds: 5\n",
+        )
+        .unwrap();
+        let StorageBackend::Aws(settings) = &aws.storage else {
+            panic!("{:?}", aws.storage)
+        };
+        assert_eq!(
+            (
+                settings.bucket.as_str(),
+                settings.region.as_str(),
+                settings.prefix.as_str()
+            ),
+            ("up", "eu-west-1", "p/")
+        );
+        assert_eq!(settings.use_path_style, Some(false));
+        assert_eq!(settings.orphan_grace, Duration::from_secs(5));
+        assert_eq!(settings.credentials.access_key_id, "AK");
+        assert_eq!(aws.storage.identity(), "aws http://127.0.0.1:9/up/p/");
+        let from_env = Config::resolve(
+            flags(&[]),
+            |name| match name {
+                "AWS_ACCESS_KEY_ID" => Some("ENVAK".into()),
+                "AWS_SECRET_ACCESS_KEY" => Some("ENVSK".into()),
+                "AWS_SESSION_TOKEN" => Some("TOKEN".into()),
+                _ => None,
+            },
+            file::parse("storage:\n  backend: aws\n  aws:\n    bucket: up\n")
+                .unwrap()
+                .settings,
+        )
+        .unwrap();
+        let StorageBackend::Aws(settings) = &from_env.storage else {
+            panic!("{:?}", from_env.storage)
+        };
+        assert_eq!(settings.credentials.access_key_id, "ENVAK");
+        assert!(settings.credentials.session_token.is_some());
+        assert_eq!(settings.endpoint(), "https://s3.us-east-1.amazonaws.com");
         for (yaml, why) in [
             (
-                "storage:\n  backend: aws\n",
+                "storage:\n  backend: gcp\n",
                 "not supported by this build yet",
+            ),
+            (
+                "storage:\n  backend: aws\n",
+                "storage.aws.bucket is required",
             ),
             ("storage:\n  backend: tape\n", "expected local, memory"),
             (

@@ -1,9 +1,13 @@
 //! The bytes of a GET, streamed: the pieces of the data files a range touches, all
 //! opened before the answer begins (an open file keeps its bytes whatever happens to
-//! its name), read in order as the http layer sends them.
+//! its name; the other backends pin what is open), read in order as the http layer
+//! sends them. The first bytes are read before the answer begins too, so a storage
+//! failure (a gateway's upstream down, a file gone bad) is a clean error response
+//! rather than a body cut short.
 
 use crate::error::{storage_error, S3Error};
 use crate::http::BodyStream;
+use crate::limits;
 use crate::meta::ObjectRow;
 use crate::storage::{Object, Storage};
 
@@ -19,6 +23,8 @@ struct Segment {
 pub(crate) struct ObjectStream {
     segments: std::vec::IntoIter<Segment>,
     current: Option<Segment>,
+    /// The first bytes, read by `open`.
+    prefetched: Option<Vec<u8>>,
 }
 
 impl ObjectStream {
@@ -31,18 +37,32 @@ impl ObjectStream {
     ) -> Result<ObjectStream, S3Error> {
         let mut segments = Vec::new();
         for (data_id, offset, len) in row.ranges(first, length) {
-            let file = storage.open(&data_id).await.map_err(storage_error)?;
+            let file = storage
+                .open_range(&data_id, offset, len)
+                .await
+                .map_err(storage_error)?;
             segments.push(Segment { file, offset, len });
         }
-        Ok(ObjectStream {
+        let mut stream = ObjectStream {
             segments: segments.into_iter(),
             current: None,
-        })
+            prefetched: None,
+        };
+        if length > 0 {
+            let capacity = (length as usize).min(limits::GET_PREFETCH_BYTES);
+            let (read, first) = stream.read(Vec::with_capacity(capacity)).await;
+            read.map_err(storage_error)?;
+            stream.prefetched = Some(first);
+        }
+        Ok(stream)
     }
 }
 
 impl BodyStream for ObjectStream {
     async fn read(&mut self, mut buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
+        if let Some(first) = self.prefetched.take() {
+            return (Ok(first.len()), first);
+        }
         // Segments are never empty (`ObjectRow::ranges` skips empty parts).
         let segment = match &mut self.current {
             Some(segment) if segment.len > 0 => segment,

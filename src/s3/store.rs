@@ -63,12 +63,17 @@ pub(crate) async fn store_body(
             )
             .field("MaxSizeAllowed", max_size.to_string()));
     }
+    // A gateway announces the length of its upstream PUT: a body of unknown length is
+    // refused before it is read, as S3 itself refuses one.
+    if expect.declared_size.is_none() && ctx.state.storage.needs_size() {
+        return Err(S3Error::new(ErrorCode::MissingContentLength));
+    }
     ctx.body.accept().await?;
     let data_id = ctx.state.storage.new_data_id();
     let mut temp = ctx
         .state
         .storage
-        .create(&data_id)
+        .create(&data_id, expect.declared_size)
         .await
         .map_err(storage_error)?;
     let mut reader = UploadReader::new(&expect, &mut ctx.payload);

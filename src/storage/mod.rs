@@ -9,13 +9,14 @@
 //! nothing of keys, buckets or HTTP; the metadata layer maps keys to data ids.
 //!
 //! A closed enum, not a trait object: monoio futures are not `Send`, and the backends
-//! are known (local, memory and sqlite now; the gateways to come), each a variant.
+//! are known (local, memory, sqlite, and the aws gateway so far), each a variant.
 //!
 //! The local backend's layout under the data dir: `tmp/` holds files being written
 //! (on the same filesystem as `objects/`, so publishing is an atomic rename), and
 //! `objects/<xx>/<data_id>` holds published objects, fanned out over 256 directories
 //! by the first two hex digits of the id.
 
+mod aws;
 mod data_id;
 mod durable_write;
 mod local;
@@ -25,10 +26,12 @@ mod pool;
 mod sqlite;
 #[cfg(test)]
 mod tests;
+mod upstream_xml;
 
 use std::io;
 use std::path::Path;
 
+pub use aws::{AwsObject, AwsSettings, AwsStorage, AwsUpload};
 pub use data_id::is_valid_data_id;
 pub use local::{LocalStorage, ObjectFile, RecoveryReport, TempObject};
 pub use memory::{MemoryObject, MemoryStorage, MemoryUpload, Snapshot};
@@ -48,6 +51,7 @@ pub enum Storage {
     Local(LocalStorage),
     Memory(MemoryStorage),
     Sqlite(SqliteStorage),
+    Aws(AwsStorage),
 }
 
 impl Storage {
@@ -69,6 +73,18 @@ impl Storage {
         Ok(Storage::Sqlite(SqliteStorage::open(blobs)?))
     }
 
+    /// The aws backend on `settings` (startup then checks the bucket with `health`).
+    pub fn open_aws(settings: AwsSettings) -> Result<Storage, String> {
+        Ok(Storage::Aws(AwsStorage::open(settings)?))
+    }
+
+    /// Whether a write must say its size before its first byte (`create`): a gateway
+    /// announces the length of its upstream PUT. S3 answers a body of unknown length
+    /// 411 MissingContentLength; so does the daemon on such a backend.
+    pub fn needs_size(&self) -> bool {
+        matches!(self, Storage::Aws(_))
+    }
+
     /// Whether a crash or restart can lose published objects (the memory backend's
     /// bytes after its last snapshot): startup then forgets the rows that point at
     /// data the backend no longer has.
@@ -79,7 +95,7 @@ impl Storage {
     /// What a clean shutdown owes the backend (the memory backend's last snapshot).
     pub fn shutdown(&self) -> io::Result<()> {
         match self {
-            Storage::Local(_) | Storage::Sqlite(_) => Ok(()),
+            Storage::Local(_) | Storage::Sqlite(_) | Storage::Aws(_) => Ok(()),
             Storage::Memory(memory) => memory.snapshot_if_changed(),
         }
     }
@@ -90,6 +106,7 @@ impl Storage {
             Storage::Local(local) => local.new_data_id(),
             Storage::Memory(memory) => memory.new_data_id(),
             Storage::Sqlite(sqlite) => sqlite.new_data_id(),
+            Storage::Aws(aws) => aws.new_data_id(),
         }
     }
 
@@ -100,15 +117,18 @@ impl Storage {
             Storage::Local(local) => local.issued(data_id),
             Storage::Memory(memory) => memory.issued(data_id),
             Storage::Sqlite(sqlite) => sqlite.issued(data_id),
+            Storage::Aws(aws) => aws.issued(data_id),
         }
     }
 
-    /// Starts writing the object `data_id`.
-    pub async fn create(&self, data_id: &str) -> io::Result<Upload> {
+    /// Starts writing the object `data_id`, of `size` bytes when known (a backend that
+    /// `needs_size` refuses `None`).
+    pub async fn create(&self, data_id: &str, size: Option<u64>) -> io::Result<Upload> {
         match self {
             Storage::Local(local) => Ok(Upload::Local(local.create(data_id).await?)),
             Storage::Memory(memory) => Ok(Upload::Memory(memory.create(data_id)?)),
             Storage::Sqlite(sqlite) => Ok(Upload::Sqlite(sqlite.create(data_id)?)),
+            Storage::Aws(aws) => Ok(Upload::Aws(aws.create(data_id, size).await?)),
         }
     }
 
@@ -118,6 +138,24 @@ impl Storage {
             Storage::Local(local) => Ok(Object::Local(local.open_object(data_id).await?)),
             Storage::Memory(memory) => Ok(Object::Memory(memory.open_object(data_id)?)),
             Storage::Sqlite(sqlite) => Ok(Object::Sqlite(sqlite.open_object(data_id).await?)),
+            Storage::Aws(aws) => {
+                let size = aws.size_of(data_id).await?;
+                Ok(Object::Aws(Box::new(
+                    aws.open_object(data_id, Some((0, size)))?,
+                )))
+            }
+        }
+    }
+
+    /// Opens a published object to read bytes `offset..offset + length` of it (what a
+    /// GET streams). A gateway asks its upstream for just that range, at the first
+    /// read: a missing object shows there, not here. Elsewhere this is `open`.
+    pub async fn open_range(&self, data_id: &str, offset: u64, length: u64) -> io::Result<Object> {
+        match self {
+            Storage::Aws(aws) => Ok(Object::Aws(Box::new(
+                aws.open_object(data_id, Some((offset, length)))?,
+            ))),
+            _ => self.open(data_id).await,
         }
     }
 
@@ -127,6 +165,7 @@ impl Storage {
             Storage::Local(local) => local.copy(source, target).await,
             Storage::Memory(memory) => memory.copy(source, target),
             Storage::Sqlite(sqlite) => sqlite.copy(source, target).await,
+            Storage::Aws(aws) => aws.copy(source, target).await,
         }
     }
 
@@ -142,6 +181,7 @@ impl Storage {
             Storage::Local(local) => local.copy_ranges(ranges, target, stage).await,
             Storage::Memory(memory) => memory.copy_ranges(ranges, target, stage).await,
             Storage::Sqlite(sqlite) => sqlite.copy_ranges(ranges, target, stage).await,
+            Storage::Aws(aws) => aws.copy_ranges(ranges, target, stage).await,
         }
     }
 
@@ -155,6 +195,7 @@ impl Storage {
             Storage::Local(local) => local.scan(ranges, stage).await,
             Storage::Memory(memory) => memory.scan(ranges, stage).await,
             Storage::Sqlite(sqlite) => sqlite.scan(ranges, stage).await,
+            Storage::Aws(aws) => aws.scan(ranges, stage).await,
         }
     }
 
@@ -164,6 +205,7 @@ impl Storage {
             Storage::Local(local) => local.remove(data_id).await,
             Storage::Memory(memory) => memory.remove(data_id),
             Storage::Sqlite(sqlite) => sqlite.remove(data_id).await,
+            Storage::Aws(aws) => aws.remove(data_id).await,
         }
     }
 
@@ -173,6 +215,7 @@ impl Storage {
             Storage::Local(local) => local.list_ids().await,
             Storage::Memory(memory) => Ok(memory.list_ids()),
             Storage::Sqlite(sqlite) => sqlite.list_ids().await,
+            Storage::Aws(aws) => aws.list_ids().await,
         }
     }
 
@@ -182,6 +225,7 @@ impl Storage {
             Storage::Local(local) => local.health().await,
             Storage::Memory(memory) => memory.health(),
             Storage::Sqlite(sqlite) => sqlite.health().await,
+            Storage::Aws(aws) => aws.health().await,
         }
     }
 
@@ -201,6 +245,7 @@ pub enum Upload {
     Local(TempObject),
     Memory(MemoryUpload),
     Sqlite(SqliteUpload),
+    Aws(AwsUpload),
 }
 
 impl Upload {
@@ -210,6 +255,7 @@ impl Upload {
             Upload::Local(temp) => temp.write(buf).await,
             Upload::Memory(upload) => upload.write(buf),
             Upload::Sqlite(upload) => upload.write(buf).await,
+            Upload::Aws(upload) => upload.write(buf).await,
         }
     }
 
@@ -219,6 +265,7 @@ impl Upload {
             Upload::Local(temp) => temp.len(),
             Upload::Memory(upload) => upload.len(),
             Upload::Sqlite(upload) => upload.len(),
+            Upload::Aws(upload) => upload.len(),
         }
     }
 
@@ -235,6 +282,7 @@ impl Upload {
             Upload::Local(temp) => temp.commit().await.map(|()| None),
             Upload::Memory(upload) => upload.commit().map(|()| None),
             Upload::Sqlite(upload) => upload.commit().map(Some),
+            Upload::Aws(upload) => upload.commit().await.map(|()| None),
         }
     }
 
@@ -244,6 +292,7 @@ impl Upload {
             Upload::Local(temp) => temp.abort().await,
             Upload::Memory(upload) => drop(upload),
             Upload::Sqlite(upload) => upload.abort().await,
+            Upload::Aws(upload) => upload.abort().await,
         }
     }
 }
@@ -253,6 +302,8 @@ pub enum Object {
     Local(ObjectFile),
     Memory(MemoryObject),
     Sqlite(SqliteObject),
+    /// Boxed: its GET in flight is large beside a file handle.
+    Aws(Box<AwsObject>),
 }
 
 impl Object {
@@ -262,6 +313,7 @@ impl Object {
             Object::Local(file) => file.len(),
             Object::Memory(object) => object.len(),
             Object::Sqlite(object) => object.len(),
+            Object::Aws(object) => object.len(),
         }
     }
 
@@ -275,6 +327,7 @@ impl Object {
             Object::Local(file) => file.read_at(buf, offset).await,
             Object::Memory(object) => object.read_at(buf, offset),
             Object::Sqlite(object) => object.read_at(buf, offset).await,
+            Object::Aws(object) => object.read_at(buf, offset).await,
         }
     }
 }

@@ -37,8 +37,41 @@ impl Drop for TestDir {
 /// Makes a backend on a root directory.
 type MakeBackend = fn(&Path) -> Storage;
 
-/// Every backend, by name, made fresh on a root directory.
+/// The aws backend on the upstream `BLEEPSTORE_TEST_S3_UPSTREAM` names
+/// (`endpoint bucket access-key secret-key`; scripts/test.sh starts s3s-fs for it),
+/// under a prefix of its own for each root.
+fn aws_on(root: &Path) -> Storage {
+    let upstream = std::env::var("BLEEPSTORE_TEST_S3_UPSTREAM").unwrap();
+    let fields: Vec<&str> = upstream.split_whitespace().collect();
+    let [endpoint, bucket, access, secret] = fields[..] else {
+        panic!("BLEEPSTORE_TEST_S3_UPSTREAM: expected endpoint bucket access-key secret-key");
+    };
+    let name = root.file_name().unwrap().to_string_lossy();
+    Storage::open_aws(super::AwsSettings {
+        bucket: bucket.to_string(),
+        region: "us-east-1".to_string(),
+        prefix: format!("conformance/{name}/"),
+        endpoint_url: Some(endpoint.to_string()),
+        use_path_style: Some(true),
+        credentials: crate::upstream_auth::sigv4::AwsCredentials::new(access, secret, None),
+        ca_file: None,
+        // The sweep test lists what it has just written.
+        orphan_grace: std::time::Duration::ZERO,
+    })
+    .unwrap()
+}
+
+/// Every backend, by name, made fresh on a root directory. The aws gateway joins when
+/// an upstream is named (scripts/test.sh always names one).
 fn backends() -> Vec<(&'static str, MakeBackend)> {
+    let mut all = all_backends();
+    if std::env::var_os("BLEEPSTORE_TEST_S3_UPSTREAM").is_some() {
+        all.push(("aws", aws_on));
+    }
+    all
+}
+
+fn all_backends() -> Vec<(&'static str, MakeBackend)> {
     vec![
         ("local", |root| Storage::open_local(root).unwrap().0),
         ("memory", |root| {
@@ -101,7 +134,7 @@ fn pattern(len: usize) -> Vec<u8> {
 /// Writes `data` in uneven pieces under a new id, commits it and returns the id.
 async fn put(storage: &Storage, data: &[u8]) -> String {
     let id = storage.new_data_id();
-    let mut upload = storage.create(&id).await.unwrap();
+    let mut upload = storage.create(&id, Some(data.len() as u64)).await.unwrap();
     let mut buf = Vec::new();
     for piece in data.chunks(data.len() / 5 + 1) {
         buf.clear();
@@ -170,7 +203,7 @@ fn write_in_pieces_commit_and_read_back() {
 fn nothing_is_visible_before_commit_or_after_abort() {
     conformance("visibility", |storage, _| async move {
         let id = storage.new_data_id();
-        let mut upload = storage.create(&id).await.unwrap();
+        let mut upload = storage.create(&id, Some(10_000)).await.unwrap();
         let (result, _) = upload.write(pattern(10_000)).await;
         result.unwrap();
         assert!(
@@ -182,7 +215,7 @@ fn nothing_is_visible_before_commit_or_after_abort() {
         assert!(missing(&storage, &id).await);
 
         let dropped = storage.new_data_id();
-        let mut upload = storage.create(&dropped).await.unwrap();
+        let mut upload = storage.create(&dropped, Some(10)).await.unwrap();
         let (result, _) = upload.write(pattern(10)).await;
         result.unwrap();
         drop(upload);
@@ -327,7 +360,7 @@ fn invalid_data_ids_are_rejected() {
                 |e: io::Error| assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{id:?}");
             invalid(storage.open(id).await.err().unwrap());
             invalid(storage.remove(id).await.err().unwrap());
-            invalid(storage.create(id).await.err().unwrap());
+            invalid(storage.create(id, Some(1)).await.err().unwrap());
             let target = storage.new_data_id();
             invalid(storage.copy(id, &target).await.err().unwrap());
             invalid(storage.copy(&target, id).await.err().unwrap());
@@ -399,12 +432,12 @@ fn local_objects_are_fanned_out_and_temp_files_never_outlive_their_upload() {
         let run = async move {
             let id = put(&storage, &pattern(5000)).await;
             assert!(root.join("objects").join(&id[..2]).join(&id).is_file());
-            let mut upload = storage.create(&storage.new_data_id()).await.unwrap();
+            let mut upload = storage.create(&storage.new_data_id(), None).await.unwrap();
             let (result, _) = upload.write(pattern(100)).await;
             result.unwrap();
             assert_eq!(count_tmp(&root.join("tmp")), 1);
             upload.abort().await;
-            let upload = storage.create(&storage.new_data_id()).await.unwrap();
+            let upload = storage.create(&storage.new_data_id(), None).await.unwrap();
             drop(upload);
             assert_eq!(count_tmp(&root.join("tmp")), 0);
             // A foreign file in the tree is neither listed nor touched.
@@ -479,7 +512,7 @@ fn sqlite_chunks_stay_invisible_until_sealed_and_a_crash_leaves_none() {
         .block_on(async {
             // Three full chunks go to the database as they fill; the last stays behind.
             let id = storage.new_data_id();
-            let mut upload = storage.create(&id).await.unwrap();
+            let mut upload = storage.create(&id, None).await.unwrap();
             for piece in data.chunks(100_000) {
                 let (written, _) = upload.write(piece.to_vec()).await;
                 written.unwrap();
@@ -495,7 +528,7 @@ fn sqlite_chunks_stay_invisible_until_sealed_and_a_crash_leaves_none() {
             // A second upload the process "crashes" in: its chunks are in, unsealed,
             // and nothing removes them before the restart.
             let interrupted = storage.new_data_id();
-            let mut upload = storage.create(&interrupted).await.unwrap();
+            let mut upload = storage.create(&interrupted, None).await.unwrap();
             let (written, _) = upload.write(pattern(2 * 1024 * 1024 + 1)).await;
             written.unwrap();
             std::mem::forget(upload);
@@ -542,7 +575,7 @@ fn sqlite_bytes_commit_with_the_row_or_not_at_all() {
                 let storage = storage.clone();
                 async move {
                     let id = storage.new_data_id();
-                    let mut upload = storage.create(&id).await.unwrap();
+                    let mut upload = storage.create(&id, Some(body.len() as u64)).await.unwrap();
                     let (written, _) = upload.write(body.to_vec()).await;
                     written.unwrap();
                     (id, upload.commit().await.unwrap())

@@ -80,9 +80,21 @@ class Daemon:
                         "    persistence: snapshot\n")
             elif BACKEND == "sqlite":
                 f.write("storage:\n  backend: sqlite\n")
+            elif BACKEND == "aws":
+                endpoint, bucket, access, secret = s3_upstream()
+                f.write("storage:\n  backend: aws\n  aws:\n"
+                        f"    bucket: {bucket}\n    prefix: {self.upstream_prefix}\n"
+                        f"    endpoint_url: {endpoint}\n    access_key_id: {access}\n"
+                        f"    secret_access_key: {secret}\n    orphan_grace_seconds: 0\n")
             else:
-                raise ValueError(f"BLEEPSTORE_TEST_BACKEND={BACKEND!r}: expected local, memory or sqlite")
+                raise ValueError(f"BLEEPSTORE_TEST_BACKEND={BACKEND!r}: expected local, memory, sqlite or aws")
         return ["--config", config]
+
+    @property
+    def upstream_prefix(self):
+        """Where this daemon's objects go in a shared upstream bucket: its own prefix, so
+        that tests never see each other's objects (and the same one across restarts)."""
+        return f"daemons/{os.path.basename(self.data_dir.rstrip('/'))}/"
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -128,6 +140,8 @@ def data_files_settled(daemon):
         return int(metric(daemon, "bleepstore_memory_objects"))
     if BACKEND == "sqlite":
         return sealed_blobs(daemon)
+    if BACKEND == "aws":
+        return len(upstream_keys(daemon.upstream_prefix))
     return sum(len(files) for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")))
 
 
@@ -138,6 +152,26 @@ def sealed_blobs(daemon):
         return db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]
     finally:
         db.close()
+
+
+def s3_upstream():
+    """The S3 server the aws backend's daemons keep their bytes in, as scripts/test.sh
+    names it: (endpoint, bucket, access key, secret key)."""
+    value = os.environ.get("BLEEPSTORE_TEST_S3_UPSTREAM")
+    if not value:
+        raise RuntimeError("BLEEPSTORE_TEST_BACKEND=aws needs BLEEPSTORE_TEST_S3_UPSTREAM")
+    endpoint, bucket, access, secret = value.split()
+    return endpoint, bucket, access, secret
+
+
+def upstream_keys(prefix):
+    """Every object name under `prefix` in the aws backend's upstream bucket."""
+    endpoint, bucket, access, secret = s3_upstream()
+    upstream = make_client(endpoint, access_key=access, secret_key=secret)
+    keys = []
+    for page in upstream.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    return keys
 
 
 def make_client(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, **config):

@@ -1,0 +1,835 @@
+//! The aws backend: object bytes in one bucket of AWS S3 or any S3-compatible store
+//! (Ceph RGW, MinIO, GCS through its XML API with HMAC keys), each object under
+//! `{prefix}{data id}`: never a client's key, so no upstream naming rule applies and
+//! no two writes ever share a name. The daemon keeps the metadata, the ETags (its own
+//! MD5s) and the listings; upstream objects are immutable once written.
+//!
+//! - Writes of known size stream to the upstream as they arrive (flat memory); small
+//!   ones are held and sent whole, with their MD5 and SHA-256, so they can be retried.
+//!   A write of unknown size is refused before its body is read (`needs_size`), as S3
+//!   itself refuses one: the upstream PUT must announce its length.
+//! - Reads are ranged GETs, streamed: a reader's next `read_at` continues the same
+//!   answer. An object being read is pinned (`pins`): its upstream DELETE waits for the
+//!   last reader, as an open file keeps its bytes on the local backend.
+//! - Whole-object copies are server-side (CopyObject); range copies and scans stream
+//!   through the daemon, whose stage (the hasher) runs on the copy pool.
+//! - The orphan sweep lists the prefix and leaves alone anything that is not a data
+//!   id, and anything younger than a grace period.
+//!
+//! Each core talks to the upstream through its own HTTP client and signer
+//! (`crate::upstream`, `crate::upstream_auth`), made on first use on that thread.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use md5::{Digest, Md5};
+
+use crate::auth::uri_encode;
+use crate::clock;
+use crate::limits;
+use crate::storage::data_id::{check_data_id, is_valid_data_id, IdSeed};
+use crate::storage::pins::{PinGuard, Pins};
+use crate::storage::pool::Pool;
+use crate::storage::upstream_xml;
+use crate::storage::ByteStage;
+use crate::upstream::{
+    Client, ClientConfig, Endpoint, Request, Response, TlsConfig, UpstreamError,
+};
+use crate::upstream_auth::sigv4::{AwsCredentials, PayloadHash, SigV4Signer, SignerConfig};
+use crate::upstream_auth::OutgoingRequest;
+
+/// Where the aws backend keeps its bytes, as configured (`storage.aws.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub bucket: String,
+    pub region: String,
+    /// Prepended to every data id (`bleepstore/`, say); may be empty.
+    pub prefix: String,
+    /// The S3 endpoint (`https://s3.{region}.amazonaws.com` when not given).
+    pub endpoint_url: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`) rather than virtual-hosted
+    /// (`bucket.endpoint/key`); the default is path style for a given endpoint (the
+    /// usual S3-compatible server), virtual-hosted for AWS itself.
+    pub use_path_style: Option<bool>,
+    pub credentials: AwsCredentials,
+    /// Extra trusted CA certificates (PEM) for an upstream behind a private CA.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Upstream objects younger than this are left alone by the orphan sweep.
+    pub orphan_grace: std::time::Duration,
+}
+
+impl AwsSettings {
+    /// The endpoint URL in use.
+    pub fn endpoint(&self) -> String {
+        self.endpoint_url
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region))
+    }
+
+    fn path_style(&self) -> bool {
+        self.use_path_style.unwrap_or(self.endpoint_url.is_some())
+    }
+
+    /// What a metadata database records of this backend: the bucket and prefix behind
+    /// its rows, so that it never starts against another.
+    pub fn identity(&self) -> String {
+        format!(
+            "aws {}/{}/{}",
+            self.endpoint().trim_end_matches('/'),
+            self.bucket,
+            self.prefix
+        )
+    }
+}
+
+/// Tells one backend instance's per-core clients from another's (tests make several).
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
+
+/// Object bytes in an S3 bucket. Cloning is cheap; clones may live on any core.
+#[derive(Clone, Debug)]
+pub struct AwsStorage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    instance: u64,
+    settings: AwsSettings,
+    /// The endpoint requests go to (with the bucket in the host when virtual-hosted).
+    endpoint: Endpoint,
+    /// The path of the bucket under the endpoint: `/bucket` (path style) or empty.
+    bucket_path: String,
+    /// The prefix, percent-encoded for request paths.
+    prefix_path: String,
+    tls: TlsConfig,
+    seed: IdSeed,
+    pins: Pins,
+    /// Deletions that waited for their last reader, done by the next `remove`.
+    deferred: std::sync::Mutex<Vec<String>>,
+    pool: Pool,
+}
+
+/// One core's way to the upstream.
+struct Core {
+    client: Client,
+    signer: RefCell<SigV4Signer>,
+}
+
+thread_local! {
+    static CORES: RefCell<HashMap<u64, Rc<Core>>> = RefCell::new(HashMap::new());
+}
+
+/// An upstream failure as the storage layer reports it.
+fn upstream_io(error: UpstreamError) -> io::Error {
+    io::Error::other(error.to_string())
+}
+
+/// A non-success answer: 404 is NotFound; the rest name the status and S3 error code.
+async fn answer_error(what: &str, mut response: Response) -> io::Error {
+    let status = response.status();
+    let body = response
+        .read_to_end(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
+        .await
+        .unwrap_or_default();
+    let detail = upstream_xml::error_code(&body)
+        .map(|(code, message)| format!(" {code}: {message}"))
+        .unwrap_or_default();
+    let message = format!("upstream {what} answered {status}{detail}");
+    if status == 404 {
+        io::Error::new(io::ErrorKind::NotFound, message)
+    } else {
+        io::Error::other(message)
+    }
+}
+
+impl AwsStorage {
+    /// The backend on `settings`; nothing is sent until the first request (startup
+    /// checks the bucket with `health`).
+    pub fn open(settings: AwsSettings) -> Result<AwsStorage, String> {
+        let path_style = settings.path_style();
+        let url = settings.endpoint();
+        let base =
+            Endpoint::parse(&url).map_err(|e| format!("storage.aws.endpoint_url {url:?}: {e}"))?;
+        let (endpoint, bucket_path) = if path_style {
+            (base, format!("/{}", uri_encode_str(&settings.bucket, true)))
+        } else {
+            let host = format!("{}.{}", settings.bucket, base.host());
+            let virtual_url = format!(
+                "{}://{}:{}{}",
+                match base.scheme() {
+                    crate::upstream::Scheme::Http => "http",
+                    crate::upstream::Scheme::Https => "https",
+                },
+                host,
+                base.port(),
+                base.base_path()
+            );
+            let endpoint = Endpoint::parse(&virtual_url).map_err(|e| {
+                format!(
+                    "storage.aws.bucket {:?} as a host name: {e}",
+                    settings.bucket
+                )
+            })?;
+            (endpoint, String::new())
+        };
+        let tls = TlsConfig::new(settings.ca_file.as_deref())?;
+        Ok(AwsStorage {
+            inner: Arc::new(Inner {
+                instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+                prefix_path: uri_encode_str(&settings.prefix, false),
+                settings,
+                endpoint,
+                bucket_path,
+                tls,
+                seed: IdSeed::from_urandom().map_err(|e| format!("cannot seed data ids: {e}"))?,
+                pins: Pins::default(),
+                deferred: std::sync::Mutex::new(Vec::new()),
+                pool: Pool::start(limits::COPY_THREADS, limits::COPY_QUEUE_MAX)
+                    .map_err(|e| format!("cannot start the copy pool: {e}"))?,
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &AwsSettings {
+        &self.inner.settings
+    }
+
+    fn core(&self) -> Rc<Core> {
+        CORES.with(|cores| {
+            cores
+                .borrow_mut()
+                .entry(self.inner.instance)
+                .or_insert_with(|| {
+                    Rc::new(Core {
+                        client: Client::new(ClientConfig::default(), self.inner.tls.clone()),
+                        signer: RefCell::new(SigV4Signer::new(
+                            self.inner.settings.credentials.clone(),
+                            SignerConfig::s3(&self.inner.settings.region),
+                        )),
+                    })
+                })
+                .clone()
+        })
+    }
+
+    /// The path of an object under the endpoint's base path.
+    fn object_path(&self, data_id: &str) -> String {
+        format!(
+            "{}/{}{}",
+            self.inner.bucket_path, self.inner.prefix_path, data_id
+        )
+    }
+
+    /// The path of the bucket itself (`/bucket`, or `/` when virtual-hosted).
+    fn bucket_root(&self) -> String {
+        if self.inner.bucket_path.is_empty() {
+            "/".to_string()
+        } else {
+            self.inner.bucket_path.clone()
+        }
+    }
+
+    /// A signed request for `path` (under the endpoint's base) and `query`.
+    fn request(
+        &self,
+        core: &Core,
+        method: &str,
+        path: &str,
+        query: &str,
+        mut headers: Vec<(String, String)>,
+        payload: PayloadHash,
+    ) -> io::Result<Request> {
+        let full_path = self.inner.endpoint.target(path);
+        headers.insert(0, ("host".to_string(), self.inner.endpoint.host_header()));
+        let signed = core
+            .signer
+            .borrow_mut()
+            .sign(
+                &OutgoingRequest {
+                    method,
+                    path: &full_path,
+                    query,
+                    headers: &headers,
+                },
+                payload,
+                clock::now_unix(),
+            )
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let target = if query.is_empty() {
+            full_path
+        } else {
+            format!("{full_path}?{query}")
+        };
+        let mut request = Request::new(method, target);
+        request.headers = headers;
+        request.headers.extend(signed);
+        Ok(request)
+    }
+
+    /// Sends a request with an in-memory body (retried where safe).
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> io::Result<Response> {
+        let core = self.core();
+        let payload = PayloadHash::of(&body);
+        let request = self
+            .request(&core, method, path, query, headers, payload)?
+            .with_body(body);
+        core.client
+            .send(&self.inner.endpoint, request)
+            .await
+            .map_err(upstream_io)
+    }
+
+    pub fn new_data_id(&self) -> String {
+        self.inner.seed.next_id()
+    }
+
+    pub fn issued(&self, data_id: &str) -> bool {
+        self.inner.seed.issued(data_id)
+    }
+
+    /// Starts writing `data_id`, of `size` bytes: streamed upstream from here when it
+    /// is large, held and sent whole at commit when it is small.
+    pub async fn create(&self, data_id: &str, size: Option<u64>) -> io::Result<AwsUpload> {
+        check_data_id(data_id)?;
+        let Some(size) = size else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the aws backend needs an object's size before its bytes",
+            ));
+        };
+        let mode = if size <= limits::UPSTREAM_SMALL_PUT_BYTES_MAX {
+            Mode::Held(Vec::with_capacity(size as usize))
+        } else {
+            let core = self.core();
+            let headers = vec![(
+                "content-type".to_string(),
+                "application/octet-stream".to_string(),
+            )];
+            let path = self.object_path(data_id);
+            let request = self.request(&core, "PUT", &path, "", headers, PayloadHash::Unsigned)?;
+            let upload = core
+                .client
+                .upload(&self.inner.endpoint, request, size)
+                .await
+                .map_err(upstream_io)?;
+            Mode::Streamed(upload)
+        };
+        Ok(AwsUpload {
+            storage: self.clone(),
+            data_id: data_id.to_string(),
+            size,
+            written: 0,
+            mode: Some(mode),
+        })
+    }
+
+    /// An object for reading bytes `offset..offset + length` (the whole object when
+    /// `length` is `None`): pinned now, fetched by the first read.
+    pub fn open_object(&self, data_id: &str, range: Option<(u64, u64)>) -> io::Result<AwsObject> {
+        check_data_id(data_id)?;
+        Ok(AwsObject {
+            storage: self.clone(),
+            data_id: data_id.to_string(),
+            range_end: range.map(|(offset, length)| offset + length),
+            size: std::cell::Cell::new(None),
+            answer: RefCell::new(None),
+            pin: Some(self.inner.pins.pin(data_id)),
+        })
+    }
+
+    /// The size of an object, by HEAD; NotFound when there is none.
+    pub async fn size_of(&self, data_id: &str) -> io::Result<u64> {
+        check_data_id(data_id)?;
+        let response = self
+            .send(
+                "HEAD",
+                &self.object_path(data_id),
+                "",
+                Vec::new(),
+                Vec::new(),
+            )
+            .await?;
+        if response.status() != 200 {
+            return Err(answer_error("HEAD", response).await);
+        }
+        response
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| io::Error::other("upstream HEAD answered without a Content-Length"))
+    }
+
+    /// A whole-object copy on the upstream (CopyObject); returns the size.
+    pub async fn copy(&self, source: &str, target: &str) -> io::Result<u64> {
+        check_data_id(source)?;
+        check_data_id(target)?;
+        let size = self.size_of(source).await?;
+        let copy_source = format!(
+            "/{}/{}",
+            uri_encode_str(&self.inner.settings.bucket, true),
+            uri_encode_str(&format!("{}{source}", self.inner.settings.prefix), false)
+        );
+        let headers = vec![("x-amz-copy-source".to_string(), copy_source)];
+        let mut response = self
+            .send("PUT", &self.object_path(target), "", headers, Vec::new())
+            .await?;
+        if response.status() != 200 {
+            return Err(answer_error("CopyObject", response).await);
+        }
+        // S3 may answer a copy 200 and put its failure in the body.
+        let body = response
+            .read_to_end(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
+            .await
+            .map_err(upstream_io)?;
+        if let Some((code, message)) = upstream_xml::error_code(&body) {
+            return Err(io::Error::other(format!(
+                "upstream CopyObject failed: {code}: {message}"
+            )));
+        }
+        Ok(size)
+    }
+
+    /// Publishes the ranges, in order, as `target`, passing their bytes through `stage`.
+    pub async fn copy_ranges<S: ByteStage + 'static>(
+        &self,
+        ranges: Vec<(String, u64, u64)>,
+        target: &str,
+        stage: S,
+    ) -> io::Result<(u64, S)> {
+        let total: u64 = ranges.iter().map(|(_, _, length)| length).sum();
+        let mut upload = self.create(target, Some(total)).await?;
+        match self.each_piece(&ranges, stage, Some(&mut upload)).await {
+            Ok(stage) => {
+                upload.commit().await?;
+                Ok((total, stage))
+            }
+            Err(error) => {
+                upload.abort().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Passes the ranges' bytes through `stage`, in order.
+    pub async fn scan<S: ByteStage + 'static>(
+        &self,
+        ranges: Vec<(String, u64, u64)>,
+        stage: S,
+    ) -> io::Result<S> {
+        self.each_piece(&ranges, stage, None).await
+    }
+
+    async fn each_piece<S: ByteStage + 'static>(
+        &self,
+        ranges: &[(String, u64, u64)],
+        stage: S,
+        mut upload: Option<&mut AwsUpload>,
+    ) -> io::Result<S> {
+        let mut stage = stage;
+        let mut buf = Vec::with_capacity(limits::COPY_BUFFER_BYTES);
+        for (data_id, offset, length) in ranges {
+            let object = self.open_object(data_id, Some((*offset, *length)))?;
+            let end = offset + length;
+            let mut at = *offset;
+            while at < end {
+                let (read, returned) = object.read_at(buf, at).await;
+                buf = returned;
+                let n = read?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "range past the end of the object",
+                    ));
+                }
+                buf.truncate((end - at).min(n as u64) as usize);
+                at += buf.len() as u64;
+                let (staged, bytes) = self
+                    .inner
+                    .pool
+                    .run(move || {
+                        stage.update(&buf);
+                        Ok((stage, buf))
+                    })
+                    .await?;
+                stage = staged;
+                buf = match upload.as_mut() {
+                    Some(upload) => {
+                        let (written, returned) = upload.write(bytes).await;
+                        written?;
+                        returned
+                    }
+                    None => bytes,
+                };
+                buf.clear();
+            }
+        }
+        Ok(stage)
+    }
+
+    /// Deletes an object upstream; deleting one already gone succeeds. While readers
+    /// stream it, the deletion is the last one's to do.
+    pub async fn remove(&self, data_id: &str) -> io::Result<()> {
+        check_data_id(data_id)?;
+        let deferred = std::mem::take(
+            &mut *self
+                .inner
+                .deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for waited in deferred {
+            if let Err(error) = self.delete(&waited).await {
+                log::warn!("could not delete released upstream object {waited}: {error}");
+            }
+        }
+        if !self.inner.pins.remove_now(data_id) {
+            return Ok(());
+        }
+        self.delete(data_id).await
+    }
+
+    async fn delete(&self, data_id: &str) -> io::Result<()> {
+        let response = self
+            .send(
+                "DELETE",
+                &self.object_path(data_id),
+                "",
+                Vec::new(),
+                Vec::new(),
+            )
+            .await?;
+        match response.status() {
+            200 | 204 | 404 => {
+                response
+                    .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
+                    .await;
+                Ok(())
+            }
+            _ => Err(answer_error("DELETE", response).await),
+        }
+    }
+
+    /// The data ids under the prefix older than the sweep's grace period (a write of
+    /// this daemon, or of one a moment ago on the same prefix, may be younger). Names under the prefix
+    /// that are not data ids are never listed: they are not ours to remove.
+    pub async fn list_ids(&self) -> io::Result<Vec<String>> {
+        let now_ms = clock::now_unix_millis();
+        let grace_ms = self.inner.settings.orphan_grace.as_millis() as i64;
+        let prefix = &self.inner.settings.prefix;
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = vec![
+                ("list-type".to_string(), "2".to_string()),
+                ("prefix".to_string(), prefix.clone()),
+            ];
+            if let Some(token) = &token {
+                query.push(("continuation-token".to_string(), token.clone()));
+            }
+            query.sort();
+            let query = query
+                .iter()
+                .map(|(k, v)| format!("{}={}", uri_encode_str(k, true), uri_encode_str(v, true)))
+                .collect::<Vec<_>>()
+                .join("&");
+            let mut response = self
+                .send("GET", &self.bucket_root(), &query, Vec::new(), Vec::new())
+                .await?;
+            if response.status() != 200 {
+                return Err(answer_error("ListObjectsV2", response).await);
+            }
+            let body = response
+                .read_to_end(limits::UPSTREAM_LIST_BODY_BYTES_MAX)
+                .await
+                .map_err(upstream_io)?;
+            let (records, tops) = upstream_xml::records(
+                &body,
+                "Contents",
+                &["Key", "LastModified"],
+                &["NextContinuationToken", "IsTruncated"],
+            )
+            .map_err(|e| io::Error::other(format!("upstream listing: {e}")))?;
+            for record in records {
+                let mut fields = record.into_iter();
+                let (Some(Some(key)), modified) = (fields.next(), fields.next().flatten()) else {
+                    continue;
+                };
+                let Some(id) = key.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
+                let old_enough = modified
+                    .as_deref()
+                    .and_then(clock::parse_iso8601_millis)
+                    .is_some_and(|at| now_ms - at >= grace_ms);
+                if is_valid_data_id(id) && old_enough {
+                    ids.push(id.to_string());
+                }
+            }
+            let mut tops = tops.into_iter();
+            let next = tops.next().flatten();
+            let truncated = tops.next().flatten().as_deref() == Some("true");
+            match next {
+                Some(next) if truncated => token = Some(next),
+                _ => break,
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Whether the bucket answers (HEAD bucket).
+    pub async fn health(&self) -> io::Result<()> {
+        let response = self
+            .send("HEAD", &self.bucket_root(), "", Vec::new(), Vec::new())
+            .await?;
+        if response.status() == 200 {
+            return Ok(());
+        }
+        let status = response.status();
+        response.discard(0).await;
+        Err(io::Error::other(match status {
+            404 => format!(
+                "bucket {:?} does not exist at {}",
+                self.inner.settings.bucket,
+                self.inner.settings.endpoint()
+            ),
+            403 => format!(
+                "access to bucket {:?} at {} is denied (check the credentials)",
+                self.inner.settings.bucket,
+                self.inner.settings.endpoint()
+            ),
+            other => format!(
+                "bucket {:?} at {} answered HEAD with {other}",
+                self.inner.settings.bucket,
+                self.inner.settings.endpoint()
+            ),
+        }))
+    }
+}
+
+/// Percent-encodes `text` as S3 paths and queries want it.
+fn uri_encode_str(text: &str, encode_slash: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    uri_encode(text.as_bytes(), encode_slash, &mut out);
+    out
+}
+
+enum Mode {
+    /// A small object, sent whole at commit.
+    Held(Vec<u8>),
+    /// A large one, whose PUT is under way.
+    Streamed(crate::upstream::Upload),
+}
+
+/// An object being written upstream.
+pub struct AwsUpload {
+    storage: AwsStorage,
+    data_id: String,
+    size: u64,
+    written: u64,
+    /// `None` once committed or aborted.
+    mode: Option<Mode>,
+}
+
+impl AwsUpload {
+    pub async fn write(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        if self.written + buf.len() as u64 > self.size {
+            return (
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "more bytes than the object's size",
+                )),
+                buf,
+            );
+        }
+        self.written += buf.len() as u64;
+        match self.mode.as_mut() {
+            Some(Mode::Held(held)) => {
+                held.extend_from_slice(&buf);
+                let mut buf = buf;
+                buf.clear();
+                (Ok(()), buf)
+            }
+            Some(Mode::Streamed(upload)) => {
+                let (result, mut buf) = upload.write(buf).await;
+                buf.clear();
+                (result.map_err(upstream_io), buf)
+            }
+            None => (Err(io::Error::other("upload already ended")), buf),
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.written
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.written == 0
+    }
+
+    /// Ends the PUT and checks the upstream stored the object.
+    pub async fn commit(mut self) -> io::Result<()> {
+        if self.written != self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "fewer bytes than the object's size",
+            ));
+        }
+        let response = match self.mode.take() {
+            Some(Mode::Held(body)) => {
+                let md5 = crate::checksum::base64_encode(&Md5::digest(&body));
+                let headers = vec![
+                    ("content-md5".to_string(), md5),
+                    (
+                        "content-type".to_string(),
+                        "application/octet-stream".to_string(),
+                    ),
+                ];
+                let path = self.storage.object_path(&self.data_id);
+                self.storage.send("PUT", &path, "", headers, body).await?
+            }
+            Some(Mode::Streamed(upload)) => upload.finish().await.map_err(upstream_io)?,
+            None => return Err(io::Error::other("upload already ended")),
+        };
+        if response.status() != 200 {
+            return Err(answer_error("PUT", response).await);
+        }
+        response
+            .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
+            .await;
+        Ok(())
+    }
+
+    /// Discards what was written: a streamed PUT that got all its bytes may have
+    /// stored the object, which is then deleted.
+    pub async fn abort(mut self) {
+        if let Some(Mode::Streamed(upload)) = self.mode.take() {
+            if self.written == self.size {
+                if let Ok(response) = upload.finish().await {
+                    response
+                        .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
+                        .await;
+                }
+                if let Err(error) = self.storage.delete(&self.data_id).await {
+                    log::warn!(
+                        "could not delete aborted upstream object {}: {error}",
+                        self.data_id
+                    );
+                }
+            }
+            // Otherwise dropping the PUT short of its length closes the connection, and
+            // the upstream stores nothing.
+        }
+    }
+}
+
+/// An object upstream, open for reading: each read continues the ranged GET the
+/// previous one started, or starts one where it asks.
+pub struct AwsObject {
+    storage: AwsStorage,
+    data_id: String,
+    /// Where the reader's range ends (the GET asks for no more), when known.
+    range_end: Option<u64>,
+    /// The object's size, once an answer told it.
+    size: std::cell::Cell<Option<u64>>,
+    /// The GET under way and the offset its next byte is at.
+    answer: RefCell<Option<(u64, Response)>>,
+    pin: Option<PinGuard>,
+}
+
+impl AwsObject {
+    /// The size, when a read has learnt it (0 before).
+    pub fn len(&self) -> u64 {
+        self.size.get().unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads up to `buf.capacity()` bytes at `offset` (0 at the end).
+    pub async fn read_at(&self, mut buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {
+        buf.clear();
+        if buf.capacity() == 0 || self.size.get().is_some_and(|size| offset >= size) {
+            return (Ok(0), buf);
+        }
+        let current = self.answer.borrow_mut().take();
+        let mut response = match current {
+            Some((at, response)) if at == offset && !response.is_finished() => response,
+            _ => match self.get_from(offset).await {
+                Ok(Some(response)) => response,
+                Ok(None) => return (Ok(0), buf),
+                Err(error) => return (Err(error), buf),
+            },
+        };
+        let (read, buf) = response.read(buf).await;
+        match read {
+            Ok(n) => {
+                *self.answer.borrow_mut() = Some((offset + n as u64, response));
+                (Ok(n), buf)
+            }
+            Err(error) => (Err(upstream_io(error)), buf),
+        }
+    }
+
+    /// Starts a GET of the bytes from `offset` (to the reader's range end); `None` when
+    /// `offset` is at or past the end of the object.
+    async fn get_from(&self, offset: u64) -> io::Result<Option<Response>> {
+        let range = match self.range_end {
+            Some(end) if end > offset => format!("bytes={offset}-{}", end - 1),
+            _ => format!("bytes={offset}-"),
+        };
+        let headers = vec![("range".to_string(), range)];
+        let path = self.storage.object_path(&self.data_id);
+        let response = self
+            .storage
+            .send("GET", &path, "", headers, Vec::new())
+            .await?;
+        match response.status() {
+            206 | 200 => {
+                if let Some(total) = response
+                    .header("content-range")
+                    .and_then(|r| r.rsplit('/').next())
+                    .and_then(|t| t.parse().ok())
+                {
+                    self.size.set(Some(total));
+                } else if response.status() == 200 {
+                    self.size.set(response.body_length());
+                }
+                Ok(Some(response))
+            }
+            416 => {
+                response
+                    .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
+                    .await;
+                Ok(None)
+            }
+            _ => Err(answer_error("GET", response).await),
+        }
+    }
+}
+
+impl Drop for AwsObject {
+    fn drop(&mut self) {
+        if self.pin.take().is_some_and(PinGuard::release) {
+            // The deletion waited for this reader: the next removal does it (a drop
+            // cannot await). Until then, or after a crash, the object is an orphan the
+            // sweep would also find.
+            self.storage
+                .inner
+                .deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(std::mem::take(&mut self.data_id));
+        }
+    }
+}
