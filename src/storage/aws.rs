@@ -35,7 +35,6 @@ use crate::storage::data_id::{check_data_id, is_valid_data_id, IdSeed};
 use crate::storage::pins::{PinGuard, Pins};
 use crate::storage::pool::Pool;
 use crate::storage::upstream_xml;
-use crate::storage::ByteStage;
 use crate::upstream::{
     Client, ClientConfig, Endpoint, Request, Response, TlsConfig, UpstreamError,
 };
@@ -399,81 +398,9 @@ impl AwsStorage {
         Ok(size)
     }
 
-    /// Publishes the ranges, in order, as `target`, passing their bytes through `stage`.
-    pub async fn copy_ranges<S: ByteStage + 'static>(
-        &self,
-        ranges: Vec<(String, u64, u64)>,
-        target: &str,
-        stage: S,
-    ) -> io::Result<(u64, S)> {
-        let total: u64 = ranges.iter().map(|(_, _, length)| length).sum();
-        let mut upload = self.create(target, Some(total)).await?;
-        match self.each_piece(&ranges, stage, Some(&mut upload)).await {
-            Ok(stage) => {
-                upload.commit().await?;
-                Ok((total, stage))
-            }
-            Err(error) => {
-                upload.abort().await;
-                Err(error)
-            }
-        }
-    }
-
-    /// Passes the ranges' bytes through `stage`, in order.
-    pub async fn scan<S: ByteStage + 'static>(
-        &self,
-        ranges: Vec<(String, u64, u64)>,
-        stage: S,
-    ) -> io::Result<S> {
-        self.each_piece(&ranges, stage, None).await
-    }
-
-    async fn each_piece<S: ByteStage + 'static>(
-        &self,
-        ranges: &[(String, u64, u64)],
-        stage: S,
-        mut upload: Option<&mut AwsUpload>,
-    ) -> io::Result<S> {
-        let mut stage = stage;
-        let mut buf = Vec::with_capacity(limits::COPY_BUFFER_BYTES);
-        for (data_id, offset, length) in ranges {
-            let object = self.open_object(data_id, Some((*offset, *length)))?;
-            let end = offset + length;
-            let mut at = *offset;
-            while at < end {
-                let (read, returned) = object.read_at(buf, at).await;
-                buf = returned;
-                let n = read?;
-                if n == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "range past the end of the object",
-                    ));
-                }
-                buf.truncate((end - at).min(n as u64) as usize);
-                at += buf.len() as u64;
-                let (staged, bytes) = self
-                    .inner
-                    .pool
-                    .run(move || {
-                        stage.update(&buf);
-                        Ok((stage, buf))
-                    })
-                    .await?;
-                stage = staged;
-                buf = match upload.as_mut() {
-                    Some(upload) => {
-                        let (written, returned) = upload.write(bytes).await;
-                        written?;
-                        returned
-                    }
-                    None => bytes,
-                };
-                buf.clear();
-            }
-        }
-        Ok(stage)
+    /// The pool copies and scans run their stage on (`streamed`).
+    pub(super) fn pool(&self) -> &Pool {
+        &self.inner.pool
     }
 
     /// Deletes an object upstream; deleting one already gone succeeds. While readers

@@ -24,6 +24,7 @@ mod memory;
 mod pins;
 mod pool;
 mod sqlite;
+mod streamed;
 #[cfg(test)]
 mod tests;
 mod upstream_xml;
@@ -180,8 +181,12 @@ impl Storage {
         match self {
             Storage::Local(local) => local.copy_ranges(ranges, target, stage).await,
             Storage::Memory(memory) => memory.copy_ranges(ranges, target, stage).await,
-            Storage::Sqlite(sqlite) => sqlite.copy_ranges(ranges, target, stage).await,
-            Storage::Aws(aws) => aws.copy_ranges(ranges, target, stage).await,
+            Storage::Sqlite(sqlite) => {
+                streamed::copy_ranges(self, sqlite.pool(), ranges, target, stage).await
+            }
+            Storage::Aws(aws) => {
+                streamed::copy_ranges(self, aws.pool(), ranges, target, stage).await
+            }
         }
     }
 
@@ -194,8 +199,8 @@ impl Storage {
         match self {
             Storage::Local(local) => local.scan(ranges, stage).await,
             Storage::Memory(memory) => memory.scan(ranges, stage).await,
-            Storage::Sqlite(sqlite) => sqlite.scan(ranges, stage).await,
-            Storage::Aws(aws) => aws.scan(ranges, stage).await,
+            Storage::Sqlite(sqlite) => streamed::scan(self, sqlite.pool(), ranges, stage).await,
+            Storage::Aws(aws) => streamed::scan(self, aws.pool(), ranges, stage).await,
         }
     }
 

@@ -15,7 +15,6 @@ use crate::meta::{BlobClient, BlobTail, MetaError};
 use crate::storage::data_id::{check_data_id, IdSeed};
 use crate::storage::pins::{PinGuard, Pins};
 use crate::storage::pool::Pool;
-use crate::storage::ByteStage;
 
 const CHUNK: u64 = limits::BLOB_CHUNK_BYTES as u64;
 
@@ -109,86 +108,9 @@ impl SqliteStorage {
             .ok_or_else(|| io::ErrorKind::NotFound.into())
     }
 
-    /// Publishes the ranges, in order, as `target`, passing their bytes through `stage`.
-    pub async fn copy_ranges<S: ByteStage + 'static>(
-        &self,
-        ranges: Vec<(String, u64, u64)>,
-        target: &str,
-        stage: S,
-    ) -> io::Result<(u64, S)> {
-        let mut upload = self.create(target)?;
-        let copied = self.each_piece(&ranges, stage, Some(&mut upload)).await;
-        match copied {
-            Ok(stage) => {
-                let size = upload.len();
-                let tail = upload.commit()?;
-                self.seal(tail).await?;
-                Ok((size, stage))
-            }
-            Err(error) => {
-                upload.abort().await;
-                Err(error)
-            }
-        }
-    }
-
-    /// Passes the ranges' bytes through `stage`, in order.
-    pub async fn scan<S: ByteStage + 'static>(
-        &self,
-        ranges: Vec<(String, u64, u64)>,
-        stage: S,
-    ) -> io::Result<S> {
-        self.each_piece(&ranges, stage, None).await
-    }
-
-    /// Reads the ranges chunk by chunk, runs `stage` over each piece on the pool, and
-    /// appends the piece to `upload` when there is one.
-    async fn each_piece<S: ByteStage + 'static>(
-        &self,
-        ranges: &[(String, u64, u64)],
-        stage: S,
-        mut upload: Option<&mut SqliteUpload>,
-    ) -> io::Result<S> {
-        let mut stage = stage;
-        let mut buf = Vec::with_capacity(limits::BLOB_CHUNK_BYTES);
-        for (data_id, offset, length) in ranges {
-            let object = self.open_object(data_id).await?;
-            if offset + length > object.len() {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "range past the end of the object",
-                ));
-            }
-            let mut at = *offset;
-            while at < offset + length {
-                let (read, returned) = object.read_at(buf, at).await;
-                buf = returned;
-                let n = read?;
-                if n == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                buf.truncate((offset + length - at).min(n as u64) as usize);
-                at += buf.len() as u64;
-                let (staged, bytes) = self
-                    .pool
-                    .run(move || {
-                        stage.update(&buf);
-                        Ok((stage, buf))
-                    })
-                    .await?;
-                stage = staged;
-                buf = match upload.as_mut() {
-                    Some(upload) => {
-                        let (written, returned) = upload.write(bytes).await;
-                        written?;
-                        returned
-                    }
-                    None => bytes,
-                };
-                buf.clear();
-            }
-        }
-        Ok(stage)
+    /// The pool copies and scans run their stage on (`streamed`).
+    pub(super) fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// Removes an object; removing one already gone succeeds. While readers stream
