@@ -210,7 +210,11 @@ fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
                 .enable_timer()
                 .build()
                 .map_err(|e| format!("cannot build startup runtime: {e}"))?
-                .block_on(storage.health())
+                .block_on(async {
+                    let healthy = storage.health().await;
+                    storage.leave_runtime();
+                    healthy
+                })
                 .map_err(|e| format!("storage.backend aws: {e}"))?;
             log::info!(
                 "aws backend: objects in bucket {} at {} under prefix {:?}",
@@ -347,6 +351,7 @@ fn startup_with_metadata(
                 Err(error) => log::warn!("could not remove released data file {data_id}: {error}"),
             }
         }
+        storage.leave_runtime();
         let count = removed.len();
         meta.forget_reclaimed(removed)
             .await
@@ -386,7 +391,11 @@ fn sweep_orphans_in_background(db_path: PathBuf, storage: Storage) {
                 .enable_timer()
                 .build();
             let swept = match runtime {
-                Ok(mut runtime) => runtime.block_on(sweep(&storage, &referenced)),
+                Ok(mut runtime) => runtime.block_on(async {
+                    let swept = sweep(&storage, &referenced).await;
+                    storage.leave_runtime();
+                    swept
+                }),
                 Err(error) => Err(error),
             };
             match swept {

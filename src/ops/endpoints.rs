@@ -1,6 +1,6 @@
 //! The operations endpoints, served without authentication: `/health` (JSON with
 //! the metadata and storage checks), `/healthz`, `/readyz` (503 while starting or
-//! draining), `/metrics` (Prometheus), `/openapi.json` and `/docs` (Swagger UI,
+//! draining, or while a gateway's upstream does not answer), `/metrics` (Prometheus), `/openapi.json` and `/docs` (Swagger UI,
 //! whose assets are vendored under `swagger-ui/` and served from here). A request is
 //! one of these only when it is an unsigned GET or HEAD of exactly that path, so a
 //! signed request to a bucket named `health` still reaches S3.
@@ -121,7 +121,13 @@ pub(crate) async fn serve<S>(
     let (status, content_type, body): (u16, &str, Cow<'static, str>) = match endpoint {
         Endpoint::Healthz => (200, "text/plain", Cow::Borrowed("")),
         Endpoint::Readyz => {
-            if state.lifecycle.is_ready() {
+            // A gateway without its upstream serves nothing: not ready either.
+            let upstream_up = !state.storage.is_gateway()
+                || matches!(
+                    monoio::time::timeout(SCRAPE_WAIT, state.storage.health()).await,
+                    Ok(Ok(()))
+                );
+            if state.lifecycle.is_ready() && upstream_up {
                 (200, "text/plain", Cow::Borrowed(""))
             } else {
                 (503, "text/plain", Cow::Borrowed(""))
@@ -198,10 +204,12 @@ async fn health(state: &CoreState) -> (bool, String) {
     };
     let metadata_ms = started.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
-    // The write path's first step: create a temp file in the data dir, then remove it.
-    let storage = match state.storage.health().await {
-        Ok(()) => Ok(()),
-        Err(error) => Err(failed("storage", &error)),
+    // The write path's first step: create a temp file in the data dir, then remove it
+    // (a gateway asks its upstream about the bucket).
+    let storage = match monoio::time::timeout(SCRAPE_WAIT, state.storage.health()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(failed("storage", &error)),
+        Err(_) => Err("no answer in time"),
     };
     let storage_ms = started.elapsed().as_secs_f64() * 1000.0;
     let healthy = metadata.is_ok() && storage.is_ok();

@@ -215,6 +215,13 @@ impl AwsStorage {
         })
     }
 
+    /// Drops this thread's client and its pooled connections: call at the end of a
+    /// short-lived runtime that used the backend (startup's), inside it, since a
+    /// connection belongs to the runtime that opened it.
+    pub fn leave_runtime(&self) {
+        CORES.with(|cores| cores.borrow_mut().remove(&self.inner.instance));
+    }
+
     /// The path of an object under the endpoint's base path.
     fn object_path(&self, data_id: &str) -> String {
         format!(

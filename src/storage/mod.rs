@@ -83,6 +83,19 @@ impl Storage {
     /// announces the length of its upstream PUT. S3 answers a body of unknown length
     /// 411 MissingContentLength; so does the daemon on such a backend.
     pub fn needs_size(&self) -> bool {
+        self.is_gateway()
+    }
+
+    /// Lets go of what this thread's runtime holds for the backend (a gateway's pooled
+    /// connections): call inside a short-lived runtime before it ends.
+    pub fn leave_runtime(&self) {
+        if let Storage::Aws(aws) = self {
+            aws.leave_runtime();
+        }
+    }
+
+    /// Whether the bytes are in another server (whose health is the daemon's).
+    pub fn is_gateway(&self) -> bool {
         matches!(self, Storage::Aws(_))
     }
 

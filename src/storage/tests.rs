@@ -106,7 +106,13 @@ where
             let root = dir.0.clone();
             let restart: Box<dyn Fn() -> Storage> = Box::new(move || make(&root));
             let storage = restart();
-            let run = test(storage, restart);
+            let leave = storage.clone();
+            let tested = test(storage, restart);
+            let run = async move {
+                tested.await;
+                // The test's gateway connections belong to this runtime.
+                leave.leave_runtime();
+            };
             if uring {
                 monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
                     .enable_timer()
