@@ -204,8 +204,21 @@ pub(crate) const UPSTREAM_ERROR_BODY_BYTES_MAX: usize = 64 * 1024;
 pub(crate) const UPSTREAM_LIST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Upstream objects younger than this are left alone by the orphan sweep, whatever
 /// else it finds: a write of this daemon may have published one a moment ago (the
-/// default of `storage.aws.orphan_grace_seconds`).
+/// default of `storage.aws.orphan_grace_seconds` and `storage.azure.orphan_grace_seconds`).
 pub(crate) const UPSTREAM_SWEEP_GRACE_DEFAULT_SECS: u64 = 600;
+/// The largest blob the azure backend writes with one Put Blob: the service's own
+/// limit for versions 2019-12-12 and later (5000 MiB), which the signer's version is.
+/// A larger object goes up as blocks (Put Block, then Put Block List).
+pub(crate) const AZURE_PUT_BLOB_BYTES_MAX: u64 = 5000 * 1024 * 1024;
+/// The size of each block of an object the azure backend writes as blocks: 5 GiB
+/// takes 20 of them, far from the 50,000 a blob may have, and each is one streamed
+/// Put Block well under the 4000 MiB a block may be.
+pub(crate) const AZURE_BLOCK_BYTES: u64 = 256 * 1024 * 1024;
+/// How long the azure backend waits for a server-side Copy Blob the service answered
+/// `pending` to finish, before it gives up and removes the copy.
+pub(crate) const AZURE_COPY_WAIT_MILLIS_MAX: u64 = 120_000;
+/// How often the azure backend asks whether a pending Copy Blob has finished.
+pub(crate) const AZURE_COPY_POLL_MILLIS: u64 = 250;
 
 const _: () =
     assert!(UPSTREAM_RETRY_BASE_DELAY_DEFAULT_MILLIS <= UPSTREAM_RETRY_DELAY_MAX_DEFAULT_MILLIS);

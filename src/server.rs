@@ -224,6 +224,28 @@ fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
             );
             Ok(Some(storage))
         }
+        StorageBackend::Azure(settings) => {
+            let storage = Storage::open_azure(settings.clone())?;
+            // A missing container, a wrong key or an unreachable endpoint stops
+            // startup here, clearly.
+            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .map_err(|e| format!("cannot build startup runtime: {e}"))?
+                .block_on(async {
+                    let healthy = storage.health().await;
+                    storage.leave_runtime();
+                    healthy
+                })
+                .map_err(|e| format!("storage.backend azure: {e}"))?;
+            log::info!(
+                "azure backend: objects in container {} at {} under prefix {:?}",
+                settings.container,
+                settings.account_url,
+                settings.prefix
+            );
+            Ok(Some(storage))
+        }
     }
 }
 

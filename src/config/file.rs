@@ -37,6 +37,7 @@ pub struct FileSettings {
     pub memory_snapshot_path: Option<PathBuf>,
     pub memory_snapshot_interval: Option<Duration>,
     pub aws: AwsFile,
+    pub azure: AzureFile,
 }
 
 /// `storage.aws.*`: the aws gateway backend's bucket and how to reach it.
@@ -49,6 +50,19 @@ pub struct AwsFile {
     pub use_path_style: Option<bool>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<SecretKey>,
+    pub ca_file: Option<PathBuf>,
+    pub orphan_grace: Option<Duration>,
+}
+
+/// `storage.azure.*`: the azure gateway backend's container and how to reach it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AzureFile {
+    pub container: Option<String>,
+    pub account: Option<String>,
+    pub account_url: Option<String>,
+    pub prefix: Option<String>,
+    /// Holds the account key: kept as a secret, never printed.
+    pub connection_string: Option<SecretKey>,
     pub ca_file: Option<PathBuf>,
     pub orphan_grace: Option<Duration>,
 }
@@ -179,6 +193,31 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                                     "ca_file" => aws.ca_file = Some(string(v, &path)?.into()),
                                     "orphan_grace_seconds" => {
                                         aws.orphan_grace = Some(Duration::from_secs(integer(
+                                            v,
+                                            &path,
+                                            "a number of seconds",
+                                        )?))
+                                    }
+                                    _ => reader.unknown(&path),
+                                }
+                            }
+                        }
+                        "azure" => {
+                            for (key, v) in reader.section(v, &path)? {
+                                let path = format!("storage.azure.{key}");
+                                let azure = &mut s.azure;
+                                match key.as_str() {
+                                    "container" => azure.container = Some(string(v, &path)?),
+                                    "account" => azure.account = Some(string(v, &path)?),
+                                    "account_url" => azure.account_url = Some(string(v, &path)?),
+                                    "prefix" => azure.prefix = Some(string(v, &path)?),
+                                    "connection_string" => {
+                                        azure.connection_string =
+                                            Some(SecretKey::new(string(v, &path)?))
+                                    }
+                                    "ca_file" => azure.ca_file = Some(string(v, &path)?.into()),
+                                    "orphan_grace_seconds" => {
+                                        azure.orphan_grace = Some(Duration::from_secs(integer(
                                             v,
                                             &path,
                                             "a number of seconds",

@@ -186,6 +186,8 @@ pub enum StorageBackend {
     Sqlite,
     /// Objects in a bucket of AWS S3 or an S3-compatible store.
     Aws(crate::storage::AwsSettings),
+    /// Objects in a container of Azure Blob Storage (or the Azurite emulator).
+    Azure(crate::storage::AzureSettings),
 }
 
 impl StorageBackend {
@@ -197,6 +199,7 @@ impl StorageBackend {
             StorageBackend::Memory { .. } => "memory".to_string(),
             StorageBackend::Sqlite => "sqlite".to_string(),
             StorageBackend::Aws(settings) => settings.identity(),
+            StorageBackend::Azure(settings) => settings.identity(),
         }
     }
 }
@@ -453,9 +456,10 @@ impl Config {
                     )),
                 })
             }
-            other @ ("gcp" | "azure") => {
+            "azure" => StorageBackend::Azure(resolve_azure(file.azure, &env)?),
+            other @ "gcp" => {
                 return Err(format!(
-                "storage.backend {other:?} is not supported by this build yet; use local, memory, sqlite or aws"
+                "storage.backend {other:?} is not supported by this build yet; use local, memory, sqlite, aws or azure"
             ))
             }
             other => {
@@ -492,6 +496,69 @@ impl Config {
             storage,
         })
     }
+}
+
+/// The azure backend's settings: the container (required), then the account and its
+/// key from `storage.azure.connection_string` or else the environment's
+/// `AZURE_STORAGE_CONNECTION_STRING`; without either, `storage.azure.account` with
+/// the key in `AZURE_STORAGE_KEY`. `storage.azure.account_url` overrides the Blob
+/// endpoint (by default the connection string's, or the account's public one).
+fn resolve_azure(
+    azure: file::AzureFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<crate::storage::AzureSettings, String> {
+    use crate::upstream_auth::azure::{parse_connection_string, AzureAccount};
+    let container = azure
+        .container
+        .filter(|c| !c.is_empty())
+        .ok_or("storage.azure.container is required for storage.backend azure")?;
+    let connection = match azure.connection_string {
+        Some(text) => Some((text.expose().to_string(), "storage.azure.connection_string")),
+        None => env("AZURE_STORAGE_CONNECTION_STRING")
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| (t, "AZURE_STORAGE_CONNECTION_STRING")),
+    };
+    let account_name = azure.account.filter(|a| !a.is_empty());
+    let (account, endpoint) = match connection {
+        Some((text, source)) => {
+            let parsed = parse_connection_string(&text).map_err(|e| format!("{source}: {e}"))?;
+            if let Some(name) = &account_name {
+                if name != parsed.account.name() {
+                    return Err(format!(
+                        "storage.azure.account {name:?} is not the account of {source} ({:?})",
+                        parsed.account.name()
+                    ));
+                }
+            }
+            (parsed.account, parsed.blob_endpoint)
+        }
+        None => {
+            let name = account_name.ok_or(
+                "storage.backend azure needs storage.azure.connection_string, \
+                 AZURE_STORAGE_CONNECTION_STRING, or storage.azure.account with AZURE_STORAGE_KEY",
+            )?;
+            let key = env("AZURE_STORAGE_KEY").ok_or_else(|| {
+                format!("storage.azure.account {name:?} needs its key in AZURE_STORAGE_KEY")
+            })?;
+            let account =
+                AzureAccount::new(&name, key.trim()).map_err(|e| format!("storage.azure: {e}"))?;
+            (account, format!("https://{name}.blob.core.windows.net"))
+        }
+    };
+    let account_url = azure
+        .account_url
+        .filter(|u| !u.is_empty())
+        .unwrap_or(endpoint);
+    Ok(crate::storage::AzureSettings::new(
+        container,
+        azure.prefix.unwrap_or_default(),
+        account_url,
+        account,
+        azure.ca_file,
+        azure.orphan_grace.unwrap_or(Duration::from_secs(
+            limits::UPSTREAM_SWEEP_GRACE_DEFAULT_SECS,
+        )),
+    ))
 }
 
 #[cfg(test)]
@@ -610,6 +677,100 @@ mod tests {
         assert_eq!(settings.credentials.access_key_id, "ENVAK");
         assert!(settings.credentials.session_token.is_some());
         assert_eq!(settings.endpoint(), "https://s3.us-east-1.amazonaws.com");
+        // The azure gateway: a connection string in the file, with an endpoint and
+        // account check; then the environment's.
+        let azure = resolve(
+            "storage:\n  backend: azure\n  azure:\n    container: up\n    account: devstoreaccount1\n    prefix: p/\n    connection_string: UseDevelopmentStorage=true\n    account_url: http://127.0.0.1:10001/devstoreaccount1/\n    orphan_grace_seconds: 7\n",
+        )
+        .unwrap();
+        let StorageBackend::Azure(settings) = &azure.storage else {
+            panic!("{:?}", azure.storage)
+        };
+        assert_eq!(
+            (settings.container.as_str(), settings.prefix.as_str()),
+            ("up", "p/")
+        );
+        assert_eq!(settings.account.name(), "devstoreaccount1");
+        assert_eq!(settings.orphan_grace, Duration::from_secs(7));
+        assert_eq!(
+            settings.put_blob_bytes_max,
+            limits::AZURE_PUT_BLOB_BYTES_MAX
+        );
+        assert_eq!(
+            azure.storage.identity(),
+            "azure http://127.0.0.1:10001/devstoreaccount1/up/p/"
+        );
+        let key = crate::upstream_auth::azure::DEV_ACCOUNT_KEY;
+        let azure_env = |vars: Vec<(&'static str, String)>, yaml: &str| {
+            Config::resolve(
+                flags(&[]),
+                move |name| {
+                    vars.iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v.clone())
+                },
+                file::parse(yaml).unwrap().settings,
+            )
+        };
+        let from_env = azure_env(
+            vec![(
+                "AZURE_STORAGE_CONNECTION_STRING",
+                format!("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={key};EndpointSuffix=core.windows.net"),
+            )],
+            "storage:\n  backend: azure\n  azure:\n    container: c\n",
+        )
+        .unwrap();
+        let StorageBackend::Azure(settings) = &from_env.storage else {
+            panic!("{:?}", from_env.storage)
+        };
+        assert_eq!(settings.account_url, "https://acct.blob.core.windows.net");
+        assert_eq!(
+            settings.orphan_grace,
+            Duration::from_secs(limits::UPSTREAM_SWEEP_GRACE_DEFAULT_SECS)
+        );
+        let by_key = azure_env(
+            vec![("AZURE_STORAGE_KEY", key.to_string())],
+            "storage:\n  backend: azure\n  azure:\n    container: c\n    account: other\n",
+        )
+        .unwrap();
+        let StorageBackend::Azure(settings) = &by_key.storage else {
+            panic!("{:?}", by_key.storage)
+        };
+        assert_eq!(
+            (settings.account.name(), settings.account_url.as_str()),
+            ("other", "https://other.blob.core.windows.net")
+        );
+        assert!(
+            !format!("{by_key:?}").contains(key),
+            "the key is never printed"
+        );
+        let mismatch = azure_env(
+            Vec::new(),
+            "storage:\n  backend: azure\n  azure:\n    container: c\n    account: other\n    connection_string: UseDevelopmentStorage=true\n",
+        )
+        .unwrap_err();
+        assert!(mismatch.contains("is not the account of"), "{mismatch}");
+        for (yaml, why) in [
+            (
+                "storage:\n  backend: azure\n",
+                "storage.azure.container is required",
+            ),
+            (
+                "storage:\n  backend: azure\n  azure:\n    container: c\n",
+                "needs storage.azure.connection_string",
+            ),
+            (
+                "storage:\n  backend: azure\n  azure:\n    container: c\n    account: a\n",
+                "needs its key in AZURE_STORAGE_KEY",
+            ),
+            (
+                "storage:\n  backend: azure\n  azure:\n    container: c\n    connection_string: AccountName=a\n",
+                "storage.azure.connection_string",
+            ),
+        ] {
+            let error = resolve(yaml).unwrap_err();
+            assert!(error.contains(why), "{yaml:?} gave {error:?}");
+        }
         for (yaml, why) in [
             (
                 "storage:\n  backend: gcp\n",

@@ -9,7 +9,7 @@
 //! nothing of keys, buckets or HTTP; the metadata layer maps keys to data ids.
 //!
 //! A closed enum, not a trait object: monoio futures are not `Send`, and the backends
-//! are known (local, memory, sqlite, and the aws gateway so far), each a variant.
+//! are known (local, memory, sqlite, and the aws and azure gateways so far), each a variant.
 //!
 //! The local backend's layout under the data dir: `tmp/` holds files being written
 //! (on the same filesystem as `objects/`, so publishing is an atomic rename), and
@@ -17,6 +17,7 @@
 //! by the first two hex digits of the id.
 
 mod aws;
+mod azure;
 mod data_id;
 mod durable_write;
 mod local;
@@ -33,6 +34,7 @@ use std::io;
 use std::path::Path;
 
 pub use aws::{AwsObject, AwsSettings, AwsStorage, AwsUpload};
+pub use azure::{AzureObject, AzureSettings, AzureStorage, AzureUpload};
 pub use data_id::is_valid_data_id;
 pub use local::{LocalStorage, ObjectFile, RecoveryReport, TempObject};
 pub use memory::{MemoryObject, MemoryStorage, MemoryUpload, Snapshot};
@@ -53,6 +55,7 @@ pub enum Storage {
     Memory(MemoryStorage),
     Sqlite(SqliteStorage),
     Aws(AwsStorage),
+    Azure(AzureStorage),
 }
 
 impl Storage {
@@ -79,6 +82,12 @@ impl Storage {
         Ok(Storage::Aws(AwsStorage::open(settings)?))
     }
 
+    /// The azure backend on `settings` (startup then checks the container with
+    /// `health`).
+    pub fn open_azure(settings: AzureSettings) -> Result<Storage, String> {
+        Ok(Storage::Azure(AzureStorage::open(settings)?))
+    }
+
     /// Whether a write must say its size before its first byte (`create`): a gateway
     /// announces the length of its upstream PUT. S3 answers a body of unknown length
     /// 411 MissingContentLength; so does the daemon on such a backend.
@@ -89,14 +98,16 @@ impl Storage {
     /// Lets go of what this thread's runtime holds for the backend (a gateway's pooled
     /// connections): call inside a short-lived runtime before it ends.
     pub fn leave_runtime(&self) {
-        if let Storage::Aws(aws) = self {
-            aws.leave_runtime();
+        match self {
+            Storage::Aws(aws) => aws.leave_runtime(),
+            Storage::Azure(azure) => azure.leave_runtime(),
+            _ => {}
         }
     }
 
     /// Whether the bytes are in another server (whose health is the daemon's).
     pub fn is_gateway(&self) -> bool {
-        matches!(self, Storage::Aws(_))
+        matches!(self, Storage::Aws(_) | Storage::Azure(_))
     }
 
     /// Whether a crash or restart can lose published objects (the memory backend's
@@ -109,7 +120,7 @@ impl Storage {
     /// What a clean shutdown owes the backend (the memory backend's last snapshot).
     pub fn shutdown(&self) -> io::Result<()> {
         match self {
-            Storage::Local(_) | Storage::Sqlite(_) | Storage::Aws(_) => Ok(()),
+            Storage::Local(_) | Storage::Sqlite(_) | Storage::Aws(_) | Storage::Azure(_) => Ok(()),
             Storage::Memory(memory) => memory.snapshot_if_changed(),
         }
     }
@@ -121,6 +132,7 @@ impl Storage {
             Storage::Memory(memory) => memory.new_data_id(),
             Storage::Sqlite(sqlite) => sqlite.new_data_id(),
             Storage::Aws(aws) => aws.new_data_id(),
+            Storage::Azure(azure) => azure.new_data_id(),
         }
     }
 
@@ -132,6 +144,7 @@ impl Storage {
             Storage::Memory(memory) => memory.issued(data_id),
             Storage::Sqlite(sqlite) => sqlite.issued(data_id),
             Storage::Aws(aws) => aws.issued(data_id),
+            Storage::Azure(azure) => azure.issued(data_id),
         }
     }
 
@@ -143,6 +156,7 @@ impl Storage {
             Storage::Memory(memory) => Ok(Upload::Memory(memory.create(data_id)?)),
             Storage::Sqlite(sqlite) => Ok(Upload::Sqlite(sqlite.create(data_id)?)),
             Storage::Aws(aws) => Ok(Upload::Aws(aws.create(data_id, size).await?)),
+            Storage::Azure(azure) => Ok(Upload::Azure(azure.create(data_id, size).await?)),
         }
     }
 
@@ -158,6 +172,12 @@ impl Storage {
                     aws.open_object(data_id, Some((0, size)))?,
                 )))
             }
+            Storage::Azure(azure) => {
+                let size = azure.size_of(data_id).await?;
+                Ok(Object::Azure(Box::new(
+                    azure.open_object(data_id, Some((0, size)))?,
+                )))
+            }
         }
     }
 
@@ -168,6 +188,9 @@ impl Storage {
         match self {
             Storage::Aws(aws) => Ok(Object::Aws(Box::new(
                 aws.open_object(data_id, Some((offset, length)))?,
+            ))),
+            Storage::Azure(azure) => Ok(Object::Azure(Box::new(
+                azure.open_object(data_id, Some((offset, length)))?,
             ))),
             _ => self.open(data_id).await,
         }
@@ -180,6 +203,7 @@ impl Storage {
             Storage::Memory(memory) => memory.copy(source, target),
             Storage::Sqlite(sqlite) => sqlite.copy(source, target).await,
             Storage::Aws(aws) => aws.copy(source, target).await,
+            Storage::Azure(azure) => azure.copy(source, target).await,
         }
     }
 
@@ -200,6 +224,9 @@ impl Storage {
             Storage::Aws(aws) => {
                 streamed::copy_ranges(self, aws.pool(), ranges, target, stage).await
             }
+            Storage::Azure(azure) => {
+                streamed::copy_ranges(self, azure.pool(), ranges, target, stage).await
+            }
         }
     }
 
@@ -214,6 +241,7 @@ impl Storage {
             Storage::Memory(memory) => memory.scan(ranges, stage).await,
             Storage::Sqlite(sqlite) => streamed::scan(self, sqlite.pool(), ranges, stage).await,
             Storage::Aws(aws) => streamed::scan(self, aws.pool(), ranges, stage).await,
+            Storage::Azure(azure) => streamed::scan(self, azure.pool(), ranges, stage).await,
         }
     }
 
@@ -224,6 +252,7 @@ impl Storage {
             Storage::Memory(memory) => memory.remove(data_id),
             Storage::Sqlite(sqlite) => sqlite.remove(data_id).await,
             Storage::Aws(aws) => aws.remove(data_id).await,
+            Storage::Azure(azure) => azure.remove(data_id).await,
         }
     }
 
@@ -234,6 +263,7 @@ impl Storage {
             Storage::Memory(memory) => Ok(memory.list_ids()),
             Storage::Sqlite(sqlite) => sqlite.list_ids().await,
             Storage::Aws(aws) => aws.list_ids().await,
+            Storage::Azure(azure) => azure.list_ids().await,
         }
     }
 
@@ -244,6 +274,7 @@ impl Storage {
             Storage::Memory(memory) => memory.health(),
             Storage::Sqlite(sqlite) => sqlite.health().await,
             Storage::Aws(aws) => aws.health().await,
+            Storage::Azure(azure) => azure.health().await,
         }
     }
 
@@ -264,6 +295,7 @@ pub enum Upload {
     Memory(MemoryUpload),
     Sqlite(SqliteUpload),
     Aws(AwsUpload),
+    Azure(AzureUpload),
 }
 
 impl Upload {
@@ -274,6 +306,7 @@ impl Upload {
             Upload::Memory(upload) => upload.write(buf),
             Upload::Sqlite(upload) => upload.write(buf).await,
             Upload::Aws(upload) => upload.write(buf).await,
+            Upload::Azure(upload) => upload.write(buf).await,
         }
     }
 
@@ -284,6 +317,7 @@ impl Upload {
             Upload::Memory(upload) => upload.len(),
             Upload::Sqlite(upload) => upload.len(),
             Upload::Aws(upload) => upload.len(),
+            Upload::Azure(upload) => upload.len(),
         }
     }
 
@@ -301,6 +335,7 @@ impl Upload {
             Upload::Memory(upload) => upload.commit().map(|()| None),
             Upload::Sqlite(upload) => upload.commit().map(Some),
             Upload::Aws(upload) => upload.commit().await.map(|()| None),
+            Upload::Azure(upload) => upload.commit().await.map(|()| None),
         }
     }
 
@@ -311,6 +346,7 @@ impl Upload {
             Upload::Memory(upload) => drop(upload),
             Upload::Sqlite(upload) => upload.abort().await,
             Upload::Aws(upload) => upload.abort().await,
+            Upload::Azure(upload) => upload.abort().await,
         }
     }
 }
@@ -322,6 +358,7 @@ pub enum Object {
     Sqlite(SqliteObject),
     /// Boxed: its GET in flight is large beside a file handle.
     Aws(Box<AwsObject>),
+    Azure(Box<AzureObject>),
 }
 
 impl Object {
@@ -332,6 +369,7 @@ impl Object {
             Object::Memory(object) => object.len(),
             Object::Sqlite(object) => object.len(),
             Object::Aws(object) => object.len(),
+            Object::Azure(object) => object.len(),
         }
     }
 
@@ -346,6 +384,7 @@ impl Object {
             Object::Memory(object) => object.read_at(buf, offset),
             Object::Sqlite(object) => object.read_at(buf, offset).await,
             Object::Aws(object) => object.read_at(buf, offset).await,
+            Object::Azure(object) => object.read_at(buf, offset).await,
         }
     }
 }

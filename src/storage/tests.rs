@@ -61,12 +61,58 @@ fn aws_on(root: &Path) -> Storage {
     .unwrap()
 }
 
+/// The azure backend's settings on the upstream `BLEEPSTORE_TEST_AZURE_UPSTREAM`
+/// names (`connection-string-or-endpoint container`: a Blob endpoint alone, such as
+/// Azurite's `http://127.0.0.1:10000/devstoreaccount1`, stands for the emulator's
+/// well-known account), under a prefix of its own for each root.
+fn azure_settings(root: &Path) -> super::AzureSettings {
+    use crate::upstream_auth::azure::{parse_connection_string, AzureAccount};
+    let upstream = std::env::var("BLEEPSTORE_TEST_AZURE_UPSTREAM").unwrap();
+    let fields: Vec<&str> = upstream.split_whitespace().collect();
+    let [account, container] = fields[..] else {
+        panic!("BLEEPSTORE_TEST_AZURE_UPSTREAM: expected connection-string-or-endpoint container");
+    };
+    let (account, url) = if account.contains('=') {
+        let connection = parse_connection_string(account).unwrap();
+        (connection.account, connection.blob_endpoint)
+    } else {
+        (AzureAccount::development(), account.to_string())
+    };
+    let name = root.file_name().unwrap().to_string_lossy();
+    super::AzureSettings::new(
+        container.to_string(),
+        format!("conformance/{name}/"),
+        url,
+        account,
+        None,
+        // The sweep test lists what it has just written.
+        std::time::Duration::ZERO,
+    )
+}
+
+/// The azure backend with Put Blob's limit and the block size lowered to a few
+/// hundred bytes and 64 KiB, so that every write past them takes the block path (Put Block,
+/// Put Block List), with blocks that buffers straddle.
+fn azure_blocks_on(root: &Path) -> Storage {
+    let mut settings = azure_settings(root);
+    settings.put_blob_bytes_max = 1000;
+    settings.block_bytes = 64 * 1024 + 7;
+    Storage::open_azure(settings).unwrap()
+}
+
 /// Every backend, by name, made fresh on a root directory. The aws gateway joins when
-/// an upstream is named (scripts/test.sh always names one).
+/// an upstream is named (scripts/test.sh always names one); so does the azure gateway,
+/// twice: as configured, and with tiny blocks.
 fn backends() -> Vec<(&'static str, MakeBackend)> {
     let mut all = all_backends();
     if std::env::var_os("BLEEPSTORE_TEST_S3_UPSTREAM").is_some() {
         all.push(("aws", aws_on));
+    }
+    if std::env::var_os("BLEEPSTORE_TEST_AZURE_UPSTREAM").is_some() {
+        all.push(("azure", |root| {
+            Storage::open_azure(azure_settings(root)).unwrap()
+        }));
+        all.push(("azure-blocks", azure_blocks_on));
     }
     all
 }
@@ -623,5 +669,75 @@ fn sqlite_bytes_commit_with_the_row_or_not_at_all() {
                 .await;
             assert_eq!(refused, Err(crate::meta::MetaError::PreconditionFailed));
             assert!(missing(&storage, &second).await);
+        });
+}
+
+/// The azure backend's three write paths with objects of real size: held (up to
+/// 1 MiB), one streamed Put Blob (up to its limit, lowered here to 2 MiB), and blocks
+/// past it (of 1 MiB and 3 bytes, so that the uploads' buffers straddle them), read
+/// back whole and in ranges, copied on the server side and listed.
+#[test]
+fn azure_writes_held_streamed_and_as_blocks() {
+    if std::env::var_os("BLEEPSTORE_TEST_AZURE_UPSTREAM").is_none() {
+        return;
+    }
+    let dir = TestDir::new("azure-blocks-large");
+    let mut settings = azure_settings(&dir.0);
+    settings.put_blob_bytes_max = 2 << 20;
+    settings.block_bytes = (1 << 20) + 3;
+    let storage = Storage::open_azure(settings).unwrap();
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            storage.health().await.unwrap();
+            let mut ids = Vec::new();
+            for len in [
+                1 << 20,
+                (3 << 19) + 5,
+                (5 << 20) + 17,
+                2 << 20,
+                (2 << 20) + 1,
+            ] {
+                let data = pattern(len);
+                let id = storage.new_data_id();
+                let mut upload = storage.create(&id, Some(len as u64)).await.unwrap();
+                let mut buf = Vec::new();
+                for piece in data.chunks(64 * 1024 + 11) {
+                    buf.clear();
+                    buf.extend_from_slice(piece);
+                    let (result, returned) = upload.write(buf).await;
+                    result.unwrap();
+                    buf = returned;
+                }
+                upload.commit().await.unwrap();
+                assert!(get(&storage, &id).await == data, "object of {len} bytes");
+                let (offset, length) = (len as u64 / 3, len as u64 / 2);
+                let object = storage.open_range(&id, offset, length).await.unwrap();
+                let mut at = offset;
+                let mut back = Vec::new();
+                while at < offset + length {
+                    let (read, buf) = object.read_at(Vec::with_capacity(100_000), at).await;
+                    let n = read.unwrap();
+                    assert!(n > 0);
+                    let n = n.min((offset + length - at) as usize);
+                    back.extend_from_slice(&buf[..n]);
+                    at += n as u64;
+                }
+                assert!(back[..] == data[offset as usize..(offset + length) as usize]);
+                ids.push(id);
+            }
+            let copy = storage.new_data_id();
+            assert_eq!(storage.copy(&ids[2], &copy).await.unwrap(), (5 << 20) + 17);
+            assert!(get(&storage, &copy).await == pattern((5 << 20) + 17));
+            ids.push(copy);
+            let listed: HashSet<String> = storage.list_ids().await.unwrap().into_iter().collect();
+            for id in &ids {
+                assert!(listed.contains(id), "{id} listed");
+                storage.remove(id).await.unwrap();
+            }
+            assert!(storage.list_ids().await.unwrap().is_empty());
+            storage.leave_runtime();
         });
 }

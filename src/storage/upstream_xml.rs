@@ -8,9 +8,10 @@ use quick_xml::Reader;
 /// element that is absent).
 pub(super) type Fields = Vec<Option<String>>;
 
-/// For each element named `record` (at any depth), the text of its direct children
-/// named in `fields`, in that order. Also returns the text of the top-level children
-/// named in `extra` (a continuation token, say).
+/// For each element named `record` (at any depth), the text of its descendants named
+/// in `fields`, in that order: a direct child by its name (`Key`), a deeper one by
+/// its path under the record (`Properties/Last-Modified`). Also returns the text of
+/// the top-level children named in `extra` (a continuation token, say).
 pub(super) fn records(
     body: &[u8],
     record: &str,
@@ -22,6 +23,8 @@ pub(super) fn records(
     let mut path: Vec<String> = Vec::new();
     let mut found = Vec::new();
     let mut current: Option<Vec<Option<String>>> = None;
+    // The depth of the current record's element in `path`.
+    let mut record_depth = 0;
     let mut tops: Vec<Option<String>> = vec![None; extra.len()];
     // The text being collected and where it goes: a field of the current record, or a
     // top-level value.
@@ -33,10 +36,16 @@ pub(super) fn records(
         match event {
             Event::Start(start) => {
                 let name = start.local_name().as_ref().to_string();
-                if name == record {
+                if name == record && current.is_none() {
                     current = Some(vec![None; fields.len()]);
-                } else if current.is_some() && path.last().map(String::as_str) == Some(record) {
-                    if let Some(index) = fields.iter().position(|f| *f == name) {
+                    record_depth = path.len();
+                } else if current.is_some() {
+                    let mut relative = path[record_depth + 1..].join("/");
+                    if !relative.is_empty() {
+                        relative.push('/');
+                    }
+                    relative.push_str(&name);
+                    if let Some(index) = fields.iter().position(|f| *f == relative) {
                         collecting = Some((true, index, String::new()));
                     }
                 } else if path.len() == 1 {
@@ -53,7 +62,7 @@ pub(super) fn records(
                         (true, Some(fields)) => fields[index] = Some(value),
                         _ => tops[index] = Some(value),
                     }
-                } else if name == record {
+                } else if name == record && path.len() == record_depth {
                     found.extend(current.take());
                 }
             }
@@ -134,6 +143,37 @@ mod tests {
             vec![Some("tok<1>".to_string()), Some("true".to_string())]
         );
         assert!(records_of_garbage().is_err());
+    }
+
+    #[test]
+    fn nested_fields_by_their_path() {
+        let body = br#"<?xml version="1.0" encoding="utf-8"?>
+<EnumerationResults ServiceEndpoint="http://127.0.0.1:10000/devstoreaccount1/" ContainerName="c">
+  <Prefix>p/</Prefix>
+  <Blobs>
+    <Blob><Name>p/a</Name><Properties><Last-Modified>Wed, 02 Dec 2026 05:00:00 GMT</Last-Modified><Content-Length>3</Content-Length></Properties></Blob>
+    <Blob><Name>p/b</Name><Properties/></Blob>
+  </Blobs>
+  <NextMarker>m1</NextMarker>
+</EnumerationResults>"#;
+        let (records, tops) = records(
+            body,
+            "Blob",
+            &["Name", "Properties/Last-Modified"],
+            &["NextMarker"],
+        )
+        .unwrap();
+        assert_eq!(
+            records,
+            vec![
+                vec![
+                    Some("p/a".to_string()),
+                    Some("Wed, 02 Dec 2026 05:00:00 GMT".to_string())
+                ],
+                vec![Some("p/b".to_string()), None],
+            ]
+        );
+        assert_eq!(tops, vec![Some("m1".to_string())]);
     }
 
     fn records_of_garbage() -> Result<(), String> {

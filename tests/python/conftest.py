@@ -1,6 +1,10 @@
 """Starts the real daemon for the suite: a release binary on a free loopback
 port with a fresh data directory, driven by boto3 and raw HTTP."""
 
+import base64
+import hashlib
+import hmac
+import http.client
 import os
 import shutil
 import signal
@@ -9,8 +13,11 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
+import xml.etree.ElementTree as ElementTree
+from email.utils import formatdate
 
 import boto3
 import pytest
@@ -86,8 +93,13 @@ class Daemon:
                         f"    bucket: {bucket}\n    prefix: {self.upstream_prefix}\n"
                         f"    endpoint_url: {endpoint}\n    access_key_id: {access}\n"
                         f"    secret_access_key: {secret}\n    orphan_grace_seconds: 0\n")
+            elif BACKEND == "azure":
+                connection, container = azure_upstream()
+                f.write("storage:\n  backend: azure\n  azure:\n"
+                        f"    container: {container}\n    prefix: {self.upstream_prefix}\n"
+                        f"    connection_string: \"{connection}\"\n    orphan_grace_seconds: 0\n")
             else:
-                raise ValueError(f"BLEEPSTORE_TEST_BACKEND={BACKEND!r}: expected local, memory, sqlite or aws")
+                raise ValueError(f"BLEEPSTORE_TEST_BACKEND={BACKEND!r}: expected local, memory, sqlite, aws or azure")
         return ["--config", config]
 
     @property
@@ -142,6 +154,8 @@ def data_files_settled(daemon):
         return sealed_blobs(daemon)
     if BACKEND == "aws":
         return len(upstream_keys(daemon.upstream_prefix))
+    if BACKEND == "azure":
+        return len(azure_blob_names(daemon.upstream_prefix))
     return sum(len(files) for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")))
 
 
@@ -172,6 +186,63 @@ def upstream_keys(prefix):
     for page in upstream.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [o["Key"] for o in page.get("Contents", [])]
     return keys
+
+
+# The well-known account of the Azure storage emulators (Azurite), from their docs.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def azure_upstream():
+    """The Azure Blob container the azure backend's daemons keep their bytes in, as
+    BLEEPSTORE_TEST_AZURE_UPSTREAM names it ("connection-string-or-endpoint container";
+    an endpoint alone, such as Azurite's http://127.0.0.1:10000/devstoreaccount1, stands
+    for the emulator's account): (connection string, container)."""
+    value = os.environ.get("BLEEPSTORE_TEST_AZURE_UPSTREAM")
+    if not value:
+        raise RuntimeError("BLEEPSTORE_TEST_BACKEND=azure needs BLEEPSTORE_TEST_AZURE_UPSTREAM")
+    target, container = value.split()
+    if "=" not in target:
+        target = (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+                  f"AccountKey={AZURITE_KEY};BlobEndpoint={target.rstrip('/')}")
+    return target, container
+
+
+def azure_blob_names(prefix):
+    """Every blob name under `prefix` in the azure backend's upstream container, listed
+    with a Shared Key signed List Blobs."""
+    connection, container = azure_upstream()
+    settings = dict(part.split("=", 1) for part in connection.split(";") if part)
+    account, key = settings["AccountName"], base64.b64decode(settings["AccountKey"])
+    endpoint = urllib.parse.urlsplit(settings.get("BlobEndpoint")
+                                     or f"https://{account}.blob.core.windows.net")
+    path = f"{endpoint.path.rstrip('/')}/{container}"
+    names, marker = [], ""
+    while True:
+        query = {"comp": "list", "restype": "container", "prefix": prefix}
+        if marker:
+            query["marker"] = marker
+        date = formatdate(usegmt=True)
+        canonical = "".join(f"\n{k}:{v}" for k, v in sorted(query.items()))
+        to_sign = ("GET\n" + "\n" * 11 + f"x-ms-date:{date}\nx-ms-version:2021-08-06\n"
+                   f"/{account}{path}{canonical}")
+        signature = base64.b64encode(hmac.new(key, to_sign.encode(), hashlib.sha256).digest()).decode()
+        connection_class = (http.client.HTTPSConnection if endpoint.scheme == "https"
+                            else http.client.HTTPConnection)
+        upstream = connection_class(endpoint.hostname, endpoint.port)
+        upstream.request("GET", path + "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote),
+                         headers={"x-ms-date": date, "x-ms-version": "2021-08-06",
+                                  "Authorization": f"SharedKey {account}:{signature}"})
+        answer = upstream.getresponse()
+        body = answer.read().decode()
+        upstream.close()
+        if answer.status != 200:
+            raise RuntimeError(f"List Blobs answered {answer.status}: {body[:300]}")
+        root = ElementTree.fromstring(body)
+        names += [blob.findtext("Name") for blob in root.iter("Blob")]
+        marker = root.findtext("NextMarker") or ""
+        if not marker:
+            return names
 
 
 def make_client(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, **config):
