@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Runs a command with an upstream storage server up on loopback, for the gateway
-backends' tests: starts it (tests/python/upstreams.py), creates a bucket, names it in
-the environment the tests read, runs the command, stops the server, and exits with the
+"""Runs a command with upstream storage servers up on loopback, for the gateway
+backends' tests: starts each (tests/python/upstreams.py), creates a bucket, names it in
+the environment the tests read, runs the command, stops the servers, and exits with the
 command's status.
 
-    scripts/with_upstream.py s3s-fs -- cargo test --release
+    scripts/with_upstream.py s3s-fs,azurite -- cargo test --release
     scripts/with_upstream.py moto -- python3 -m pytest tests/python/test_objects.py
 
-s3s-fs and moto set BLEEPSTORE_TEST_S3_UPSTREAM="endpoint bucket access-key secret-key".
+s3s-fs and moto set BLEEPSTORE_TEST_S3_UPSTREAM="endpoint bucket access-key secret-key";
+azurite sets BLEEPSTORE_TEST_AZURE_UPSTREAM="blob-endpoint container".
 """
+
+import contextlib
 
 import os
 import subprocess
@@ -21,18 +24,38 @@ import upstreams  # noqa: E402
 BUCKET = "bleepstore-tests"
 
 
+def s3_variable(server):
+    return "BLEEPSTORE_TEST_S3_UPSTREAM", f"{server.endpoint} {BUCKET} {server.access_key} {server.secret_key}"
+
+
+def azure_variable(server):
+    return "BLEEPSTORE_TEST_AZURE_UPSTREAM", f"{server.blob_endpoint} {BUCKET}"
+
+
+SERVERS = {
+    "s3s-fs": (upstreams.S3sFs, s3_variable),
+    "moto": (upstreams.MotoServer, s3_variable),
+    "azurite": (upstreams.Azurite, azure_variable),
+}
+
+
 def main():
     if len(sys.argv) < 4 or sys.argv[2] != "--":
-        sys.exit(f"usage: {sys.argv[0]} s3s-fs|moto -- COMMAND...")
-    kind, command = sys.argv[1], sys.argv[3:]
-    servers = {"s3s-fs": upstreams.S3sFs, "moto": upstreams.MotoServer}
-    if kind not in servers:
-        sys.exit(f"{sys.argv[0]}: unknown upstream {kind!r}; expected one of {', '.join(servers)}")
-    with servers[kind]() as server:
-        server.create_bucket(BUCKET)
-        env = dict(os.environ)
-        env["BLEEPSTORE_TEST_S3_UPSTREAM"] = f"{server.endpoint} {BUCKET} {server.access_key} {server.secret_key}"
-        print(f"with_upstream: {kind} at {server.endpoint} (started in {server.startup_seconds:.2f} s)", flush=True)
+        sys.exit(f"usage: {sys.argv[0]} KIND[,KIND...] -- COMMAND... (kinds: {', '.join(SERVERS)})")
+    kinds, command = sys.argv[1].split(","), sys.argv[3:]
+    for kind in kinds:
+        if kind not in SERVERS:
+            sys.exit(f"{sys.argv[0]}: unknown upstream {kind!r}; expected one of {', '.join(SERVERS)}")
+    env = dict(os.environ)
+    with contextlib.ExitStack() as stack:
+        for kind in kinds:
+            server_class, variable = SERVERS[kind]
+            server = stack.enter_context(server_class())
+            server.create_bucket(BUCKET)
+            name, value = variable(server)
+            env[name] = value
+            print(f"with_upstream: {kind} at {server.endpoint} (started in {server.startup_seconds:.2f} s)",
+                  flush=True)
         done = subprocess.run(command, env=env)
     sys.exit(done.returncode)
 
