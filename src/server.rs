@@ -220,6 +220,31 @@ fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
             );
             Ok(Some(storage))
         }
+        StorageBackend::Gcp(settings) => {
+            let gcp = crate::storage::GcpStorage::open(settings.clone())?;
+            let project = gcp.settings().project.clone();
+            let storage = Storage::Gcp(gcp);
+            // A missing bucket, refused credentials or an unreachable endpoint stop
+            // startup here, clearly.
+            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .map_err(|e| format!("cannot build startup runtime: {e}"))?
+                .block_on(storage.health())
+                .map_err(|e| format!("storage.backend gcp: {e}"))?;
+            log::info!(
+                "gcp backend: objects in bucket {} (project {}) at {} under prefix {:?}, {}",
+                settings.bucket,
+                project.as_deref().unwrap_or("not given"),
+                settings.endpoint(),
+                settings.prefix,
+                match &settings.credentials_file {
+                    Some(path) => format!("service account of {}", path.display()),
+                    None => "no credentials (anonymous requests)".to_string(),
+                }
+            );
+            Ok(Some(storage))
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! nothing of keys, buckets or HTTP; the metadata layer maps keys to data ids.
 //!
 //! A closed enum, not a trait object: monoio futures are not `Send`, and the backends
-//! are known (local, memory, sqlite, and the aws gateway so far), each a variant.
+//! are known (local, memory, sqlite, and the aws and gcp gateways so far), each a variant.
 //!
 //! The local backend's layout under the data dir: `tmp/` holds files being written
 //! (on the same filesystem as `objects/`, so publishing is an atomic rename), and
@@ -19,6 +19,7 @@
 mod aws;
 mod data_id;
 mod durable_write;
+mod gcp;
 mod local;
 mod memory;
 mod pins;
@@ -34,6 +35,7 @@ use std::path::Path;
 
 pub use aws::{AwsObject, AwsSettings, AwsStorage, AwsUpload};
 pub use data_id::is_valid_data_id;
+pub use gcp::{GcpObject, GcpSettings, GcpStorage, GcpUpload};
 pub use local::{LocalStorage, ObjectFile, RecoveryReport, TempObject};
 pub use memory::{MemoryObject, MemoryStorage, MemoryUpload, Snapshot};
 pub use sqlite::{SqliteObject, SqliteStorage, SqliteUpload};
@@ -53,6 +55,7 @@ pub enum Storage {
     Memory(MemoryStorage),
     Sqlite(SqliteStorage),
     Aws(AwsStorage),
+    Gcp(GcpStorage),
 }
 
 impl Storage {
@@ -79,11 +82,16 @@ impl Storage {
         Ok(Storage::Aws(AwsStorage::open(settings)?))
     }
 
+    /// The gcp backend on `settings` (startup then checks the bucket with `health`).
+    pub fn open_gcp(settings: GcpSettings) -> Result<Storage, String> {
+        Ok(Storage::Gcp(GcpStorage::open(settings)?))
+    }
+
     /// Whether a write must say its size before its first byte (`create`): a gateway
     /// announces the length of its upstream PUT. S3 answers a body of unknown length
     /// 411 MissingContentLength; so does the daemon on such a backend.
     pub fn needs_size(&self) -> bool {
-        matches!(self, Storage::Aws(_))
+        matches!(self, Storage::Aws(_) | Storage::Gcp(_))
     }
 
     /// Whether a crash or restart can lose published objects (the memory backend's
@@ -96,7 +104,7 @@ impl Storage {
     /// What a clean shutdown owes the backend (the memory backend's last snapshot).
     pub fn shutdown(&self) -> io::Result<()> {
         match self {
-            Storage::Local(_) | Storage::Sqlite(_) | Storage::Aws(_) => Ok(()),
+            Storage::Local(_) | Storage::Sqlite(_) | Storage::Aws(_) | Storage::Gcp(_) => Ok(()),
             Storage::Memory(memory) => memory.snapshot_if_changed(),
         }
     }
@@ -108,6 +116,7 @@ impl Storage {
             Storage::Memory(memory) => memory.new_data_id(),
             Storage::Sqlite(sqlite) => sqlite.new_data_id(),
             Storage::Aws(aws) => aws.new_data_id(),
+            Storage::Gcp(gcp) => gcp.new_data_id(),
         }
     }
 
@@ -119,6 +128,7 @@ impl Storage {
             Storage::Memory(memory) => memory.issued(data_id),
             Storage::Sqlite(sqlite) => sqlite.issued(data_id),
             Storage::Aws(aws) => aws.issued(data_id),
+            Storage::Gcp(gcp) => gcp.issued(data_id),
         }
     }
 
@@ -130,6 +140,7 @@ impl Storage {
             Storage::Memory(memory) => Ok(Upload::Memory(memory.create(data_id)?)),
             Storage::Sqlite(sqlite) => Ok(Upload::Sqlite(sqlite.create(data_id)?)),
             Storage::Aws(aws) => Ok(Upload::Aws(aws.create(data_id, size).await?)),
+            Storage::Gcp(gcp) => Ok(Upload::Gcp(gcp.create(data_id, size).await?)),
         }
     }
 
@@ -145,6 +156,14 @@ impl Storage {
                     aws.open_object(data_id, Some((0, size)))?,
                 )))
             }
+            Storage::Gcp(gcp) => {
+                let size = gcp.size_of(data_id).await?;
+                Ok(Object::Gcp(Box::new(gcp.open_object(
+                    data_id,
+                    Some((0, size)),
+                    Some(size),
+                )?)))
+            }
         }
     }
 
@@ -156,6 +175,11 @@ impl Storage {
             Storage::Aws(aws) => Ok(Object::Aws(Box::new(
                 aws.open_object(data_id, Some((offset, length)))?,
             ))),
+            Storage::Gcp(gcp) => Ok(Object::Gcp(Box::new(gcp.open_object(
+                data_id,
+                Some((offset, length)),
+                None,
+            )?))),
             _ => self.open(data_id).await,
         }
     }
@@ -167,6 +191,7 @@ impl Storage {
             Storage::Memory(memory) => memory.copy(source, target),
             Storage::Sqlite(sqlite) => sqlite.copy(source, target).await,
             Storage::Aws(aws) => aws.copy(source, target).await,
+            Storage::Gcp(gcp) => gcp.copy(source, target).await,
         }
     }
 
@@ -187,6 +212,9 @@ impl Storage {
             Storage::Aws(aws) => {
                 streamed::copy_ranges(self, aws.pool(), ranges, target, stage).await
             }
+            Storage::Gcp(gcp) => {
+                streamed::copy_ranges(self, gcp.pool(), ranges, target, stage).await
+            }
         }
     }
 
@@ -201,6 +229,7 @@ impl Storage {
             Storage::Memory(memory) => memory.scan(ranges, stage).await,
             Storage::Sqlite(sqlite) => streamed::scan(self, sqlite.pool(), ranges, stage).await,
             Storage::Aws(aws) => streamed::scan(self, aws.pool(), ranges, stage).await,
+            Storage::Gcp(gcp) => streamed::scan(self, gcp.pool(), ranges, stage).await,
         }
     }
 
@@ -211,6 +240,7 @@ impl Storage {
             Storage::Memory(memory) => memory.remove(data_id),
             Storage::Sqlite(sqlite) => sqlite.remove(data_id).await,
             Storage::Aws(aws) => aws.remove(data_id).await,
+            Storage::Gcp(gcp) => gcp.remove(data_id).await,
         }
     }
 
@@ -221,6 +251,7 @@ impl Storage {
             Storage::Memory(memory) => Ok(memory.list_ids()),
             Storage::Sqlite(sqlite) => sqlite.list_ids().await,
             Storage::Aws(aws) => aws.list_ids().await,
+            Storage::Gcp(gcp) => gcp.list_ids().await,
         }
     }
 
@@ -231,6 +262,7 @@ impl Storage {
             Storage::Memory(memory) => memory.health(),
             Storage::Sqlite(sqlite) => sqlite.health().await,
             Storage::Aws(aws) => aws.health().await,
+            Storage::Gcp(gcp) => gcp.health().await,
         }
     }
 
@@ -251,6 +283,7 @@ pub enum Upload {
     Memory(MemoryUpload),
     Sqlite(SqliteUpload),
     Aws(AwsUpload),
+    Gcp(GcpUpload),
 }
 
 impl Upload {
@@ -261,6 +294,7 @@ impl Upload {
             Upload::Memory(upload) => upload.write(buf),
             Upload::Sqlite(upload) => upload.write(buf).await,
             Upload::Aws(upload) => upload.write(buf).await,
+            Upload::Gcp(upload) => upload.write(buf).await,
         }
     }
 
@@ -271,6 +305,7 @@ impl Upload {
             Upload::Memory(upload) => upload.len(),
             Upload::Sqlite(upload) => upload.len(),
             Upload::Aws(upload) => upload.len(),
+            Upload::Gcp(upload) => upload.len(),
         }
     }
 
@@ -288,6 +323,7 @@ impl Upload {
             Upload::Memory(upload) => upload.commit().map(|()| None),
             Upload::Sqlite(upload) => upload.commit().map(Some),
             Upload::Aws(upload) => upload.commit().await.map(|()| None),
+            Upload::Gcp(upload) => upload.commit().await.map(|()| None),
         }
     }
 
@@ -298,6 +334,7 @@ impl Upload {
             Upload::Memory(upload) => drop(upload),
             Upload::Sqlite(upload) => upload.abort().await,
             Upload::Aws(upload) => upload.abort().await,
+            Upload::Gcp(upload) => upload.abort().await,
         }
     }
 }
@@ -309,6 +346,7 @@ pub enum Object {
     Sqlite(SqliteObject),
     /// Boxed: its GET in flight is large beside a file handle.
     Aws(Box<AwsObject>),
+    Gcp(Box<GcpObject>),
 }
 
 impl Object {
@@ -319,6 +357,7 @@ impl Object {
             Object::Memory(object) => object.len(),
             Object::Sqlite(object) => object.len(),
             Object::Aws(object) => object.len(),
+            Object::Gcp(object) => object.len(),
         }
     }
 
@@ -333,6 +372,7 @@ impl Object {
             Object::Memory(object) => object.read_at(buf, offset),
             Object::Sqlite(object) => object.read_at(buf, offset).await,
             Object::Aws(object) => object.read_at(buf, offset).await,
+            Object::Gcp(object) => object.read_at(buf, offset).await,
         }
     }
 }

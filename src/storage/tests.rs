@@ -61,12 +61,38 @@ fn aws_on(root: &Path) -> Storage {
     .unwrap()
 }
 
+/// The gcp backend on the upstream `BLEEPSTORE_TEST_GCS_UPSTREAM` names (`endpoint
+/// bucket`: fake-gcs-server, which takes anonymous requests), under a prefix of its
+/// own for each root.
+fn gcp_on(root: &Path) -> Storage {
+    let upstream = std::env::var("BLEEPSTORE_TEST_GCS_UPSTREAM").unwrap();
+    let fields: Vec<&str> = upstream.split_whitespace().collect();
+    let [endpoint, bucket] = fields[..] else {
+        panic!("BLEEPSTORE_TEST_GCS_UPSTREAM: expected endpoint bucket");
+    };
+    let name = root.file_name().unwrap().to_string_lossy();
+    Storage::open_gcp(super::GcpSettings {
+        bucket: bucket.to_string(),
+        project: None,
+        prefix: format!("conformance/{name}/"),
+        credentials_file: None,
+        endpoint_url: Some(endpoint.to_string()),
+        ca_file: None,
+        // The sweep test lists what it has just written.
+        orphan_grace: std::time::Duration::ZERO,
+    })
+    .unwrap()
+}
+
 /// Every backend, by name, made fresh on a root directory. The aws gateway joins when
 /// an upstream is named (scripts/test.sh always names one).
 fn backends() -> Vec<(&'static str, MakeBackend)> {
     let mut all = all_backends();
     if std::env::var_os("BLEEPSTORE_TEST_S3_UPSTREAM").is_some() {
         all.push(("aws", aws_on));
+    }
+    if std::env::var_os("BLEEPSTORE_TEST_GCS_UPSTREAM").is_some() {
+        all.push(("gcp", gcp_on));
     }
     all
 }

@@ -1,6 +1,7 @@
 """Starts the real daemon for the suite: a release binary on a free loopback
 port with a fresh data directory, driven by boto3 and raw HTTP."""
 
+import json
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -86,8 +88,13 @@ class Daemon:
                         f"    bucket: {bucket}\n    prefix: {self.upstream_prefix}\n"
                         f"    endpoint_url: {endpoint}\n    access_key_id: {access}\n"
                         f"    secret_access_key: {secret}\n    orphan_grace_seconds: 0\n")
+            elif BACKEND == "gcp":
+                endpoint, bucket = gcs_upstream()
+                f.write("storage:\n  backend: gcp\n  gcp:\n"
+                        f"    bucket: {bucket}\n    prefix: {self.upstream_prefix}\n"
+                        f"    endpoint_url: {endpoint}\n    orphan_grace_seconds: 0\n")
             else:
-                raise ValueError(f"BLEEPSTORE_TEST_BACKEND={BACKEND!r}: expected local, memory, sqlite or aws")
+                raise ValueError(f"BLEEPSTORE_TEST_BACKEND={BACKEND!r}: expected local, memory, sqlite, aws or gcp")
         return ["--config", config]
 
     @property
@@ -142,6 +149,8 @@ def data_files_settled(daemon):
         return sealed_blobs(daemon)
     if BACKEND == "aws":
         return len(upstream_keys(daemon.upstream_prefix))
+    if BACKEND == "gcp":
+        return len(gcs_upstream_names(daemon.upstream_prefix))
     return sum(len(files) for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")))
 
 
@@ -172,6 +181,35 @@ def upstream_keys(prefix):
     for page in upstream.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [o["Key"] for o in page.get("Contents", [])]
     return keys
+
+
+def gcs_upstream():
+    """The GCS server (fake-gcs-server) the gcp backend's daemons keep their bytes in,
+    as BLEEPSTORE_TEST_GCS_UPSTREAM names it: (endpoint, bucket). It takes anonymous
+    requests, so the daemons get no credentials file."""
+    value = os.environ.get("BLEEPSTORE_TEST_GCS_UPSTREAM")
+    if not value:
+        raise RuntimeError("BLEEPSTORE_TEST_BACKEND=gcp needs BLEEPSTORE_TEST_GCS_UPSTREAM")
+    endpoint, bucket = value.split()
+    return endpoint, bucket
+
+
+def gcs_upstream_names(prefix):
+    """Every object name under `prefix` in the gcp backend's upstream bucket, through
+    the JSON API's listing, page by page."""
+    endpoint, bucket = gcs_upstream()
+    names, token = [], None
+    while True:
+        query = {"prefix": prefix}
+        if token:
+            query["pageToken"] = token
+        url = (f"{endpoint.rstrip('/')}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o?"
+               + urllib.parse.urlencode(query))
+        page = json.loads(urllib.request.urlopen(url).read())
+        names += [item["name"] for item in page.get("items", [])]
+        token = page.get("nextPageToken")
+        if not token:
+            return names
 
 
 def make_client(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, **config):
