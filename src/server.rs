@@ -230,7 +230,11 @@ fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
                 .enable_timer()
                 .build()
                 .map_err(|e| format!("cannot build startup runtime: {e}"))?
-                .block_on(storage.health())
+                .block_on(async {
+                    let health = storage.health().await;
+                    storage.leave_runtime();
+                    health
+                })
                 .map_err(|e| format!("storage.backend gcp: {e}"))?;
             log::info!(
                 "gcp backend: objects in bucket {} (project {}) at {} under prefix {:?}, {}",
@@ -373,6 +377,8 @@ fn startup_with_metadata(
             }
         }
         let count = removed.len();
+        // The runtime ends here: a gateway's connections on it go with it.
+        storage.leave_runtime();
         meta.forget_reclaimed(removed)
             .await
             .map_err(|e| format!("cannot update the reclaim table: {e}"))?;
@@ -411,7 +417,11 @@ fn sweep_orphans_in_background(db_path: PathBuf, storage: Storage) {
                 .enable_timer()
                 .build();
             let swept = match runtime {
-                Ok(mut runtime) => runtime.block_on(sweep(&storage, &referenced)),
+                Ok(mut runtime) => runtime.block_on(async {
+                    let swept = sweep(&storage, &referenced).await;
+                    storage.leave_runtime();
+                    swept
+                }),
                 Err(error) => Err(error),
             };
             match swept {

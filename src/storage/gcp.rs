@@ -259,6 +259,13 @@ impl GcpStorage {
         })
     }
 
+    /// Drops this thread's client, whose connections belong to the runtime that is
+    /// ending (`Storage::leave_runtime`); the next request here makes a new one.
+    pub fn leave_runtime(&self) {
+        let core = CORES.with(|cores| cores.borrow_mut().remove(&self.inner.instance));
+        drop(core);
+    }
+
     fn auth(&self) -> std::sync::MutexGuard<'_, GcsAuth> {
         self.inner.auth.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -94,6 +94,15 @@ impl Storage {
         matches!(self, Storage::Aws(_) | Storage::Gcp(_))
     }
 
+    /// Forgets what this thread's runtime holds for the backend (a gateway's client
+    /// and its pooled connections, registered with that runtime's driver), before a
+    /// short-lived runtime ends: a later runtime on the same thread starts afresh.
+    pub fn leave_runtime(&self) {
+        if let Storage::Gcp(gcp) = self {
+            gcp.leave_runtime();
+        }
+    }
+
     /// Whether a crash or restart can lose published objects (the memory backend's
     /// bytes after its last snapshot): startup then forgets the rows that point at
     /// data the backend no longer has.
