@@ -210,7 +210,11 @@ fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
                 .enable_timer()
                 .build()
                 .map_err(|e| format!("cannot build startup runtime: {e}"))?
-                .block_on(storage.health())
+                .block_on(async {
+                    let health = storage.health().await;
+                    storage.leave_runtime();
+                    health
+                })
                 .map_err(|e| format!("storage.backend aws: {e}"))?;
             log::info!(
                 "aws backend: objects in bucket {} at {} under prefix {:?}",

@@ -215,6 +215,13 @@ impl AwsStorage {
         })
     }
 
+    /// Drops this thread's client and signer, whose connections belong to the runtime
+    /// that is ending (`Storage::leave_runtime`); the next request here makes new ones.
+    pub fn leave_runtime(&self) {
+        let core = CORES.with(|cores| cores.borrow_mut().remove(&self.inner.instance));
+        drop(core);
+    }
+
     /// The path of an object under the endpoint's base path.
     fn object_path(&self, data_id: &str) -> String {
         format!(

@@ -98,8 +98,10 @@ impl Storage {
     /// and its pooled connections, registered with that runtime's driver), before a
     /// short-lived runtime ends: a later runtime on the same thread starts afresh.
     pub fn leave_runtime(&self) {
-        if let Storage::Gcp(gcp) = self {
-            gcp.leave_runtime();
+        match self {
+            Storage::Aws(aws) => aws.leave_runtime(),
+            Storage::Gcp(gcp) => gcp.leave_runtime(),
+            Storage::Local(_) | Storage::Memory(_) | Storage::Sqlite(_) => {}
         }
     }
 
