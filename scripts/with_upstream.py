@@ -8,7 +8,8 @@ command's status.
     scripts/with_upstream.py moto -- python3 -m pytest tests/python/test_objects.py
 
 s3s-fs and moto set BLEEPSTORE_TEST_S3_UPSTREAM="endpoint bucket access-key secret-key";
-azurite sets BLEEPSTORE_TEST_AZURE_UPSTREAM="blob-endpoint container".
+azurite sets BLEEPSTORE_TEST_AZURE_UPSTREAM="blob-endpoint container"; fake-gcs sets
+BLEEPSTORE_TEST_GCS_UPSTREAM="endpoint bucket".
 """
 
 import contextlib
@@ -32,10 +33,15 @@ def azure_variable(server):
     return "BLEEPSTORE_TEST_AZURE_UPSTREAM", f"{server.blob_endpoint} {BUCKET}"
 
 
+def gcs_variable(server):
+    return "BLEEPSTORE_TEST_GCS_UPSTREAM", f"{server.endpoint} {BUCKET}"
+
+
 SERVERS = {
     "s3s-fs": (upstreams.S3sFs, s3_variable),
     "moto": (upstreams.MotoServer, s3_variable),
     "azurite": (upstreams.Azurite, azure_variable),
+    "fake-gcs": (upstreams.FakeGcs, gcs_variable),
 }
 
 

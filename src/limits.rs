@@ -204,7 +204,7 @@ pub(crate) const UPSTREAM_ERROR_BODY_BYTES_MAX: usize = 64 * 1024;
 pub(crate) const UPSTREAM_LIST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Upstream objects younger than this are left alone by the orphan sweep, whatever
 /// else it finds: a write of this daemon may have published one a moment ago (the
-/// default of `storage.aws.orphan_grace_seconds` and `storage.azure.orphan_grace_seconds`).
+/// default of `storage.{aws,azure,gcp}.orphan_grace_seconds`).
 pub(crate) const UPSTREAM_SWEEP_GRACE_DEFAULT_SECS: u64 = 600;
 /// The largest blob the azure backend writes with one Put Blob: the service's own
 /// limit for versions 2019-12-12 and later (5000 MiB), which the signer's version is.
@@ -219,10 +219,22 @@ pub(crate) const AZURE_BLOCK_BYTES: u64 = 256 * 1024 * 1024;
 pub(crate) const AZURE_COPY_WAIT_MILLIS_MAX: u64 = 120_000;
 /// How often the azure backend asks whether a pending Copy Blob has finished.
 pub(crate) const AZURE_COPY_POLL_MILLIS: u64 = 250;
+/// Google's Cloud Storage JSON API endpoint: the gcp backend's when
+/// `storage.gcp.endpoint_url` is not given.
+pub(crate) const GCS_DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
+/// Bytes of one chunk of a GCS resumable upload (the gcp backend's writes past
+/// `UPSTREAM_SMALL_PUT_BYTES_MAX`): held in memory, sent as one PUT and retried where
+/// safe. GCS wants a multiple of 256 KiB.
+pub(crate) const GCS_UPLOAD_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Calls of one GCS rewrite (a server-side copy) before the copy is given up: each
+/// call copies a share of the object (GCS answers one a few seconds apart for large
+/// objects across locations or storage classes) and hands back a token to continue.
+pub(crate) const GCS_REWRITE_CALLS_MAX: u32 = 1000;
 
 const _: () =
     assert!(UPSTREAM_RETRY_BASE_DELAY_DEFAULT_MILLIS <= UPSTREAM_RETRY_DELAY_MAX_DEFAULT_MILLIS);
 const _: () =
     assert!(UPSTREAM_KEEP_ALIVE_MARGIN_MILLIS < UPSTREAM_IDLE_TIMEOUT_DEFAULT_SECS * 1000);
 const _: () = assert!(UPSTREAM_ATTEMPTS_DEFAULT_MAX >= 1);
+const _: () = assert!(GCS_UPLOAD_CHUNK_BYTES.is_multiple_of(256 * 1024));
 const _: () = assert!(UPSTREAM_DRAIN_BYTES_MAX <= UPSTREAM_READ_BUFFER_BYTES);

@@ -205,17 +205,7 @@ fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
         StorageBackend::Sqlite => Ok(None),
         StorageBackend::Aws(settings) => {
             let storage = Storage::open_aws(settings.clone())?;
-            // A missing bucket or an unreachable endpoint stops startup here, clearly.
-            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-                .enable_timer()
-                .build()
-                .map_err(|e| format!("cannot build startup runtime: {e}"))?
-                .block_on(async {
-                    let healthy = storage.health().await;
-                    storage.leave_runtime();
-                    healthy
-                })
-                .map_err(|e| format!("storage.backend aws: {e}"))?;
+            check_upstream(&storage, "aws")?;
             log::info!(
                 "aws backend: objects in bucket {} at {} under prefix {:?}",
                 settings.bucket,
@@ -226,18 +216,7 @@ fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
         }
         StorageBackend::Azure(settings) => {
             let storage = Storage::open_azure(settings.clone())?;
-            // A missing container, a wrong key or an unreachable endpoint stops
-            // startup here, clearly.
-            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-                .enable_timer()
-                .build()
-                .map_err(|e| format!("cannot build startup runtime: {e}"))?
-                .block_on(async {
-                    let healthy = storage.health().await;
-                    storage.leave_runtime();
-                    healthy
-                })
-                .map_err(|e| format!("storage.backend azure: {e}"))?;
+            check_upstream(&storage, "azure")?;
             log::info!(
                 "azure backend: objects in container {} at {} under prefix {:?}",
                 settings.container,
@@ -246,7 +225,40 @@ fn open_storage(config: &Config) -> Result<Option<Storage>, String> {
             );
             Ok(Some(storage))
         }
+        StorageBackend::Gcp(settings) => {
+            let gcp = crate::storage::GcpStorage::open(settings.clone())?;
+            let project = gcp.settings().project.clone();
+            let storage = Storage::Gcp(gcp);
+            check_upstream(&storage, "gcp")?;
+            log::info!(
+                "gcp backend: objects in bucket {} (project {}) at {} under prefix {:?}, {}",
+                settings.bucket,
+                project.as_deref().unwrap_or("not given"),
+                settings.endpoint(),
+                settings.prefix,
+                match &settings.credentials_file {
+                    Some(path) => format!("service account of {}", path.display()),
+                    None => "no credentials (anonymous requests)".to_string(),
+                }
+            );
+            Ok(Some(storage))
+        }
     }
+}
+
+/// A gateway's startup check of its upstream bucket or container: a missing one,
+/// refused credentials or an unreachable endpoint stop startup here, clearly.
+fn check_upstream(storage: &Storage, backend: &str) -> Result<(), String> {
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .map_err(|e| format!("cannot build startup runtime: {e}"))?
+        .block_on(async {
+            let healthy = storage.health().await;
+            storage.leave_runtime();
+            healthy
+        })
+        .map_err(|e| format!("storage.backend {backend}: {e}"))
 }
 
 /// The sqlite backend, over the metadata threads' blob readers and writer.
@@ -375,6 +387,8 @@ fn startup_with_metadata(
         }
         storage.leave_runtime();
         let count = removed.len();
+        // The runtime ends here: a gateway's connections on it go with it.
+        storage.leave_runtime();
         meta.forget_reclaimed(removed)
             .await
             .map_err(|e| format!("cannot update the reclaim table: {e}"))?;

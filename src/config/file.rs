@@ -38,6 +38,7 @@ pub struct FileSettings {
     pub memory_snapshot_interval: Option<Duration>,
     pub aws: AwsFile,
     pub azure: AzureFile,
+    pub gcp: GcpFile,
 }
 
 /// `storage.aws.*`: the aws gateway backend's bucket and how to reach it.
@@ -63,6 +64,18 @@ pub struct AzureFile {
     pub prefix: Option<String>,
     /// Holds the account key: kept as a secret, never printed.
     pub connection_string: Option<SecretKey>,
+    pub ca_file: Option<PathBuf>,
+    pub orphan_grace: Option<Duration>,
+}
+
+/// `storage.gcp.*`: the gcp gateway backend's bucket and how to reach it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcpFile {
+    pub bucket: Option<String>,
+    pub project: Option<String>,
+    pub prefix: Option<String>,
+    pub credentials_file: Option<PathBuf>,
+    pub endpoint_url: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub orphan_grace: Option<Duration>,
 }
@@ -218,6 +231,30 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                                     "ca_file" => azure.ca_file = Some(string(v, &path)?.into()),
                                     "orphan_grace_seconds" => {
                                         azure.orphan_grace = Some(Duration::from_secs(integer(
+                                            v,
+                                            &path,
+                                            "a number of seconds",
+                                        )?))
+                                    }
+                                    _ => reader.unknown(&path),
+                                }
+                            }
+                        }
+                        "gcp" => {
+                            for (key, v) in reader.section(v, &path)? {
+                                let path = format!("storage.gcp.{key}");
+                                let gcp = &mut s.gcp;
+                                match key.as_str() {
+                                    "bucket" => gcp.bucket = Some(string(v, &path)?),
+                                    "project" => gcp.project = Some(string(v, &path)?),
+                                    "prefix" => gcp.prefix = Some(string(v, &path)?),
+                                    "credentials_file" => {
+                                        gcp.credentials_file = Some(string(v, &path)?.into())
+                                    }
+                                    "endpoint_url" => gcp.endpoint_url = Some(string(v, &path)?),
+                                    "ca_file" => gcp.ca_file = Some(string(v, &path)?.into()),
+                                    "orphan_grace_seconds" => {
+                                        gcp.orphan_grace = Some(Duration::from_secs(integer(
                                             v,
                                             &path,
                                             "a number of seconds",

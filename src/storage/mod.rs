@@ -9,7 +9,7 @@
 //! nothing of keys, buckets or HTTP; the metadata layer maps keys to data ids.
 //!
 //! A closed enum, not a trait object: monoio futures are not `Send`, and the backends
-//! are known (local, memory, sqlite, and the aws and azure gateways so far), each a variant.
+//! are known (local, memory, sqlite, and the aws, azure and gcp gateways), each a variant.
 //!
 //! The local backend's layout under the data dir: `tmp/` holds files being written
 //! (on the same filesystem as `objects/`, so publishing is an atomic rename), and
@@ -20,6 +20,7 @@ mod aws;
 mod azure;
 mod data_id;
 mod durable_write;
+mod gcp;
 mod local;
 mod memory;
 mod pins;
@@ -36,6 +37,7 @@ use std::path::Path;
 pub use aws::{AwsObject, AwsSettings, AwsStorage, AwsUpload};
 pub use azure::{AzureObject, AzureSettings, AzureStorage, AzureUpload};
 pub use data_id::is_valid_data_id;
+pub use gcp::{GcpObject, GcpSettings, GcpStorage, GcpUpload};
 pub use local::{LocalStorage, ObjectFile, RecoveryReport, TempObject};
 pub use memory::{MemoryObject, MemoryStorage, MemoryUpload, Snapshot};
 pub use sqlite::{SqliteObject, SqliteStorage, SqliteUpload};
@@ -56,6 +58,7 @@ pub enum Storage {
     Sqlite(SqliteStorage),
     Aws(AwsStorage),
     Azure(AzureStorage),
+    Gcp(GcpStorage),
 }
 
 impl Storage {
@@ -88,6 +91,11 @@ impl Storage {
         Ok(Storage::Azure(AzureStorage::open(settings)?))
     }
 
+    /// The gcp backend on `settings` (startup then checks the bucket with `health`).
+    pub fn open_gcp(settings: GcpSettings) -> Result<Storage, String> {
+        Ok(Storage::Gcp(GcpStorage::open(settings)?))
+    }
+
     /// Whether a write must say its size before its first byte (`create`): a gateway
     /// announces the length of its upstream PUT. S3 answers a body of unknown length
     /// 411 MissingContentLength; so does the daemon on such a backend.
@@ -101,13 +109,14 @@ impl Storage {
         match self {
             Storage::Aws(aws) => aws.leave_runtime(),
             Storage::Azure(azure) => azure.leave_runtime(),
+            Storage::Gcp(gcp) => gcp.leave_runtime(),
             _ => {}
         }
     }
 
     /// Whether the bytes are in another server (whose health is the daemon's).
     pub fn is_gateway(&self) -> bool {
-        matches!(self, Storage::Aws(_) | Storage::Azure(_))
+        matches!(self, Storage::Aws(_) | Storage::Azure(_) | Storage::Gcp(_))
     }
 
     /// Whether a crash or restart can lose published objects (the memory backend's
@@ -120,7 +129,11 @@ impl Storage {
     /// What a clean shutdown owes the backend (the memory backend's last snapshot).
     pub fn shutdown(&self) -> io::Result<()> {
         match self {
-            Storage::Local(_) | Storage::Sqlite(_) | Storage::Aws(_) | Storage::Azure(_) => Ok(()),
+            Storage::Local(_)
+            | Storage::Sqlite(_)
+            | Storage::Aws(_)
+            | Storage::Azure(_)
+            | Storage::Gcp(_) => Ok(()),
             Storage::Memory(memory) => memory.snapshot_if_changed(),
         }
     }
@@ -133,6 +146,7 @@ impl Storage {
             Storage::Sqlite(sqlite) => sqlite.new_data_id(),
             Storage::Aws(aws) => aws.new_data_id(),
             Storage::Azure(azure) => azure.new_data_id(),
+            Storage::Gcp(gcp) => gcp.new_data_id(),
         }
     }
 
@@ -145,6 +159,7 @@ impl Storage {
             Storage::Sqlite(sqlite) => sqlite.issued(data_id),
             Storage::Aws(aws) => aws.issued(data_id),
             Storage::Azure(azure) => azure.issued(data_id),
+            Storage::Gcp(gcp) => gcp.issued(data_id),
         }
     }
 
@@ -157,6 +172,7 @@ impl Storage {
             Storage::Sqlite(sqlite) => Ok(Upload::Sqlite(sqlite.create(data_id)?)),
             Storage::Aws(aws) => Ok(Upload::Aws(aws.create(data_id, size).await?)),
             Storage::Azure(azure) => Ok(Upload::Azure(azure.create(data_id, size).await?)),
+            Storage::Gcp(gcp) => Ok(Upload::Gcp(gcp.create(data_id, size).await?)),
         }
     }
 
@@ -178,6 +194,14 @@ impl Storage {
                     azure.open_object(data_id, Some((0, size)))?,
                 )))
             }
+            Storage::Gcp(gcp) => {
+                let size = gcp.size_of(data_id).await?;
+                Ok(Object::Gcp(Box::new(gcp.open_object(
+                    data_id,
+                    Some((0, size)),
+                    Some(size),
+                )?)))
+            }
         }
     }
 
@@ -192,6 +216,11 @@ impl Storage {
             Storage::Azure(azure) => Ok(Object::Azure(Box::new(
                 azure.open_object(data_id, Some((offset, length)))?,
             ))),
+            Storage::Gcp(gcp) => Ok(Object::Gcp(Box::new(gcp.open_object(
+                data_id,
+                Some((offset, length)),
+                None,
+            )?))),
             _ => self.open(data_id).await,
         }
     }
@@ -204,6 +233,7 @@ impl Storage {
             Storage::Sqlite(sqlite) => sqlite.copy(source, target).await,
             Storage::Aws(aws) => aws.copy(source, target).await,
             Storage::Azure(azure) => azure.copy(source, target).await,
+            Storage::Gcp(gcp) => gcp.copy(source, target).await,
         }
     }
 
@@ -227,6 +257,9 @@ impl Storage {
             Storage::Azure(azure) => {
                 streamed::copy_ranges(self, azure.pool(), ranges, target, stage).await
             }
+            Storage::Gcp(gcp) => {
+                streamed::copy_ranges(self, gcp.pool(), ranges, target, stage).await
+            }
         }
     }
 
@@ -242,6 +275,7 @@ impl Storage {
             Storage::Sqlite(sqlite) => streamed::scan(self, sqlite.pool(), ranges, stage).await,
             Storage::Aws(aws) => streamed::scan(self, aws.pool(), ranges, stage).await,
             Storage::Azure(azure) => streamed::scan(self, azure.pool(), ranges, stage).await,
+            Storage::Gcp(gcp) => streamed::scan(self, gcp.pool(), ranges, stage).await,
         }
     }
 
@@ -253,6 +287,7 @@ impl Storage {
             Storage::Sqlite(sqlite) => sqlite.remove(data_id).await,
             Storage::Aws(aws) => aws.remove(data_id).await,
             Storage::Azure(azure) => azure.remove(data_id).await,
+            Storage::Gcp(gcp) => gcp.remove(data_id).await,
         }
     }
 
@@ -264,6 +299,7 @@ impl Storage {
             Storage::Sqlite(sqlite) => sqlite.list_ids().await,
             Storage::Aws(aws) => aws.list_ids().await,
             Storage::Azure(azure) => azure.list_ids().await,
+            Storage::Gcp(gcp) => gcp.list_ids().await,
         }
     }
 
@@ -275,6 +311,7 @@ impl Storage {
             Storage::Sqlite(sqlite) => sqlite.health().await,
             Storage::Aws(aws) => aws.health().await,
             Storage::Azure(azure) => azure.health().await,
+            Storage::Gcp(gcp) => gcp.health().await,
         }
     }
 
@@ -296,6 +333,7 @@ pub enum Upload {
     Sqlite(SqliteUpload),
     Aws(AwsUpload),
     Azure(AzureUpload),
+    Gcp(GcpUpload),
 }
 
 impl Upload {
@@ -307,6 +345,7 @@ impl Upload {
             Upload::Sqlite(upload) => upload.write(buf).await,
             Upload::Aws(upload) => upload.write(buf).await,
             Upload::Azure(upload) => upload.write(buf).await,
+            Upload::Gcp(upload) => upload.write(buf).await,
         }
     }
 
@@ -318,6 +357,7 @@ impl Upload {
             Upload::Sqlite(upload) => upload.len(),
             Upload::Aws(upload) => upload.len(),
             Upload::Azure(upload) => upload.len(),
+            Upload::Gcp(upload) => upload.len(),
         }
     }
 
@@ -336,6 +376,7 @@ impl Upload {
             Upload::Sqlite(upload) => upload.commit().map(Some),
             Upload::Aws(upload) => upload.commit().await.map(|()| None),
             Upload::Azure(upload) => upload.commit().await.map(|()| None),
+            Upload::Gcp(upload) => upload.commit().await.map(|()| None),
         }
     }
 
@@ -347,6 +388,7 @@ impl Upload {
             Upload::Sqlite(upload) => upload.abort().await,
             Upload::Aws(upload) => upload.abort().await,
             Upload::Azure(upload) => upload.abort().await,
+            Upload::Gcp(upload) => upload.abort().await,
         }
     }
 }
@@ -359,6 +401,7 @@ pub enum Object {
     /// Boxed: its GET in flight is large beside a file handle.
     Aws(Box<AwsObject>),
     Azure(Box<AzureObject>),
+    Gcp(Box<GcpObject>),
 }
 
 impl Object {
@@ -370,6 +413,7 @@ impl Object {
             Object::Sqlite(object) => object.len(),
             Object::Aws(object) => object.len(),
             Object::Azure(object) => object.len(),
+            Object::Gcp(object) => object.len(),
         }
     }
 
@@ -385,6 +429,7 @@ impl Object {
             Object::Sqlite(object) => object.read_at(buf, offset).await,
             Object::Aws(object) => object.read_at(buf, offset).await,
             Object::Azure(object) => object.read_at(buf, offset).await,
+            Object::Gcp(object) => object.read_at(buf, offset).await,
         }
     }
 }

@@ -100,9 +100,32 @@ fn azure_blocks_on(root: &Path) -> Storage {
     Storage::open_azure(settings).unwrap()
 }
 
+/// The gcp backend on the upstream `BLEEPSTORE_TEST_GCS_UPSTREAM` names (`endpoint
+/// bucket`: fake-gcs-server, which takes anonymous requests), under a prefix of its
+/// own for each root.
+fn gcp_on(root: &Path) -> Storage {
+    let upstream = std::env::var("BLEEPSTORE_TEST_GCS_UPSTREAM").unwrap();
+    let fields: Vec<&str> = upstream.split_whitespace().collect();
+    let [endpoint, bucket] = fields[..] else {
+        panic!("BLEEPSTORE_TEST_GCS_UPSTREAM: expected endpoint bucket");
+    };
+    let name = root.file_name().unwrap().to_string_lossy();
+    Storage::open_gcp(super::GcpSettings {
+        bucket: bucket.to_string(),
+        project: None,
+        prefix: format!("conformance/{name}/"),
+        credentials_file: None,
+        endpoint_url: Some(endpoint.to_string()),
+        ca_file: None,
+        // The sweep test lists what it has just written.
+        orphan_grace: std::time::Duration::ZERO,
+    })
+    .unwrap()
+}
+
 /// Every backend, by name, made fresh on a root directory. The aws gateway joins when
-/// an upstream is named (scripts/test.sh always names one); so does the azure gateway,
-/// twice: as configured, and with tiny blocks.
+/// an upstream is named (scripts/test.sh always names one); so do the azure gateway,
+/// twice (as configured, and with tiny blocks), and the gcp gateway.
 fn backends() -> Vec<(&'static str, MakeBackend)> {
     let mut all = all_backends();
     if std::env::var_os("BLEEPSTORE_TEST_S3_UPSTREAM").is_some() {
@@ -113,6 +136,9 @@ fn backends() -> Vec<(&'static str, MakeBackend)> {
             Storage::open_azure(azure_settings(root)).unwrap()
         }));
         all.push(("azure-blocks", azure_blocks_on));
+    }
+    if std::env::var_os("BLEEPSTORE_TEST_GCS_UPSTREAM").is_some() {
+        all.push(("gcp", gcp_on));
     }
     all
 }

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -98,8 +99,13 @@ class Daemon:
                 f.write("storage:\n  backend: azure\n  azure:\n"
                         f"    container: {container}\n    prefix: {self.upstream_prefix}\n"
                         f"    connection_string: \"{connection}\"\n    orphan_grace_seconds: 0\n")
+            elif BACKEND == "gcp":
+                endpoint, bucket = gcs_upstream()
+                f.write("storage:\n  backend: gcp\n  gcp:\n"
+                        f"    bucket: {bucket}\n    prefix: {self.upstream_prefix}\n"
+                        f"    endpoint_url: {endpoint}\n    orphan_grace_seconds: 0\n")
             else:
-                raise ValueError(f"BLEEPSTORE_TEST_BACKEND={BACKEND!r}: expected local, memory, sqlite, aws or azure")
+                raise ValueError(f"BLEEPSTORE_TEST_BACKEND={BACKEND!r}: expected local, memory, sqlite, aws, azure or gcp")
         return ["--config", config]
 
     @property
@@ -156,6 +162,8 @@ def data_files_settled(daemon):
         return len(upstream_keys(daemon.upstream_prefix))
     if BACKEND == "azure":
         return len(azure_blob_names(daemon.upstream_prefix))
+    if BACKEND == "gcp":
+        return len(gcs_upstream_names(daemon.upstream_prefix))
     return sum(len(files) for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")))
 
 
@@ -242,6 +250,35 @@ def azure_blob_names(prefix):
         names += [blob.findtext("Name") for blob in root.iter("Blob")]
         marker = root.findtext("NextMarker") or ""
         if not marker:
+            return names
+
+
+def gcs_upstream():
+    """The GCS server (fake-gcs-server) the gcp backend's daemons keep their bytes in,
+    as BLEEPSTORE_TEST_GCS_UPSTREAM names it: (endpoint, bucket). It takes anonymous
+    requests, so the daemons get no credentials file."""
+    value = os.environ.get("BLEEPSTORE_TEST_GCS_UPSTREAM")
+    if not value:
+        raise RuntimeError("BLEEPSTORE_TEST_BACKEND=gcp needs BLEEPSTORE_TEST_GCS_UPSTREAM")
+    endpoint, bucket = value.split()
+    return endpoint, bucket
+
+
+def gcs_upstream_names(prefix):
+    """Every object name under `prefix` in the gcp backend's upstream bucket, through
+    the JSON API's listing, page by page."""
+    endpoint, bucket = gcs_upstream()
+    names, token = [], None
+    while True:
+        query = {"prefix": prefix}
+        if token:
+            query["pageToken"] = token
+        url = (f"{endpoint.rstrip('/')}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o?"
+               + urllib.parse.urlencode(query))
+        page = json.loads(urllib.request.urlopen(url).read())
+        names += [item["name"] for item in page.get("items", [])]
+        token = page.get("nextPageToken")
+        if not token:
             return names
 
 
