@@ -37,12 +37,11 @@ use crate::auth::uri_encode;
 use crate::clock;
 use crate::limits;
 use crate::storage::data_id::{check_data_id, is_valid_data_id, IdSeed};
-use crate::storage::pins::{PinGuard, Pins};
+use crate::storage::pins::Pins;
 use crate::storage::pool::Pool;
+use crate::storage::ranged::{range_header, upstream_io, RangedObject, RangedSource};
 use crate::storage::upstream_xml;
-use crate::upstream::{
-    Client, ClientConfig, Endpoint, Request, Response, TlsConfig, UpstreamError,
-};
+use crate::upstream::{Client, ClientConfig, Endpoint, Request, Response, TlsConfig};
 use crate::upstream_auth::azure::AzureAccount;
 use crate::upstream_auth::OutgoingRequest;
 
@@ -133,11 +132,6 @@ struct Inner {
 
 thread_local! {
     static CLIENTS: RefCell<HashMap<u64, Rc<Client>>> = RefCell::new(HashMap::new());
-}
-
-/// An upstream failure as the storage layer reports it.
-fn upstream_io(error: UpstreamError) -> io::Error {
-    io::Error::other(error.to_string())
 }
 
 /// A non-success answer: 404 is NotFound; the rest name the status and Azure's
@@ -370,14 +364,13 @@ impl AzureStorage {
     /// `range` is `None`): pinned now, fetched by the first read.
     pub fn open_object(&self, data_id: &str, range: Option<(u64, u64)>) -> io::Result<AzureObject> {
         check_data_id(data_id)?;
-        Ok(AzureObject {
-            storage: self.clone(),
-            data_id: data_id.to_string(),
-            range_end: range.map(|(offset, length)| offset + length),
-            size: std::cell::Cell::new(None),
-            answer: RefCell::new(None),
-            pin: Some(self.inner.pins.pin(data_id)),
-        })
+        Ok(RangedObject::new(
+            self.clone(),
+            data_id,
+            range,
+            None,
+            self.inner.pins.pin(data_id),
+        ))
     }
 
     /// The size of a blob, by Get Blob Properties; NotFound when there is none.
@@ -828,105 +821,35 @@ impl AzureUpload {
     }
 }
 
-/// A blob upstream, open for reading: each read continues the ranged Get Blob the
-/// previous one started, or starts one where it asks.
-pub struct AzureObject {
-    storage: AzureStorage,
-    data_id: String,
-    /// Where the reader's range ends (the Get Blob asks for no more), when known.
-    range_end: Option<u64>,
-    /// The blob's size, once an answer told it.
-    size: std::cell::Cell<Option<u64>>,
-    /// The Get Blob under way and the offset its next byte is at.
-    answer: RefCell<Option<(u64, Response)>>,
-    pin: Option<PinGuard>,
-}
+/// A blob upstream, open for reading (see `ranged`).
+pub type AzureObject = RangedObject<AzureStorage>;
 
-impl AzureObject {
-    /// The size, when a read has learnt it (0 before).
-    pub fn len(&self) -> u64 {
-        self.size.get().unwrap_or(0)
+impl RangedSource for AzureStorage {
+    async fn get_range(
+        &self,
+        data_id: &str,
+        offset: u64,
+        end: Option<u64>,
+    ) -> io::Result<Response> {
+        let headers = vec![("x-ms-range".to_string(), range_header(offset, end))];
+        self.send("GET", &self.blob_path(data_id), "", headers, Vec::new())
+            .await
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    fn get_name(&self) -> &'static str {
+        "Get Blob"
     }
 
-    /// Reads up to `buf.capacity()` bytes at `offset` (0 at the end).
-    pub async fn read_at(&self, mut buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {
-        buf.clear();
-        if buf.capacity() == 0 || self.size.get().is_some_and(|size| offset >= size) {
-            return (Ok(0), buf);
-        }
-        let current = self.answer.borrow_mut().take();
-        let mut response = match current {
-            Some((at, response)) if at == offset && !response.is_finished() => response,
-            _ => match self.get_from(offset).await {
-                Ok(Some(response)) => response,
-                Ok(None) => return (Ok(0), buf),
-                Err(error) => return (Err(error), buf),
-            },
-        };
-        let (read, buf) = response.read(buf).await;
-        match read {
-            Ok(n) => {
-                *self.answer.borrow_mut() = Some((offset + n as u64, response));
-                (Ok(n), buf)
-            }
-            Err(error) => (Err(upstream_io(error)), buf),
-        }
+    fn defer_delete(&self, data_id: String) {
+        self.inner
+            .deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(data_id);
     }
 
-    /// Starts a Get Blob of the bytes from `offset` (to the reader's range end);
-    /// `None` when `offset` is at or past the end of the blob.
-    async fn get_from(&self, offset: u64) -> io::Result<Option<Response>> {
-        let range = match self.range_end {
-            Some(end) if end > offset => format!("bytes={offset}-{}", end - 1),
-            _ => format!("bytes={offset}-"),
-        };
-        let headers = vec![("x-ms-range".to_string(), range)];
-        let path = self.storage.blob_path(&self.data_id);
-        let response = self
-            .storage
-            .send("GET", &path, "", headers, Vec::new())
-            .await?;
-        match response.status() {
-            206 | 200 => {
-                if let Some(total) = response
-                    .header("content-range")
-                    .and_then(|r| r.rsplit('/').next())
-                    .and_then(|t| t.parse().ok())
-                {
-                    self.size.set(Some(total));
-                } else if response.status() == 200 {
-                    self.size.set(response.body_length());
-                }
-                Ok(Some(response))
-            }
-            416 => {
-                response
-                    .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-                    .await;
-                Ok(None)
-            }
-            _ => Err(answer_error("Get Blob", response).await),
-        }
-    }
-}
-
-impl Drop for AzureObject {
-    fn drop(&mut self) {
-        if self.pin.take().is_some_and(PinGuard::release) {
-            // The deletion waited for this reader: the next removal does it (a drop
-            // cannot await). Until then, or after a crash, the blob is an orphan the
-            // sweep would also find.
-            self.storage
-                .inner
-                .deferred
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(std::mem::take(&mut self.data_id));
-        }
+    async fn answer_error(&self, what: &str, response: Response) -> io::Error {
+        answer_error(what, response).await
     }
 }
 

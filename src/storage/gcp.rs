@@ -41,11 +41,10 @@ use crate::auth::uri_encode;
 use crate::clock;
 use crate::limits;
 use crate::storage::data_id::{check_data_id, is_valid_data_id, IdSeed};
-use crate::storage::pins::{PinGuard, Pins};
+use crate::storage::pins::Pins;
 use crate::storage::pool::Pool;
-use crate::upstream::{
-    Client, ClientConfig, Endpoint, Request, Response, TlsConfig, UpstreamError,
-};
+use crate::storage::ranged::{range_header, upstream_io, RangedObject, RangedSource};
+use crate::upstream::{Client, ClientConfig, Endpoint, Request, Response, TlsConfig};
 use crate::upstream_auth::gcs::{GcsAuth, GcsCredentials};
 use crate::upstream_auth::AuthError;
 
@@ -129,11 +128,6 @@ struct Core {
 
 thread_local! {
     static CORES: RefCell<HashMap<u64, Rc<Core>>> = RefCell::new(HashMap::new());
-}
-
-/// An upstream failure as the storage layer reports it.
-fn upstream_io(error: UpstreamError) -> io::Error {
-    io::Error::other(error.to_string())
 }
 
 fn auth_io(error: AuthError) -> io::Error {
@@ -631,14 +625,13 @@ impl GcpStorage {
         size: Option<u64>,
     ) -> io::Result<GcpObject> {
         check_data_id(data_id)?;
-        Ok(GcpObject {
-            storage: self.clone(),
-            data_id: data_id.to_string(),
-            range_end: range.map(|(offset, length)| offset + length),
-            size: std::cell::Cell::new(size),
-            answer: RefCell::new(None),
-            pin: Some(self.inner.pins.pin(data_id)),
-        })
+        Ok(RangedObject::new(
+            self.clone(),
+            data_id,
+            range,
+            size,
+            self.inner.pins.pin(data_id),
+        ))
     }
 
     /// An object's metadata resource; NotFound when there is none.
@@ -1054,109 +1047,39 @@ impl GcpUpload {
     }
 }
 
-/// An object upstream, open for reading: each read continues the ranged GET the
-/// previous one started, or starts one where it asks.
-pub struct GcpObject {
-    storage: GcpStorage,
-    data_id: String,
-    /// Where the reader's range ends (the GET asks for no more), when known.
-    range_end: Option<u64>,
-    /// The object's size, once known.
-    size: std::cell::Cell<Option<u64>>,
-    /// The GET under way and the offset its next byte is at.
-    answer: RefCell<Option<(u64, Response)>>,
-    pin: Option<PinGuard>,
-}
+/// An object upstream, open for reading (see `ranged`).
+pub type GcpObject = RangedObject<GcpStorage>;
 
-impl GcpObject {
-    /// The size, when known (0 before).
-    pub fn len(&self) -> u64 {
-        self.size.get().unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Reads up to `buf.capacity()` bytes at `offset` (0 at the end).
-    pub async fn read_at(&self, mut buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {
-        buf.clear();
-        if buf.capacity() == 0 || self.size.get().is_some_and(|size| offset >= size) {
-            return (Ok(0), buf);
-        }
-        let current = self.answer.borrow_mut().take();
-        let mut response = match current {
-            Some((at, response)) if at == offset && !response.is_finished() => response,
-            _ => match self.get_from(offset).await {
-                Ok(Some(response)) => response,
-                Ok(None) => return (Ok(0), buf),
-                Err(error) => return (Err(error), buf),
-            },
-        };
-        let (read, buf) = response.read(buf).await;
-        match read {
-            Ok(n) => {
-                *self.answer.borrow_mut() = Some((offset + n as u64, response));
-                (Ok(n), buf)
-            }
-            Err(error) => (Err(upstream_io(error)), buf),
-        }
-    }
-
-    /// Starts a media GET of the bytes from `offset` (to the reader's range end);
-    /// `None` when `offset` is at or past the end of the object.
-    async fn get_from(&self, offset: u64) -> io::Result<Option<Response>> {
-        let range = match self.range_end {
-            Some(end) if end > offset => format!("bytes={offset}-{}", end - 1),
-            _ => format!("bytes={offset}-"),
-        };
+impl RangedSource for GcpStorage {
+    async fn get_range(
+        &self,
+        data_id: &str,
+        offset: u64,
+        end: Option<u64>,
+    ) -> io::Result<Response> {
         // Identity: the bytes as stored, never a transcoded rendition.
         let headers = vec![
-            ("range".to_string(), range),
+            ("range".to_string(), range_header(offset, end)),
             ("accept-encoding".to_string(), "identity".to_string()),
         ];
-        let path = format!("{}?alt=media", self.storage.object_path(&self.data_id));
-        let response = self
-            .storage
-            .send("GET", &path, headers, Vec::new(), false)
-            .await?;
-        match response.status() {
-            206 | 200 => {
-                if let Some(total) = response
-                    .header("content-range")
-                    .and_then(|r| r.rsplit('/').next())
-                    .and_then(|t| t.parse().ok())
-                {
-                    self.size.set(Some(total));
-                } else if response.status() == 200 && offset == 0 {
-                    self.size.set(response.body_length());
-                }
-                Ok(Some(response))
-            }
-            416 => {
-                response
-                    .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-                    .await;
-                Ok(None)
-            }
-            _ => Err(answer_error("GET", response).await),
-        }
+        let path = format!("{}?alt=media", self.object_path(data_id));
+        self.send("GET", &path, headers, Vec::new(), false).await
     }
-}
 
-impl Drop for GcpObject {
-    fn drop(&mut self) {
-        if self.pin.take().is_some_and(PinGuard::release) {
-            // The deletion waited for this reader: the next removal does it (a drop
-            // cannot await). Until then, or after a crash, the object is an orphan the
-            // sweep would also find.
-            self.storage
-                .inner
-                .deferred
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(std::mem::take(&mut self.data_id));
-        }
+    fn get_name(&self) -> &'static str {
+        "GET"
+    }
+
+    fn defer_delete(&self, data_id: String) {
+        self.inner
+            .deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(data_id);
+    }
+
+    async fn answer_error(&self, what: &str, response: Response) -> io::Error {
+        answer_error(what, response).await
     }
 }
 

@@ -25,6 +25,7 @@ mod local;
 mod memory;
 mod pins;
 mod pool;
+mod ranged;
 mod sqlite;
 mod streamed;
 #[cfg(test)]
@@ -40,6 +41,7 @@ pub use data_id::is_valid_data_id;
 pub use gcp::{GcpObject, GcpSettings, GcpStorage, GcpUpload};
 pub use local::{LocalStorage, ObjectFile, RecoveryReport, TempObject};
 pub use memory::{MemoryObject, MemoryStorage, MemoryUpload, Snapshot};
+pub use ranged::{RangedObject, RangedSource};
 pub use sqlite::{SqliteObject, SqliteStorage, SqliteUpload};
 
 use crate::meta::{BlobClient, BlobTail};
