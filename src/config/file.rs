@@ -39,6 +39,16 @@ pub struct FileSettings {
     pub aws: AwsFile,
     pub azure: AzureFile,
     pub gcp: GcpFile,
+    pub upstream: UpstreamFile,
+}
+
+/// `storage.upstream.*`: the gateways' HTTP client (each unset one keeps its default).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UpstreamFile {
+    pub connect_timeout: Option<Duration>,
+    pub first_byte_timeout: Option<Duration>,
+    pub stall_timeout: Option<Duration>,
+    pub max_attempts: Option<u32>,
 }
 
 /// `storage.aws.*`: the aws gateway backend's bucket and how to reach it.
@@ -259,6 +269,30 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                                             &path,
                                             "a number of seconds",
                                         )?))
+                                    }
+                                    _ => reader.unknown(&path),
+                                }
+                            }
+                        }
+                        "upstream" => {
+                            for (key, v) in reader.section(v, &path)? {
+                                let path = format!("storage.upstream.{key}");
+                                let upstream = &mut s.upstream;
+                                let seconds = |v| {
+                                    integer(v, &path, "a number of seconds")
+                                        .map(|n| Some(Duration::from_secs(n)))
+                                };
+                                match key.as_str() {
+                                    "connect_timeout_seconds" => {
+                                        upstream.connect_timeout = seconds(v)?
+                                    }
+                                    "first_byte_timeout_seconds" => {
+                                        upstream.first_byte_timeout = seconds(v)?
+                                    }
+                                    "stall_timeout_seconds" => upstream.stall_timeout = seconds(v)?,
+                                    "max_attempts" => {
+                                        upstream.max_attempts =
+                                            Some(integer(v, &path, "a number of attempts")? as u32)
                                     }
                                     _ => reader.unknown(&path),
                                 }

@@ -393,6 +393,7 @@ impl Config {
             (None, None) => None,
             _ => return Err("--tls-cert and --tls-key must be given together".into()),
         };
+        let client = upstream_client(&file.upstream)?;
         let storage = match text(
             flags.storage_backend,
             "BLEEPSTORE_STORAGE_BACKEND",
@@ -457,9 +458,14 @@ impl Config {
                     orphan_grace: aws.orphan_grace.unwrap_or(Duration::from_secs(
                         limits::UPSTREAM_SWEEP_GRACE_DEFAULT_SECS,
                     )),
+                    client,
                 })
             }
-            "azure" => StorageBackend::Azure(resolve_azure(file.azure, &env)?),
+            "azure" => {
+                let mut settings = resolve_azure(file.azure, &env)?;
+                settings.client = client;
+                StorageBackend::Azure(settings)
+            }
             "gcp" => {
                 let gcp = file.gcp;
                 let bucket = gcp
@@ -484,6 +490,7 @@ impl Config {
                     orphan_grace: gcp.orphan_grace.unwrap_or(Duration::from_secs(
                         limits::UPSTREAM_SWEEP_GRACE_DEFAULT_SECS,
                     )),
+                    client,
                 })
             }
             other => {
@@ -520,6 +527,30 @@ impl Config {
             storage,
         })
     }
+}
+
+/// The gateways' upstream client: `storage.upstream.*` over the defaults of `limits`.
+fn upstream_client(file: &file::UpstreamFile) -> Result<crate::upstream::ClientConfig, String> {
+    let mut client = crate::upstream::ClientConfig::default();
+    let positive = |value: Option<Duration>, key: &str| match value {
+        Some(d) if d.is_zero() => Err(format!("storage.upstream.{key} must be at least 1")),
+        other => Ok(other),
+    };
+    if let Some(d) = positive(file.connect_timeout, "connect_timeout_seconds")? {
+        client.connect_timeout = d;
+    }
+    if let Some(d) = positive(file.first_byte_timeout, "first_byte_timeout_seconds")? {
+        client.first_byte_timeout = d;
+    }
+    if let Some(d) = positive(file.stall_timeout, "stall_timeout_seconds")? {
+        client.stall_timeout = d;
+    }
+    match file.max_attempts {
+        Some(0) => return Err("storage.upstream.max_attempts must be at least 1".into()),
+        Some(n) => client.retry.max_attempts = n,
+        None => {}
+    }
+    Ok(client)
 }
 
 /// The azure backend's settings: the container (required), then the account and its
@@ -682,6 +713,21 @@ mod tests {
         assert_eq!(settings.orphan_grace, Duration::from_secs(5));
         assert_eq!(settings.credentials.access_key_id, "AK");
         assert_eq!(aws.storage.identity(), "aws http://127.0.0.1:9/up/p/");
+        assert_eq!(settings.client, crate::upstream::ClientConfig::default());
+        // The gateways' client: timeouts and attempts, each over its default.
+        let timed = resolve(
+            "storage:\n  backend: aws\n  aws:\n    bucket: up\n    access_key_id: AK\n    secret_access_key: SK\n  upstream:\n    connect_timeout_seconds: 2\n    first_byte_timeout_seconds: 3\n    stall_timeout_seconds: 4\n    max_attempts: 1\n",
+        )
+        .unwrap();
+        let StorageBackend::Aws(settings) = &timed.storage else {
+            panic!("{:?}", timed.storage)
+        };
+        assert_eq!(settings.client.connect_timeout, Duration::from_secs(2));
+        assert_eq!(settings.client.first_byte_timeout, Duration::from_secs(3));
+        assert_eq!(settings.client.stall_timeout, Duration::from_secs(4));
+        assert_eq!(settings.client.retry.max_attempts, 1);
+        let zero = resolve("storage:\n  backend: aws\n  aws:\n    bucket: up\n    access_key_id: AK\n    secret_access_key: SK\n  upstream:\n    max_attempts: 0\n");
+        assert!(zero.unwrap_err().contains("storage.upstream.max_attempts"));
         let from_env = Config::resolve(
             flags(&[]),
             |name| match name {

@@ -36,7 +36,7 @@ use crate::storage::pins::Pins;
 use crate::storage::pool::Pool;
 use crate::storage::ranged::{range_header, upstream_io, RangedObject, RangedSource};
 use crate::storage::upstream_xml;
-use crate::upstream::{Client, ClientConfig, Endpoint, Request, Response, TlsConfig};
+use crate::upstream::{Client, Endpoint, Request, Response, TlsConfig};
 use crate::upstream_auth::sigv4::{AwsCredentials, PayloadHash, SigV4Signer, SignerConfig};
 use crate::upstream_auth::OutgoingRequest;
 
@@ -58,6 +58,8 @@ pub struct AwsSettings {
     pub ca_file: Option<std::path::PathBuf>,
     /// Upstream objects younger than this are left alone by the orphan sweep.
     pub orphan_grace: std::time::Duration,
+    /// The upstream client's timeouts and retries (`storage.upstream.*`).
+    pub client: crate::upstream::ClientConfig,
 }
 
 impl AwsSettings {
@@ -198,7 +200,10 @@ impl AwsStorage {
                 .entry(self.inner.instance)
                 .or_insert_with(|| {
                     Rc::new(Core {
-                        client: Client::new(ClientConfig::default(), self.inner.tls.clone()),
+                        client: Client::new(
+                            self.inner.settings.client.clone(),
+                            self.inner.tls.clone(),
+                        ),
                         signer: RefCell::new(SigV4Signer::new(
                             self.inner.settings.credentials.clone(),
                             SignerConfig::s3(&self.inner.settings.region),

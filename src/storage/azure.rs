@@ -41,7 +41,7 @@ use crate::storage::pins::Pins;
 use crate::storage::pool::Pool;
 use crate::storage::ranged::{range_header, upstream_io, RangedObject, RangedSource};
 use crate::storage::upstream_xml;
-use crate::upstream::{Client, ClientConfig, Endpoint, Request, Response, TlsConfig};
+use crate::upstream::{Client, Endpoint, Request, Response, TlsConfig};
 use crate::upstream_auth::azure::AzureAccount;
 use crate::upstream_auth::OutgoingRequest;
 
@@ -66,6 +66,8 @@ pub struct AzureSettings {
     pub put_blob_bytes_max: u64,
     /// The size of each block past that (`AZURE_BLOCK_BYTES`; tests lower it too).
     pub block_bytes: u64,
+    /// The upstream client's timeouts and retries (`storage.upstream.*`).
+    pub client: crate::upstream::ClientConfig,
 }
 
 impl AzureSettings {
@@ -87,6 +89,7 @@ impl AzureSettings {
             orphan_grace,
             put_blob_bytes_max: limits::AZURE_PUT_BLOB_BYTES_MAX,
             block_bytes: limits::AZURE_BLOCK_BYTES,
+            client: Default::default(),
         }
     }
 
@@ -211,7 +214,10 @@ impl AzureStorage {
                 .borrow_mut()
                 .entry(self.inner.instance)
                 .or_insert_with(|| {
-                    Rc::new(Client::new(ClientConfig::default(), self.inner.tls.clone()))
+                    Rc::new(Client::new(
+                        self.inner.settings.client.clone(),
+                        self.inner.tls.clone(),
+                    ))
                 })
                 .clone()
         })

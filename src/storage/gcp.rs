@@ -44,7 +44,7 @@ use crate::storage::data_id::{check_data_id, is_valid_data_id, IdSeed};
 use crate::storage::pins::Pins;
 use crate::storage::pool::Pool;
 use crate::storage::ranged::{range_header, upstream_io, RangedObject, RangedSource};
-use crate::upstream::{Client, ClientConfig, Endpoint, Request, Response, TlsConfig};
+use crate::upstream::{Client, Endpoint, Request, Response, TlsConfig};
 use crate::upstream_auth::gcs::{GcsAuth, GcsCredentials};
 use crate::upstream_auth::AuthError;
 
@@ -66,6 +66,8 @@ pub struct GcpSettings {
     pub ca_file: Option<std::path::PathBuf>,
     /// Upstream objects younger than this are left alone by the orphan sweep.
     pub orphan_grace: std::time::Duration,
+    /// The upstream client's timeouts and retries (`storage.upstream.*`).
+    pub client: crate::upstream::ClientConfig,
 }
 
 impl GcpSettings {
@@ -246,7 +248,10 @@ impl GcpStorage {
                 .entry(self.inner.instance)
                 .or_insert_with(|| {
                     Rc::new(Core {
-                        client: Client::new(ClientConfig::default(), self.inner.tls.clone()),
+                        client: Client::new(
+                            self.inner.settings.client.clone(),
+                            self.inner.tls.clone(),
+                        ),
                     })
                 })
                 .clone()
@@ -1196,6 +1201,7 @@ mod tests {
             endpoint_url: Some(format!("http://127.0.0.1:{port}")),
             ca_file: None,
             orphan_grace: std::time::Duration::ZERO,
+            client: Default::default(),
         }
     }
 

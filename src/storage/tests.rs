@@ -57,6 +57,7 @@ fn aws_on(root: &Path) -> Storage {
         ca_file: None,
         // The sweep test lists what it has just written.
         orphan_grace: std::time::Duration::ZERO,
+        client: Default::default(),
     })
     .unwrap()
 }
@@ -119,6 +120,7 @@ fn gcp_on(root: &Path) -> Storage {
         ca_file: None,
         // The sweep test lists what it has just written.
         orphan_grace: std::time::Duration::ZERO,
+        client: Default::default(),
     })
     .unwrap()
 }

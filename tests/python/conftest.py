@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -280,6 +281,38 @@ def gcs_upstream_names(prefix):
         token = page.get("nextPageToken")
         if not token:
             return names
+
+
+# A gateway's client that gives up on a silent upstream after a second, at once.
+HASTY_UPSTREAM = ("  upstream:\n    first_byte_timeout_seconds: 1\n    stall_timeout_seconds: 1\n"
+                  "    max_attempts: 1\n")
+
+
+def assert_a_hung_upstream_fails_fast(daemon, upstream, bucket):
+    """With the upstream frozen (SIGSTOP: connections accepted, never answered), a GET
+    and a PUT through the gateway get a 500 once its timeout runs out, rather than
+    hanging (the client here waits 30 s for an answer), and /health says 503; once it
+    resumes, both work again."""
+    from botocore.exceptions import ClientError
+    s3 = daemon.client(read_timeout=30)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="before", Body=b"b" * 3000)
+    with upstream.paused():
+        for call in (lambda: s3.get_object(Bucket=bucket, Key="before")["Body"].read(),
+                     lambda: s3.put_object(Bucket=bucket, Key="during", Body=b"d" * 100)):
+            try:
+                call()
+                raise AssertionError("a request to a hung upstream succeeded")
+            except ClientError as error:
+                assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 500, error.response
+        try:
+            urllib.request.urlopen(daemon.endpoint + "/health", timeout=30)
+            raise AssertionError("/health was 200 with the upstream hung")
+        except urllib.error.HTTPError as error:
+            assert error.code == 503
+    assert s3.get_object(Bucket=bucket, Key="before")["Body"].read() == b"b" * 3000
+    s3.put_object(Bucket=bucket, Key="after", Body=b"a")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["after", "before"]
 
 
 def make_client(endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, **config):

@@ -16,19 +16,20 @@ import pytest
 from botocore.exceptions import ClientError
 
 import sigv4
-from conftest import ACCESS_KEY, SECRET_KEY, Daemon, wait_for
+from conftest import (ACCESS_KEY, HASTY_UPSTREAM, SECRET_KEY, Daemon,
+                      assert_a_hung_upstream_fails_fast, wait_for)
 from upstreams import MotoServer, S3sFs
 
 DATA_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def aws_daemon(tmp_path, upstream, bucket, prefix="gw/", **extra):
+def aws_daemon(tmp_path, upstream, bucket, prefix="gw/", upstream_section="", **extra):
     settings = {"bucket": bucket, "prefix": prefix, "endpoint_url": upstream.endpoint,
                 "access_key_id": upstream.access_key, "secret_access_key": upstream.secret_key,
                 "orphan_grace_seconds": 0, **extra}
     config = tmp_path / "aws.yaml"
     config.write_text("storage:\n  backend: aws\n  aws:\n"
-                      + "".join(f"    {k}: {v}\n" for k, v in settings.items()))
+                      + "".join(f"    {k}: {v}\n" for k, v in settings.items()) + upstream_section)
     return Daemon(data_dir=str(tmp_path / "data"), extra_args=["--config", str(config)])
 
 
@@ -198,3 +199,11 @@ def test_moto_with_iam_checks_the_gateways_signatures(tmp_path):
             assert len(upstream_names(moto, "gateway")) == 4
         finally:
             d.stop()
+
+
+def test_a_hung_upstream_hits_the_timeouts(tmp_path, s3s):
+    d = aws_daemon(tmp_path, s3s, "gateway", upstream_section=HASTY_UPSTREAM).start()
+    try:
+        assert_a_hung_upstream_fails_fast(d, s3s, "hung")
+    finally:
+        d.stop()

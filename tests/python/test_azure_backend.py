@@ -10,19 +10,19 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from conftest import Daemon, wait_for
+from conftest import HASTY_UPSTREAM, Daemon, assert_a_hung_upstream_fails_fast, wait_for
 from upstreams import Azurite
 
 DATA_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def azure_daemon(tmp_path, upstream, container, prefix="gw/", **extra):
+def azure_daemon(tmp_path, upstream, container, prefix="gw/", upstream_section="", **extra):
     settings = {"container": container, "prefix": prefix,
                 "connection_string": f'"{upstream.connection_string}"',
                 "orphan_grace_seconds": 0, **extra}
     config = tmp_path / "azure.yaml"
     config.write_text("storage:\n  backend: azure\n  azure:\n"
-                      + "".join(f"    {k}: {v}\n" for k, v in settings.items()))
+                      + "".join(f"    {k}: {v}\n" for k, v in settings.items()) + upstream_section)
     return Daemon(data_dir=str(tmp_path / "data"), extra_args=["--config", str(config)])
 
 
@@ -114,3 +114,11 @@ def test_startup_checks_the_container_and_the_database_keeps_its_upstream(tmp_pa
     with pytest.raises(RuntimeError) as info:
         other.start()
     assert "one/" in str(info.value)
+
+
+def test_a_hung_upstream_hits_the_timeouts(tmp_path, azurite):
+    d = azure_daemon(tmp_path, azurite, "gateway", upstream_section=HASTY_UPSTREAM).start()
+    try:
+        assert_a_hung_upstream_fails_fast(d, azurite, "hung")
+    finally:
+        d.stop()

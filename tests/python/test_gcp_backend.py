@@ -14,17 +14,18 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Daemon, wait_for
+from conftest import HASTY_UPSTREAM, Daemon, assert_a_hung_upstream_fails_fast, wait_for
 from upstreams import FakeGcs
 
 DATA_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def gcp_daemon(tmp_path, upstream, bucket, prefix="gw/", endpoint=None):
+def gcp_daemon(tmp_path, upstream, bucket, prefix="gw/", endpoint=None, upstream_section=""):
     settings = {"bucket": bucket, "prefix": prefix, "endpoint_url": endpoint or upstream.endpoint,
                 "orphan_grace_seconds": 0}
     config = tmp_path / "gcp.yaml"
-    config.write_text("storage:\n  backend: gcp\n  gcp:\n" + "".join(f"    {k}: {v}\n" for k, v in settings.items()))
+    config.write_text("storage:\n  backend: gcp\n  gcp:\n" + "".join(f"    {k}: {v}\n" for k, v in settings.items())
+                      + upstream_section)
     return Daemon(data_dir=str(tmp_path / "data"), extra_args=["--config", str(config)])
 
 
@@ -106,3 +107,11 @@ def test_startup_checks_the_bucket_and_the_database_keeps_its_upstream(tmp_path,
     with pytest.raises(RuntimeError) as info:
         gcp_daemon(tmp_path, gcs, "gateway", prefix="two/").start()
     assert "describes objects in the gcp" in str(info.value) and "one/" in str(info.value)
+
+
+def test_a_hung_upstream_hits_the_timeouts(tmp_path, gcs):
+    d = gcp_daemon(tmp_path, gcs, "gateway", upstream_section=HASTY_UPSTREAM).start()
+    try:
+        assert_a_hung_upstream_fails_fast(d, gcs, "hung")
+    finally:
+        d.stop()
