@@ -1,11 +1,14 @@
 //! A SigV4-signing load generator for a running daemon: N keep-alive
 //! connections, each on its own thread, doing PUT and/or GET of objects of one
-//! size for a fixed time. Prints ops/s, MB/s, p50/p99 latency and the daemon's
-//! RSS (from /proc when --pid is given).
+//! size for a fixed time. Prints ops/s, MB/s, p50/p99 latency, and with --pid the
+//! daemon's peak RSS and the CPU seconds it spent during the timed run (from /proc).
 //!
 //! cargo bench --bench load -- --endpoint 127.0.0.1:9000 --conns 64 --size 4096 --op put --seconds 10
 //!
 //! With `--tls-ca FILE` it speaks HTTPS (rustls), trusting the CA in FILE.
+//! `--payload signed` signs each body's SHA-256 (computed once, before the run) instead
+//! of `UNSIGNED-PAYLOAD`; `--no-seed` skips creating the bucket and the objects a GET
+//! run reads (they exist already, or the endpoint is no S3 server).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use bleepstore::auth::client::{sign_request, ClientCredentials};
 use bleepstore::clock;
+use sha2::{Digest, Sha256};
 
 struct Args {
     endpoint: String,
@@ -27,6 +31,10 @@ struct Args {
     access_key: String,
     secret_key: String,
     keys: usize,
+    /// Sign bodies with their SHA-256 rather than UNSIGNED-PAYLOAD.
+    signed_payload: bool,
+    /// Create neither the bucket nor the objects a GET run reads.
+    no_seed: bool,
     /// HTTPS, trusting this PEM CA.
     tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -92,6 +100,8 @@ fn parse_args() -> Args {
         access_key: "bleepstore".into(),
         secret_key: "bleepstore-secret".into(),
         keys: 64,
+        signed_payload: false,
+        no_seed: false,
         tls: None,
     };
     let mut it = std::env::args().skip(1);
@@ -109,6 +119,14 @@ fn parse_args() -> Args {
             "--secret-key" => args.secret_key = value(),
             "--keys" => args.keys = value().parse().expect("--keys"),
             "--tls-ca" => args.tls = Some(tls_config(&value())),
+            "--payload" => {
+                args.signed_payload = match value().as_str() {
+                    "signed" => true,
+                    "unsigned" => false,
+                    other => panic!("--payload: expected signed or unsigned, got {other}"),
+                }
+            }
+            "--no-seed" => args.no_seed = true,
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -147,8 +165,20 @@ impl Client {
         }
     }
 
-    /// Sends one request; returns the status and the number of body bytes read.
+    /// Sends one request signed with UNSIGNED-PAYLOAD; returns the status and the number
+    /// of body bytes read.
     fn request(&mut self, method: &str, path: &str, body: &[u8]) -> (u16, usize) {
+        self.request_hashed(method, path, body, "UNSIGNED-PAYLOAD")
+    }
+
+    /// Sends one request whose payload hash is `payload` (hex SHA-256 or UNSIGNED-PAYLOAD).
+    fn request_hashed(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        payload: &str,
+    ) -> (u16, usize) {
         let headers = vec![("host".to_string(), self.host.clone())];
         let signed = sign_request(
             &self.creds,
@@ -156,7 +186,7 @@ impl Client {
             path,
             "",
             &headers,
-            "UNSIGNED-PAYLOAD",
+            payload,
             clock::now_unix(),
         );
         let mut head = format!(
@@ -216,24 +246,50 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// User + system CPU seconds of the process so far (all its threads), from /proc.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // Counted from the state field (3): utime is field 14, stime 15, in clock ticks.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    #[allow(unsafe_code)]
+    // SAFETY: sysconf reads a constant of the system; it has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some((utime + stime) / if ticks > 0 { ticks as f64 } else { 100.0 })
+}
+
 fn main() {
     let args = Arc::new(parse_args());
     let body: Arc<Vec<u8>> = Arc::new((0..args.size).map(|i| (i * 31 % 251) as u8).collect());
+    let payload: Arc<String> = Arc::new(if args.signed_payload {
+        Sha256::digest(&body[..])
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    } else {
+        "UNSIGNED-PAYLOAD".into()
+    });
     let mut setup = Client::connect(&args);
-    let (status, _) = setup.request("PUT", &format!("/{}", args.bucket), b"");
-    assert!(status == 200 || status == 409, "create bucket: {status}");
-    if args.op != "put" {
+    if !args.no_seed {
+        let (status, _) = setup.request("PUT", &format!("/{}", args.bucket), b"");
+        assert!(status == 200 || status == 409, "create bucket: {status}");
+    }
+    if args.op != "put" && !args.no_seed {
         for k in 0..args.keys {
             let (status, _) = setup.request("PUT", &format!("/{}/obj-{k}", args.bucket), &body);
             assert_eq!(status, 200, "seed object");
         }
     }
+    drop(setup);
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = args.pid.and_then(cpu_seconds);
     let started = Instant::now();
     let mut peak_rss = 0;
     let workers: Vec<_> = (0..args.conns)
         .map(|worker| {
             let (args, body, stop) = (args.clone(), body.clone(), stop.clone());
+            let payload = payload.clone();
             std::thread::spawn(move || {
                 let mut client = Client::connect(&args);
                 let mut latencies = Vec::new();
@@ -249,7 +305,7 @@ fn main() {
                     let key = format!("/{}/obj-{}", args.bucket, (worker * 7919 + i) % args.keys);
                     let t = Instant::now();
                     let (status, n) = if put {
-                        client.request("PUT", &key, &body)
+                        client.request_hashed("PUT", &key, &body, &payload)
                     } else {
                         client.request("GET", &key, b"")
                     };
@@ -280,6 +336,10 @@ fn main() {
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = match (cpu_before, args.pid.and_then(cpu_seconds)) {
+        (Some(before), Some(after)) => format!("{:.2}", after - before),
+        _ => "n/a".into(),
+    };
     latencies.sort();
     let pct = |p: f64| {
         latencies
@@ -288,7 +348,8 @@ fn main() {
             .unwrap_or_default()
     };
     println!(
-        "op={} size={} conns={} ops={} errors={} ops/s={:.0} MB/s={:.1} p50={:.2}ms p99={:.2}ms peak_rss={}",
+        "op={} size={} conns={} ops={} errors={} ops/s={:.0} MB/s={:.1} p50={:.2}ms p99={:.2}ms peak_rss={} \
+         payload={} bytes={bytes} secs={elapsed:.3} daemon_cpu_s={cpu}",
         args.op,
         args.size,
         args.conns,
@@ -299,5 +360,6 @@ fn main() {
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
         args.pid.map_or("n/a".to_string(), |_| format!("{}MiB", peak_rss / 1024)),
+        if args.signed_payload { "signed" } else { "unsigned" },
     );
 }
