@@ -14,11 +14,11 @@ use crate::clock;
 use crate::config::Config;
 use crate::error::S3Error;
 use crate::limits;
-use crate::meta::{CredentialRow, MetaClient};
+use crate::meta::{CredentialRow, MetaClient, RowCache};
 use crate::ops::lifecycle::Lifecycle;
 use crate::ops::metrics::CoreMetrics;
 use crate::reclaim::{CoreReads, ReadFence};
-use crate::storage::Storage;
+use crate::storage::{ByteCache, Storage};
 
 pub(crate) struct CoreState {
     pub config: Arc<Config>,
@@ -30,6 +30,10 @@ pub(crate) struct CoreState {
     pub metrics: RefCell<CoreMetrics>,
     /// This core's connections waiting idle for their next request (reaped first at the cap).
     pub idle: crate::http::IdleSet,
+    /// The bucket and object rows this core read, served again while current.
+    pub rows: RowCache,
+    /// Small objects' bytes this core read, by data id.
+    pub objects: ByteCache,
     /// This core's read leases, which hold released data files until reads have opened them.
     pub reads: CoreReads,
     /// SigV4 signing keys by (secret, date, region, service): one HMAC chain saved per request.
@@ -67,6 +71,11 @@ impl CoreState {
             metrics: RefCell::new(CoreMetrics::default()),
             idle: crate::http::IdleSet::default(),
             reads: CoreReads::new(fence, core),
+            rows: RowCache::new(limits::ROW_CACHE_ENTRIES),
+            objects: ByteCache::new(
+                limits::BYTE_CACHE_OBJECT_BYTES_MAX,
+                limits::BYTE_CACHE_BYTES,
+            ),
             signing_keys: RefCell::new(SigningKeyCache::new(limits::AUTH_CACHE_ENTRIES_MAX)),
             credentials: RefCell::new(HashMap::new()),
             request_counter: Cell::new(0),

@@ -191,6 +191,13 @@ pub(crate) const UPSTREAM_READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Bytes of an error answer the client reads and discards before a retry, to keep its
 /// connection; a longer one closes the connection instead.
 pub(crate) const UPSTREAM_DRAIN_BYTES_MAX: usize = 64 * 1024;
+/// Bucket and object rows one core keeps (`meta::row_cache`): at a few hundred bytes
+/// each, a few MiB per core.
+pub(crate) const ROW_CACHE_ENTRIES: usize = 8192;
+/// Objects up to this size are kept in memory by the core that read them
+/// (`storage::byte_cache`), up to this many bytes per core.
+pub(crate) const BYTE_CACHE_OBJECT_BYTES_MAX: usize = 64 * 1024;
+pub(crate) const BYTE_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// The first bytes of a GET, read before its answer begins (so that a storage failure
 /// is an error answer, not a body cut short).
 pub(crate) const GET_PREFETCH_BYTES: usize = 64 * 1024;

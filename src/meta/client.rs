@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 
 use crate::limits;
 use crate::meta::blobs::{BlobInfo, BlobTail};
+use crate::meta::generations::Generations;
 use crate::meta::messages::{BlobRead, Read, Reply, Write};
 use crate::meta::uploads::UploadQuery;
 use crate::meta::writer::WriterStats;
@@ -23,6 +24,7 @@ pub struct MetaClient {
     writes: flume::Sender<Write>,
     reads: flume::Sender<Read>,
     stats: Arc<WriterStats>,
+    generations: Arc<Generations>,
     blobs: Option<BlobClient>,
 }
 
@@ -73,10 +75,12 @@ pub fn start(
         |e: std::io::Error| MetaError::Sqlite(format!("cannot start a metadata thread: {e}"));
     let mut handles = Vec::with_capacity(1 + limits::META_READERS);
     let writer_stats = stats.clone();
+    let generations = Arc::new(Generations::default());
+    let writer_generations = generations.clone();
     handles.push(
         std::thread::Builder::new()
             .name("bleepstore-meta".into())
-            .spawn(move || writer::run(conn, write_rx, released, writer_stats))
+            .spawn(move || writer::run(conn, write_rx, released, writer_stats, writer_generations))
             .map_err(spawn_error)?,
     );
     for index in 0..limits::META_READERS {
@@ -113,6 +117,7 @@ pub fn start(
             writes,
             reads,
             stats,
+            generations,
             blobs,
         },
         MetaThread { handles },
@@ -144,6 +149,11 @@ impl MetaClient {
     /// The way to object bytes in the database, when started with them.
     pub fn blobs(&self) -> Option<BlobClient> {
         self.blobs.clone()
+    }
+
+    /// The commit generations, by which a core knows a row it read is still current.
+    pub fn generations(&self) -> &Generations {
+        &self.generations
     }
 
     /// The writer's figures (commits, writes).

@@ -15,17 +15,21 @@ mod client;
 mod columns;
 mod counts;
 mod credentials;
+mod generations;
 mod json;
 mod messages;
 mod objects;
 mod readers;
 mod reclaim;
+mod row_cache;
 mod schema;
 mod uploads;
 mod writer;
 
 pub use blobs::{BlobInfo, BlobTail};
 pub use client::{start, BlobClient, MetaClient, MetaThread};
+pub use generations::{Generations, Stamp};
+pub use row_cache::{CachedRows, RowCache};
 pub use uploads::{UploadQuery, PART_BYTES_MIN};
 pub use writer::WriterStats;
 

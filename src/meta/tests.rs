@@ -499,3 +499,68 @@ fn a_write_that_loses_the_transaction_fails_its_whole_batch() {
     }
     assert!(block_on(meta.get_object("b", "first")).unwrap().is_some());
 }
+
+#[test]
+fn cached_rows_follow_every_commit_that_touches_them() {
+    let (meta, thread) = start(&temp_db("row-cache")).unwrap();
+    let cache = RowCache::new(2);
+    let etag = |rows: Option<CachedRows>| rows.unwrap().1.map(|row| row.etag.clone());
+    block_on(async {
+        assert!(cache
+            .bucket_object(&meta, "b", "k")
+            .await
+            .unwrap()
+            .is_none());
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        // An absent key is remembered, and forgotten by the PUT that makes it.
+        assert_eq!(
+            etag(cache.bucket_object(&meta, "b", "k").await.unwrap()),
+            None
+        );
+        meta.put_object(object("b", "k", "d1"), PutCondition::None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            etag(cache.bucket_object(&meta, "b", "k").await.unwrap()),
+            Some("etag-d1".into())
+        );
+        let reads = |meta: &MetaClient| meta.generations().stamp("b", "k");
+        let before = reads(&meta);
+        // A hit is served without a read (its stamp is unchanged), and is the same row.
+        let (_, first) = cache.bucket_object(&meta, "b", "k").await.unwrap().unwrap();
+        let (_, again) = cache.bucket_object(&meta, "b", "k").await.unwrap().unwrap();
+        assert!(std::rc::Rc::ptr_eq(&first.unwrap(), &again.unwrap()));
+        assert!(meta.generations().current(before));
+        meta.set_object_acl("b", "k", "{\"x\":1}".into())
+            .await
+            .unwrap();
+        assert!(!meta.generations().current(before));
+        let (_, row) = cache.bucket_object(&meta, "b", "k").await.unwrap().unwrap();
+        assert_eq!(row.unwrap().acl, "{\"x\":1}");
+        meta.delete_object("b", "k").await.unwrap();
+        assert_eq!(
+            etag(cache.bucket_object(&meta, "b", "k").await.unwrap()),
+            None
+        );
+        // Bucket rows follow bucket changes; a full cache makes room.
+        let owner = cache.bucket(&meta, "b").await.unwrap().unwrap().acl.clone();
+        assert_eq!(owner, "{}");
+        meta.set_bucket_acl("b", "{\"y\":2}".into()).await.unwrap();
+        assert_eq!(
+            cache.bucket(&meta, "b").await.unwrap().unwrap().acl,
+            "{\"y\":2}"
+        );
+        for key in ["k1", "k2", "k3"] {
+            cache.bucket_object(&meta, "b", key).await.unwrap();
+        }
+        meta.delete_bucket("b").await.unwrap();
+        assert!(cache.bucket(&meta, "b").await.unwrap().is_none());
+        assert!(cache
+            .bucket_object(&meta, "b", "k")
+            .await
+            .unwrap()
+            .is_none());
+    });
+    drop(meta);
+    thread.join();
+}

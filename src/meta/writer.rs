@@ -11,6 +11,7 @@ use rusqlite::Connection;
 
 use crate::limits;
 use crate::meta::blobs::BlobTail;
+use crate::meta::generations::Generations;
 use crate::meta::messages::{send, Reply, Write};
 use crate::meta::{blobs, buckets, credentials, objects, reclaim, uploads, MetaError, Released};
 
@@ -46,6 +47,7 @@ pub(crate) fn run(
     rx: flume::Receiver<Write>,
     released: flume::Sender<Released>,
     stats: Arc<WriterStats>,
+    generations: Arc<Generations>,
 ) {
     let mut writes = Vec::with_capacity(limits::META_BATCH_MAX);
     while let Ok(first) = rx.recv() {
@@ -71,10 +73,10 @@ pub(crate) fn run(
             } else {
                 crate::fault::Lane::Request
             },
-            || commit(&conn, writes.drain(..), &released, &stats),
+            || commit(&conn, writes.drain(..), &released, &stats, &generations),
         );
         #[cfg(not(feature = "fault-injection"))]
-        commit(&conn, writes.drain(..), &released, &stats);
+        commit(&conn, writes.drain(..), &released, &stats, &generations);
     }
     log::debug!("metadata writer: all clients gone, exiting");
 }
@@ -85,9 +87,11 @@ fn commit(
     writes: impl Iterator<Item = Write>,
     released: &flume::Sender<Released>,
     stats: &WriterStats,
+    generations: &Generations,
 ) {
     let writes: Vec<Write> = writes.collect();
     let sync = Durability::for_batch(&writes);
+    let touched = Touched::of(&writes, generations);
     if sync != Durability::Full {
         let _ = conn.execute_batch(sync.pragma());
     }
@@ -138,7 +142,11 @@ fn commit(
     }
     if outcome.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
-    } else if !batch.released.is_empty() {
+    }
+    // Before the release below is timed and before any reply (see `generations`); on
+    // every outcome, since an increment too many only costs a cached row.
+    touched.apply(generations);
+    if outcome.is_ok() && !batch.released.is_empty() {
         // Taken after the commit: a read begun later sees the new rows, so only reads
         // begun before this instant can hold one of these ids.
         let batch_released = Released {
@@ -157,6 +165,59 @@ fn commit(
     }
     for reply in batch.deferred {
         reply(outcome.clone());
+    }
+}
+
+/// The rows a batch's writes may change, as commit-generation counters to increment.
+#[derive(Default)]
+struct Touched {
+    slots: Vec<usize>,
+    buckets: bool,
+}
+
+impl Touched {
+    fn of(writes: &[Write], generations: &Generations) -> Touched {
+        let mut touched = Touched::default();
+        let mut key = |bucket: &str, key: &str| touched.slots.push(generations.slot(bucket, key));
+        let mut buckets = false;
+        for write in writes {
+            match write {
+                Write::CreateBucket(..) | Write::DeleteBucket(..) | Write::SetBucketAcl(..) => {
+                    buckets = true
+                }
+                Write::PutObject(row, ..) => key(&row.bucket, &row.key),
+                Write::DeleteObject(bucket, name, ..) | Write::SetObjectAcl(bucket, name, ..) => {
+                    key(bucket, name)
+                }
+                Write::DeleteObjects(bucket, names, _) => {
+                    names.iter().for_each(|name| key(bucket, name))
+                }
+                Write::CompleteUpload(request, _) => {
+                    key(&request.template.bucket, &request.template.key)
+                }
+                Write::PutCredential(..)
+                | Write::CreateUpload(..)
+                | Write::PutPart(..)
+                | Write::AbortUpload(..)
+                | Write::ReapUploads(..)
+                | Write::ForgetReclaimed(..)
+                | Write::BlobChunk(..)
+                | Write::BlobSeal(..)
+                | Write::BlobCopy(..)
+                | Write::BlobRemove(..) => {}
+            }
+        }
+        touched.buckets = buckets;
+        touched
+    }
+
+    fn apply(&self, generations: &Generations) {
+        for slot in &self.slots {
+            generations.touch_slot(*slot);
+        }
+        if self.buckets {
+            generations.touch_buckets();
+        }
     }
 }
 

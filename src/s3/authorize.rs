@@ -7,6 +7,8 @@
 use crate::core_state::CoreState;
 use crate::error::{meta_error, no_such_bucket};
 use crate::error::{ErrorCode, S3Error};
+use std::rc::Rc;
+
 use crate::meta::{BucketRow, ObjectRow};
 use crate::reclaim::ReadLease;
 use crate::s3::acl::{Acl, Permission};
@@ -17,9 +19,9 @@ use crate::s3::operation::{invalid_version, Access, ObjectRef};
 #[derive(Default)]
 pub(crate) struct Granted<'a> {
     /// The bucket the operation acts on (the destination of a copy).
-    pub bucket: Option<BucketRow>,
+    pub bucket: Option<Rc<BucketRow>>,
     /// The object read (the source of a copy).
-    pub object: Option<ObjectRow>,
+    pub object: Option<Rc<ObjectRow>>,
     /// Held when the object's bytes will be read: its files stay until they are open.
     /// Never read: dropping it ends the lease.
     #[allow(dead_code)]
@@ -30,14 +32,14 @@ impl Granted<'_> {
     /// The bucket row, which every bucket and object access reads.
     pub(crate) fn bucket(&self) -> Result<&BucketRow, S3Error> {
         self.bucket
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| S3Error::internal("authorization read no bucket"))
     }
 
     /// The object row, which object and copy accesses read.
     pub(crate) fn object(&self) -> Result<&ObjectRow, S3Error> {
         self.object
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| S3Error::internal("authorization read no object"))
     }
 }
@@ -141,26 +143,27 @@ fn object_allows(row: &ObjectRow, requester: Option<&str>, permission: Permissio
     Acl::from_json(&row.acl, &row.owner_id).allows(&row.owner_id, requester, permission)
 }
 
-/// The bucket `name`, whoever asks (NoSuchBucket when absent).
-async fn existing_bucket(state: &CoreState, name: &str) -> Result<BucketRow, S3Error> {
+/// The bucket `name`, whoever asks (NoSuchBucket when absent), from this core's
+/// cache of current rows when it holds it.
+async fn existing_bucket(state: &CoreState, name: &str) -> Result<Rc<BucketRow>, S3Error> {
     state
-        .meta
-        .get_bucket(name)
+        .rows
+        .bucket(&state.meta, name)
         .await
         .map_err(|e| meta_error(e, name, None))?
         .ok_or_else(|| no_such_bucket(name))
 }
 
-/// The bucket and the object, read in one metadata trip.
+/// The bucket and the object, as one snapshot: from this core's cache of current
+/// rows, or in one metadata trip.
 async fn object_rows(
     state: &CoreState,
     object: &ObjectRef,
-) -> Result<(BucketRow, Option<ObjectRow>), S3Error> {
-    let (bucket, row) = state
-        .meta
-        .get_bucket_object(&object.bucket, &object.key)
+) -> Result<(Rc<BucketRow>, Option<Rc<ObjectRow>>), S3Error> {
+    state
+        .rows
+        .bucket_object(&state.meta, &object.bucket, &object.key)
         .await
-        .map_err(|e| meta_error(e, &object.bucket, Some(&object.key)))?;
-    let bucket = bucket.ok_or_else(|| no_such_bucket(&object.bucket))?;
-    Ok((bucket, row))
+        .map_err(|e| meta_error(e, &object.bucket, Some(&object.key)))?
+        .ok_or_else(|| no_such_bucket(&object.bucket))
 }

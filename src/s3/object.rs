@@ -215,7 +215,9 @@ pub(crate) async fn get_object(
         ObjectHead::NotModified(head) => return Ok(reply(head)),
     };
     let length = range_length(range, row.size);
-    let source = ObjectStream::open(&ctx.state.storage, row, range.first, length).await?;
+    let state = ctx.state;
+    let source =
+        ObjectStream::open(&state.storage, &state.objects, row, range.first, length).await?;
     drop(granted);
     Ok(Response::new(head, Body::Stream { length, source }))
 }

@@ -5,11 +5,13 @@
 //! failure (a gateway's upstream down, a file gone bad) is a clean error response
 //! rather than a body cut short.
 
+use std::rc::Rc;
+
 use crate::error::{storage_error, S3Error};
 use crate::http::BodyStream;
 use crate::limits;
 use crate::meta::ObjectRow;
-use crate::storage::{Object, Storage};
+use crate::storage::{ByteCache, Object, Storage};
 
 /// A piece of an object's bytes: `len` bytes from `offset` of one open file.
 struct Segment {
@@ -29,12 +31,33 @@ pub(crate) struct ObjectStream {
 
 impl ObjectStream {
     /// Opens the files holding bytes `first..first + length` of the object, in order.
+    /// A small object of one piece comes from this core's cache, or is read whole and
+    /// kept there.
     pub(crate) async fn open(
         storage: &Storage,
+        cache: &ByteCache,
         row: &ObjectRow,
         first: u64,
         length: u64,
     ) -> Result<ObjectStream, S3Error> {
+        if row.parts.is_empty() && cache.admits(row.size) {
+            let bytes = match cache.get(&row.data_id) {
+                Some(bytes) => bytes,
+                None => {
+                    let bytes = read_whole(storage, &row.data_id, row.size)
+                        .await
+                        .map_err(storage_error)?;
+                    cache.insert(&row.data_id, bytes.clone());
+                    bytes
+                }
+            };
+            let range = first as usize..(first + length) as usize;
+            return Ok(ObjectStream {
+                segments: Vec::new().into_iter(),
+                current: None,
+                prefetched: (length > 0).then(|| bytes[range].to_vec()),
+            });
+        }
         let mut segments = Vec::new();
         for (data_id, offset, len) in row.ranges(first, length) {
             let file = storage
@@ -56,6 +79,26 @@ impl ObjectStream {
         }
         Ok(stream)
     }
+}
+
+/// The `size` bytes of a one-piece object.
+async fn read_whole(storage: &Storage, data_id: &str, size: u64) -> std::io::Result<Rc<[u8]>> {
+    let file = storage.open_range(data_id, 0, size).await?;
+    let mut bytes = Vec::with_capacity(size as usize);
+    while (bytes.len() as u64) < size {
+        let mut buf = Vec::with_capacity(size as usize - bytes.len());
+        let result;
+        (result, buf) = file.read_at(buf, bytes.len() as u64).await;
+        match result? {
+            0 => {
+                return Err(std::io::Error::other(
+                    "object file shorter than its metadata",
+                ))
+            }
+            n => bytes.extend_from_slice(&buf[..n.min(size as usize - bytes.len())]),
+        }
+    }
+    Ok(Rc::from(bytes))
 }
 
 impl BodyStream for ObjectStream {

@@ -18,6 +18,7 @@
 
 mod aws;
 mod azure;
+mod byte_cache;
 mod data_id;
 mod durable_write;
 mod gcp;
@@ -37,6 +38,7 @@ use std::path::Path;
 
 pub use aws::{AwsObject, AwsSettings, AwsStorage, AwsUpload};
 pub use azure::{AzureObject, AzureSettings, AzureStorage, AzureUpload};
+pub use byte_cache::ByteCache;
 pub use data_id::is_valid_data_id;
 pub use gcp::{GcpObject, GcpSettings, GcpStorage, GcpUpload};
 pub use local::{LocalStorage, ObjectFile, RecoveryReport, TempObject};
