@@ -25,7 +25,8 @@ The life ends at its crash or after its operations (then SIGTERM). The daemon
 restarts without faults, and once its orphan sweep is done the check runs: no
 file in tmp/; every object reads back byte-identical with its ETag and the state
 possible for it; the listing is the model's; multipart uploads and their parts are
-the model's; the data files under objects/ are exactly those the metadata names
+the model's; the data files under objects/ (and the small objects kept in the
+database) are exactly those the metadata names
 (none missing, no orphan) and the reclaim table is empty. Anything else, an
 unexpected error code, a hang, or a death that was not the planned crash, is a
 violation. Prints one summary line (seeds x operations, lives, crashes, faults,
@@ -641,9 +642,16 @@ class Sim:
                 "SELECT data_id FROM objects WHERE data_id != '' UNION SELECT data_id FROM object_parts "
                 "UNION SELECT data_id FROM multipart_parts")}
             waiting = db.execute("SELECT COUNT(*) FROM reclaim").fetchone()[0]
+            # Small objects are kept in the database (sealed chunk rows), not in files.
+            inline = {row[0] for row in db.execute("SELECT data_id FROM blobs")}
+            unsealed = db.execute("SELECT COUNT(*) FROM blob_chunks WHERE data_id NOT IN "
+                                  "(SELECT data_id FROM blobs)").fetchone()[0]
         finally:
             db.close()
         files = {f for _, _, names in os.walk(os.path.join(self.data_dir, "objects")) for f in names}
+        files |= inline
+        if unsealed:
+            self.fail(f"{unsealed} chunk rows of interrupted uploads survived recovery")
         if waiting:
             self.fail(f"{waiting} reclaim rows after recovery")
         if files - referenced:

@@ -315,6 +315,11 @@ pub(crate) fn arm() {
     }
 }
 
+/// The lane the calling thread's steps count on now.
+pub(crate) fn current_lane() -> Lane {
+    LANE.with(Cell::get)
+}
+
 /// Exempts the calling thread's steps from faults and from the count.
 pub(crate) fn exempt_thread() {
     LANE.with(|lane| lane.set(Lane::Exempt));

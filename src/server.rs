@@ -27,7 +27,7 @@ use crate::meta::{self, CredentialRow, MetaClient};
 use crate::ops::lifecycle::{Control, Lifecycle};
 use crate::reclaim::ReadFence;
 use crate::s3::service::Front;
-use crate::storage::Storage;
+use crate::storage::{SqliteStorage, Storage};
 
 /// How long startup waits for a busy port to be released.
 const PORT_WAIT_MAX: Duration = Duration::from_secs(limits::PORT_WAIT_SECS_MAX);
@@ -83,7 +83,12 @@ pub fn run(config: Config) -> Result<(), String> {
             );
         }
     }
-    if config.storage == StorageBackend::Sqlite {
+    // The sqlite backend's objects, and the local backend's small ones, are chunk rows.
+    let blobs_in_db = matches!(
+        config.storage,
+        StorageBackend::Sqlite | StorageBackend::Local
+    );
+    if blobs_in_db {
         let removed = meta::admin::remove_unsealed_blobs(&db_path).map_err(|e| {
             format!(
                 "cannot recover the sqlite backend in {}: {e}",
@@ -93,10 +98,10 @@ pub fn run(config: Config) -> Result<(), String> {
         log::info!("recovery: {removed} interrupted uploads removed from the database");
     }
     let (released_tx, released_rx) = flume::unbounded();
-    let blobs_in_db = config.storage == StorageBackend::Sqlite;
     let (meta, meta_thread) = meta::start(&db_path, released_tx, blobs_in_db)
         .map_err(|e| format!("cannot open metadata {}: {e}", db_path.display()))?;
     let storage = match storage {
+        Some(Storage::Local(local)) => Storage::Local(local.with_inline(inline_store(&meta)?)),
         Some(storage) => storage,
         None => open_sqlite(&meta, &db_path)?,
     };
@@ -259,6 +264,15 @@ fn check_upstream(storage: &Storage, backend: &str) -> Result<(), String> {
             healthy
         })
         .map_err(|e| format!("storage.backend {backend}: {e}"))
+}
+
+/// The local backend's store of small objects: chunk rows in the metadata database,
+/// as the sqlite backend keeps all of its objects.
+fn inline_store(meta: &MetaClient) -> Result<SqliteStorage, String> {
+    let blobs = meta
+        .blobs()
+        .ok_or("the metadata threads were started without blob readers")?;
+    SqliteStorage::open(blobs).map_err(|e| format!("cannot open the store of small objects: {e}"))
 }
 
 /// The sqlite backend, over the metadata threads' blob readers and writer.

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use crate::limits;
 use crate::meta::blobs::{BlobInfo, BlobTail};
 use crate::meta::generations::Generations;
-use crate::meta::messages::{BlobRead, Read, Reply, Write};
+use crate::meta::messages::{origin, BlobRead, Read, Reply, Write};
 use crate::meta::uploads::UploadQuery;
 use crate::meta::writer::WriterStats;
 use crate::meta::{
@@ -397,7 +397,7 @@ impl BlobClient {
     /// Removes an object's bytes (nothing when they are gone).
     pub async fn remove(&self, data_id: &str) -> Result<(), MetaError> {
         ask(&self.writes, |reply| {
-            Write::BlobRemove(data_id.to_string(), reply)
+            Write::BlobRemove(data_id.to_string(), origin(), reply)
         })
         .await
     }
@@ -408,7 +408,7 @@ impl BlobClient {
         let (reply, _) = flume::bounded(1);
         let _ = self
             .writes
-            .try_send(Write::BlobRemove(data_id.to_string(), reply));
+            .try_send(Write::BlobRemove(data_id.to_string(), origin(), reply));
     }
 
     /// A sealed object's size, with its bytes when it is a single chunk of at most

@@ -12,6 +12,23 @@ use crate::meta::{
 
 pub(crate) type Reply<T> = flume::Sender<Result<T, MetaError>>;
 
+/// Where a write that anyone may send came from: in a fault-injection build, the
+/// fault plan's lane of the sending thread, so that the reclaimer's and the sweep's
+/// writes are not counted as a request's steps; nothing otherwise.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Origin {
+    #[cfg(feature = "fault-injection")]
+    pub(crate) lane: crate::fault::Lane,
+}
+
+/// The `Origin` of a write sent from this thread now.
+pub(crate) fn origin() -> Origin {
+    Origin {
+        #[cfg(feature = "fault-injection")]
+        lane: crate::fault::current_lane(),
+    }
+}
+
 /// A read: it sees the last committed state, in one read transaction.
 pub(crate) enum Read {
     GetBucket(String, Reply<Option<BucketRow>>),
@@ -54,8 +71,9 @@ pub(crate) enum Write {
     BlobSeal(BlobTail, Reply<()>),
     /// Seals a copy of a whole sealed object (source, target); its size, if it exists.
     BlobCopy(String, String, Reply<Option<u64>>),
-    /// Removes an object's bytes from the database.
-    BlobRemove(String, Reply<()>),
+    /// Removes an object's bytes from the database (the reclaimer's, a request's or
+    /// the sweep's).
+    BlobRemove(String, Origin, Reply<()>),
 }
 
 /// A read of object bytes in the database, served by the blob readers.
@@ -94,7 +112,7 @@ impl Write {
             Write::BlobChunk(_, _, _, reply) => send(reply, Err(error)),
             Write::BlobSeal(_, reply) => send(reply, Err(error)),
             Write::BlobCopy(_, _, reply) => send(reply, Err(error)),
-            Write::BlobRemove(_, reply) => send(reply, Err(error)),
+            Write::BlobRemove(_, _, reply) => send(reply, Err(error)),
         }
     }
 }

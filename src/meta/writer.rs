@@ -61,20 +61,12 @@ pub(crate) fn run(
         stats
             .writes
             .fetch_add(writes.len() as u64, Ordering::SeqCst);
-        // A batch that only forgets reclaim rows is the reclaimer's: its steps are
-        // counted on the fault plan's background lane.
+        // A batch with no request's write in it is the reclaimer's (or the sweep's): its
+        // steps are counted on the fault plan's lane for it.
         #[cfg(feature = "fault-injection")]
-        crate::fault::on_lane(
-            if writes
-                .iter()
-                .all(|w| matches!(w, Write::ForgetReclaimed(..)))
-            {
-                crate::fault::Lane::Background
-            } else {
-                crate::fault::Lane::Request
-            },
-            || commit(&conn, writes.drain(..), &released, &stats, &generations),
-        );
+        crate::fault::on_lane(batch_lane(&writes), || {
+            commit(&conn, writes.drain(..), &released, &stats, &generations)
+        });
         #[cfg(not(feature = "fault-injection"))]
         commit(&conn, writes.drain(..), &released, &stats, &generations);
     }
@@ -228,7 +220,10 @@ enum Durability {
     Full,
     /// Chunks of objects still being written (with, perhaps, reclaim forgets) need no
     /// sync of their own: nothing is acknowledged until the object's seal commits with
-    /// a full sync, and that sync of the WAL covers every frame before it. In WAL mode
+    /// a full sync, and that sync of the WAL covers every frame before it. Nor do the
+    /// removals of released objects' bytes: one a crash loses comes back with its
+    /// reclaim row (the WAL keeps a prefix of its commits, and the forget of the row
+    /// comes after the removal), so startup removes it again. In WAL mode
     /// `NORMAL` still syncs the WAL before a checkpoint copies it into the database and
     /// the database before the WAL is reused, so an unsynced chunk cannot be lost to
     /// a checkpoint either (which `OFF` would allow).
@@ -241,7 +236,7 @@ enum Durability {
 impl Durability {
     fn for_batch(writes: &[Write]) -> Durability {
         let forget = |w: &Write| matches!(w, Write::ForgetReclaimed(..));
-        let chunk = |w: &Write| matches!(w, Write::BlobChunk(..));
+        let chunk = |w: &Write| matches!(w, Write::BlobChunk(..) | Write::BlobRemove(..));
         if writes.iter().all(forget) {
             Durability::Off
         } else if writes.iter().all(|w| forget(w) || chunk(w)) {
@@ -334,6 +329,31 @@ fn undo_write(conn: &Connection, error: &MetaError, batch: &mut Batch) {
     }
 }
 
+/// The fault plan's lane a write's steps count on.
+#[cfg(feature = "fault-injection")]
+fn lane_of(write: &Write) -> crate::fault::Lane {
+    match write {
+        Write::ForgetReclaimed(..) => crate::fault::Lane::Background,
+        Write::BlobRemove(_, origin, _) => origin.lane,
+        _ => crate::fault::Lane::Request,
+    }
+}
+
+/// The lane of a batch: a request's if it holds one, else the reclaimer's if it holds
+/// one of its writes, else none.
+#[cfg(feature = "fault-injection")]
+fn batch_lane(writes: &[Write]) -> crate::fault::Lane {
+    use crate::fault::Lane;
+    let has = |lane: Lane| writes.iter().any(|w| lane_of(w) == lane);
+    if has(Lane::Request) {
+        Lane::Request
+    } else if has(Lane::Background) {
+        Lane::Background
+    } else {
+        Lane::Exempt
+    }
+}
+
 /// Runs one write inside its savepoint.
 fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
     if let Err(error) = conn.execute_batch("SAVEPOINT request") {
@@ -343,12 +363,7 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
     // The reclaimer's writes count on its lane even in a request's batch, so that
     // joining one does not move the request lane's count.
     #[cfg(feature = "fault-injection")]
-    let injected = match write {
-        Write::ForgetReclaimed(..) => crate::fault::on_lane(crate::fault::Lane::Background, || {
-            crate::fault::statement(conn)
-        }),
-        _ => crate::fault::statement(conn),
-    };
+    let injected = crate::fault::on_lane(lane_of(&write), || crate::fault::statement(conn));
     #[cfg(feature = "fault-injection")]
     if let Err(error) = injected {
         let error = MetaError::from(error);
@@ -429,7 +444,7 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
         Write::BlobCopy(source, target, reply) => {
             settle(conn, reply, blobs::copy(conn, &source, &target), batch)
         }
-        Write::BlobRemove(data_id, reply) => {
+        Write::BlobRemove(data_id, _, reply) => {
             settle(conn, reply, blobs::remove(conn, &data_id), batch)
         }
     }

@@ -207,11 +207,13 @@ enum Copied {
 /// Copies the source's data files into new ones, durably.
 async fn copy_data(ctx: &RequestContext<'_, '_>, source: &ObjectRow) -> Result<Copied, S3Error> {
     if source.parts_count.is_none() {
-        return Ok(Copied::Single(copy_file(ctx, &source.data_id).await?));
+        return Ok(Copied::Single(
+            copy_file(ctx, &source.data_id, source.size).await?,
+        ));
     }
     let mut parts = Vec::with_capacity(source.parts.len());
     for part in &source.parts {
-        match copy_file(ctx, &part.data_id).await {
+        match copy_file(ctx, &part.data_id, part.size).await {
             Ok(data_id) => parts.push(PartRef {
                 data_id,
                 ..part.clone()
@@ -226,8 +228,12 @@ async fn copy_data(ctx: &RequestContext<'_, '_>, source: &ObjectRow) -> Result<C
     Ok(Copied::Parts(parts))
 }
 
-async fn copy_file(ctx: &RequestContext<'_, '_>, source_id: &str) -> Result<String, S3Error> {
-    let data_id = ctx.state.storage.new_data_id();
+async fn copy_file(
+    ctx: &RequestContext<'_, '_>,
+    source_id: &str,
+    size: u64,
+) -> Result<String, S3Error> {
+    let data_id = ctx.state.storage.new_data_id_for(Some(size));
     ctx.state
         .storage
         .copy(source_id, &data_id)

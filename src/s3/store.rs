@@ -69,7 +69,7 @@ pub(crate) async fn store_body(
         return Err(S3Error::new(ErrorCode::MissingContentLength));
     }
     ctx.body.accept().await?;
-    let data_id = ctx.state.storage.new_data_id();
+    let data_id = ctx.state.storage.new_data_id_for(expect.declared_size);
     let mut temp = ctx
         .state
         .storage

@@ -111,6 +111,29 @@ pub fn is_valid_data_id(id: &str) -> bool {
     id.len() == DATA_ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// What begins the id of an object the local backend keeps in the metadata database
+/// instead of a file (`Storage::new_data_id_for`): `i` and a data id. Never a file
+/// name, so a file id and an inline id can never be taken for each other.
+const INLINE_MARK: &str = "i";
+
+/// An inline id for the data id `id`.
+pub(super) fn inline_id(id: &str) -> String {
+    format!("{INLINE_MARK}{id}")
+}
+
+/// True when `id` is an inline id (`inline_id`).
+pub(super) fn is_inline_id(id: &str) -> bool {
+    id.strip_prefix(INLINE_MARK).is_some_and(is_valid_data_id)
+}
+
+/// The data id inside an inline id, or the id itself.
+pub(super) fn without_mark(id: &str) -> &str {
+    match id.strip_prefix(INLINE_MARK) {
+        Some(inner) if is_valid_data_id(inner) => inner,
+        _ => id,
+    }
+}
+
 /// The same check as an `io::Result`, for the storage calls that take an id.
 pub(super) fn check_data_id(id: &str) -> io::Result<()> {
     if is_valid_data_id(id) {
@@ -123,9 +146,32 @@ pub(super) fn check_data_id(id: &str) -> io::Result<()> {
     }
 }
 
+/// As `check_data_id`, also admitting inline ids: for the store that holds both
+/// the sqlite backend's objects and the local backend's inline ones.
+pub(super) fn check_blob_id(id: &str) -> io::Result<()> {
+    if is_inline_id(id) {
+        Ok(())
+    } else {
+        check_data_id(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_ids_are_never_file_ids() {
+        let seed = IdSeed::from_urandom().unwrap();
+        let id = seed.next_id();
+        let inline = inline_id(&id);
+        assert!(is_inline_id(&inline) && !is_valid_data_id(&inline));
+        assert!(!is_inline_id(&id) && !is_inline_id("i") && !is_inline_id("ixyz"));
+        assert_eq!(without_mark(&inline), id);
+        assert_eq!(without_mark(&id), id);
+        assert!(check_blob_id(&inline).is_ok() && check_data_id(&inline).is_err());
+        assert!(check_blob_id("i../../x").is_err());
+    }
 
     #[test]
     fn ids_tell_their_run() {

@@ -28,6 +28,9 @@ const FANOUT_DIRS: u32 = 256;
 #[derive(Clone, Debug)]
 pub struct LocalStorage {
     inner: Arc<Inner>,
+    /// Where small objects go instead of files, once attached (`with_inline`): chunk
+    /// rows in the metadata database, made durable by the group commit of their row.
+    inline: Option<super::SqliteStorage>,
 }
 
 /// The paths, id seed and copy pool every clone shares.
@@ -75,8 +78,22 @@ impl LocalStorage {
         }
         let storage = LocalStorage {
             inner: Arc::new(inner),
+            inline: None,
         };
         Ok((storage, RecoveryReport { temp_files_removed }))
+    }
+
+    /// This backend with small objects kept in the metadata database (`inline`).
+    pub fn with_inline(self, inline: super::SqliteStorage) -> LocalStorage {
+        LocalStorage {
+            inline: Some(inline),
+            ..self
+        }
+    }
+
+    /// The store of small objects, once attached.
+    pub fn inline(&self) -> Option<&super::SqliteStorage> {
+        self.inline.as_ref()
     }
 
     /// The data dir this handle serves.

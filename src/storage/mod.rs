@@ -11,6 +11,10 @@
 //! A closed enum, not a trait object: monoio futures are not `Send`, and the backends
 //! are known (local, memory, sqlite, and the aws, azure and gcp gateways), each a variant.
 //!
+//! The local backend keeps objects of at most `limits::INLINE_OBJECT_BYTES_MAX` in
+//! the metadata database, as the sqlite backend keeps all of its objects: their ids
+//! are marked (`data_id::inline_id`), and every call on such an id goes there.
+//!
 //! The local backend's layout under the data dir: `tmp/` holds files being written
 //! (on the same filesystem as `objects/`, so publishing is an atomic rename), and
 //! `objects/<xx>/<data_id>` holds published objects, fanned out over 256 directories
@@ -46,7 +50,9 @@ pub use memory::{MemoryObject, MemoryStorage, MemoryUpload, Snapshot};
 pub use ranged::{RangedObject, RangedSource};
 pub use sqlite::{SqliteObject, SqliteStorage, SqliteUpload};
 
+use crate::limits;
 use crate::meta::{BlobClient, BlobTail};
+use data_id::{inline_id, is_inline_id, without_mark};
 
 /// What copies and scans pass every byte through, in order (a hasher, say). Runs on
 /// the backend's copy pool, hence `Send`.
@@ -142,6 +148,33 @@ impl Storage {
         }
     }
 
+    /// The local backend's store of small objects, when `data_id` names one of them.
+    fn inline_for(&self, data_id: &str) -> io::Result<Option<&SqliteStorage>> {
+        match self {
+            Storage::Local(local) if is_inline_id(data_id) => local
+                .inline()
+                .map(Some)
+                .ok_or_else(|| io::Error::other("an inline object, and no database to hold it")),
+            _ => Ok(None),
+        }
+    }
+
+    /// The id for a new object of `size` bytes (when known): on the local backend an
+    /// object of at most `limits::INLINE_OBJECT_BYTES_MAX` is kept in the metadata
+    /// database, so that its PUT costs a share of one group commit rather than a file
+    /// create, an fsync and a rename; elsewhere, `new_data_id`.
+    pub fn new_data_id_for(&self, size: Option<u64>) -> String {
+        match self {
+            Storage::Local(local)
+                if local.inline().is_some()
+                    && size.is_some_and(|size| size <= limits::INLINE_OBJECT_BYTES_MAX) =>
+            {
+                inline_id(&local.new_data_id())
+            }
+            _ => self.new_data_id(),
+        }
+    }
+
     /// A new data id: 32 lower-case hex digits, never handed out twice (see `data_id`).
     pub fn new_data_id(&self) -> String {
         match self {
@@ -158,7 +191,7 @@ impl Storage {
     /// one may be published and not yet recorded).
     pub fn issued(&self, data_id: &str) -> bool {
         match self {
-            Storage::Local(local) => local.issued(data_id),
+            Storage::Local(local) => local.issued(without_mark(data_id)),
             Storage::Memory(memory) => memory.issued(data_id),
             Storage::Sqlite(sqlite) => sqlite.issued(data_id),
             Storage::Aws(aws) => aws.issued(data_id),
@@ -170,6 +203,9 @@ impl Storage {
     /// Starts writing the object `data_id`, of `size` bytes when known (a backend that
     /// `needs_size` refuses `None`).
     pub async fn create(&self, data_id: &str, size: Option<u64>) -> io::Result<Upload> {
+        if let Some(inline) = self.inline_for(data_id)? {
+            return Ok(Upload::Sqlite(inline.create(data_id)?));
+        }
         match self {
             Storage::Local(local) => Ok(Upload::Local(local.create(data_id).await?)),
             Storage::Memory(memory) => Ok(Upload::Memory(memory.create(data_id)?)),
@@ -182,6 +218,9 @@ impl Storage {
 
     /// Opens a published object for reading; `NotFound` when there is none.
     pub async fn open(&self, data_id: &str) -> io::Result<Object> {
+        if let Some(inline) = self.inline_for(data_id)? {
+            return Ok(Object::Sqlite(inline.open_object(data_id).await?));
+        }
         match self {
             Storage::Local(local) => Ok(Object::Local(local.open_object(data_id).await?)),
             Storage::Memory(memory) => Ok(Object::Memory(memory.open_object(data_id)?)),
@@ -232,7 +271,18 @@ impl Storage {
     /// Publishes a copy of the whole object `source` as `target`; returns its size.
     pub async fn copy(&self, source: &str, target: &str) -> io::Result<u64> {
         match self {
-            Storage::Local(local) => local.copy(source, target).await,
+            Storage::Local(local) => match (self.inline_for(source)?, self.inline_for(target)?) {
+                (None, None) => local.copy(source, target).await,
+                (Some(inline), Some(_)) => inline.copy(source, target).await,
+                // Between a file and the database: through the daemon.
+                (Some(inline), None) | (None, Some(inline)) => {
+                    let size = self.open(source).await?.len();
+                    let ranges = vec![(source.to_string(), 0, size)];
+                    streamed::copy_ranges(self, inline.pool(), ranges, target, NoStage)
+                        .await
+                        .map(|(size, _)| size)
+                }
+            },
             Storage::Memory(memory) => memory.copy(source, target),
             Storage::Sqlite(sqlite) => sqlite.copy(source, target).await,
             Storage::Aws(aws) => aws.copy(source, target).await,
@@ -250,7 +300,12 @@ impl Storage {
         stage: S,
     ) -> io::Result<(u64, S)> {
         match self {
-            Storage::Local(local) => local.copy_ranges(ranges, target, stage).await,
+            Storage::Local(local) => match self.inline_among(&ranges, Some(target))? {
+                None => local.copy_ranges(ranges, target, stage).await,
+                Some(inline) => {
+                    streamed::copy_ranges(self, inline.pool(), ranges, target, stage).await
+                }
+            },
             Storage::Memory(memory) => memory.copy_ranges(ranges, target, stage).await,
             Storage::Sqlite(sqlite) => {
                 streamed::copy_ranges(self, sqlite.pool(), ranges, target, stage).await
@@ -274,7 +329,10 @@ impl Storage {
         stage: S,
     ) -> io::Result<S> {
         match self {
-            Storage::Local(local) => local.scan(ranges, stage).await,
+            Storage::Local(local) => match self.inline_among(&ranges, None)? {
+                None => local.scan(ranges, stage).await,
+                Some(inline) => streamed::scan(self, inline.pool(), ranges, stage).await,
+            },
             Storage::Memory(memory) => memory.scan(ranges, stage).await,
             Storage::Sqlite(sqlite) => streamed::scan(self, sqlite.pool(), ranges, stage).await,
             Storage::Aws(aws) => streamed::scan(self, aws.pool(), ranges, stage).await,
@@ -283,8 +341,26 @@ impl Storage {
         }
     }
 
+    /// The local backend's store of small objects, when the ranges or the target of a
+    /// copy name one: the bytes then pass through the daemon.
+    fn inline_among(
+        &self,
+        ranges: &[(String, u64, u64)],
+        target: Option<&str>,
+    ) -> io::Result<Option<&SqliteStorage>> {
+        for data_id in ranges.iter().map(|(id, _, _)| id.as_str()).chain(target) {
+            if let Some(inline) = self.inline_for(data_id)? {
+                return Ok(Some(inline));
+            }
+        }
+        Ok(None)
+    }
+
     /// Removes an object; removing one that is gone succeeds.
     pub async fn remove(&self, data_id: &str) -> io::Result<()> {
+        if let Some(inline) = self.inline_for(data_id)? {
+            return inline.remove(data_id).await;
+        }
         match self {
             Storage::Local(local) => local.remove(data_id).await,
             Storage::Memory(memory) => memory.remove(data_id),
@@ -298,7 +374,13 @@ impl Storage {
     /// Every object's id, for the orphan sweep.
     pub async fn list_ids(&self) -> io::Result<Vec<String>> {
         match self {
-            Storage::Local(local) => local.list_ids().await,
+            Storage::Local(local) => {
+                let mut ids = local.list_ids().await?;
+                if let Some(inline) = local.inline() {
+                    ids.extend(inline.list_ids().await?);
+                }
+                Ok(ids)
+            }
             Storage::Memory(memory) => Ok(memory.list_ids()),
             Storage::Sqlite(sqlite) => sqlite.list_ids().await,
             Storage::Aws(aws) => aws.list_ids().await,
@@ -310,7 +392,13 @@ impl Storage {
     /// Whether the backend can take a write now.
     pub async fn health(&self) -> io::Result<()> {
         match self {
-            Storage::Local(local) => local.health().await,
+            Storage::Local(local) => {
+                local.health().await?;
+                match local.inline() {
+                    Some(inline) => inline.health().await,
+                    None => Ok(()),
+                }
+            }
             Storage::Memory(memory) => memory.health(),
             Storage::Sqlite(sqlite) => sqlite.health().await,
             Storage::Aws(aws) => aws.health().await,
@@ -324,10 +412,23 @@ impl Storage {
     pub async fn seal(&self, tail: Option<BlobTail>) -> io::Result<()> {
         match (self, tail) {
             (Storage::Sqlite(sqlite), Some(tail)) => sqlite.seal(tail).await,
+            (Storage::Local(local), Some(tail)) if local.inline().is_some() => {
+                self.inline_for(&tail.data_id)?
+                    .ok_or_else(|| io::Error::other("a database tail for a file"))?
+                    .seal(tail)
+                    .await
+            }
             (_, None) => Ok(()),
             (_, Some(_)) => Err(io::Error::other("a database tail for a file backend")),
         }
     }
+}
+
+/// A stage that does nothing with the bytes (a plain copy).
+struct NoStage;
+
+impl ByteStage for NoStage {
+    fn update(&mut self, _bytes: &[u8]) {}
 }
 
 /// An object being written; end it with `commit` or `abort` (dropping it aborts).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::limits;
 use crate::meta::{BlobClient, BlobTail, MetaError};
-use crate::storage::data_id::{check_data_id, IdSeed};
+use crate::storage::data_id::{check_blob_id, IdSeed};
 use crate::storage::pins::{PinGuard, Pins};
 use crate::storage::pool::Pool;
 
@@ -58,7 +58,7 @@ impl SqliteStorage {
     }
 
     pub fn create(&self, data_id: &str) -> io::Result<SqliteUpload> {
-        check_data_id(data_id)?;
+        check_blob_id(data_id)?;
         Ok(SqliteUpload {
             blobs: self.blobs.clone(),
             data_id: data_id.to_string(),
@@ -70,7 +70,7 @@ impl SqliteStorage {
     }
 
     pub async fn open_object(&self, data_id: &str) -> io::Result<SqliteObject> {
-        check_data_id(data_id)?;
+        check_blob_id(data_id)?;
         let info = self
             .blobs
             .open(data_id, limits::BLOB_INLINE_BYTES_MAX)
@@ -99,8 +99,8 @@ impl SqliteStorage {
 
     /// A whole-object copy, inside the database (no byte crosses to a core).
     pub async fn copy(&self, source: &str, target: &str) -> io::Result<u64> {
-        check_data_id(source)?;
-        check_data_id(target)?;
+        check_blob_id(source)?;
+        check_blob_id(target)?;
         self.blobs
             .copy(source, target)
             .await
@@ -116,7 +116,7 @@ impl SqliteStorage {
     /// Removes an object; removing one already gone succeeds. While readers stream
     /// it, the removal is theirs to do when the last one finishes.
     pub async fn remove(&self, data_id: &str) -> io::Result<()> {
-        check_data_id(data_id)?;
+        check_blob_id(data_id)?;
         if !self.pins.remove_now(data_id) {
             return Ok(());
         }

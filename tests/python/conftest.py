@@ -165,7 +165,9 @@ def data_files_settled(daemon):
         return len(azure_blob_names(daemon.upstream_prefix))
     if BACKEND == "gcp":
         return len(gcs_upstream_names(daemon.upstream_prefix))
-    return sum(len(files) for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")))
+    # The local backend keeps small objects in the database and the rest in files.
+    files = sum(len(files) for _, _, files in os.walk(os.path.join(daemon.data_dir, "objects")))
+    return files + sealed_blobs(daemon)
 
 
 def sealed_blobs(daemon):

@@ -34,17 +34,19 @@ def fault_bin():
 
 
 def data_files(data_dir):
-    """(files under objects/, data ids the metadata names, reclaim rows)."""
+    """(stored data ids: files under objects/ and small objects in the database, data
+    ids the metadata names, reclaim rows)."""
     db = sqlite3.connect(f"file:{os.path.join(data_dir, 'metadata.db')}?mode=ro", uri=True)
     try:
         named = {r[0] for r in db.execute(
             "SELECT data_id FROM objects WHERE data_id != '' UNION SELECT data_id FROM object_parts "
             "UNION SELECT data_id FROM multipart_parts")}
         waiting = db.execute("SELECT COUNT(*) FROM reclaim").fetchone()[0]
+        inline = {r[0] for r in db.execute("SELECT data_id FROM blob_chunks")}
     finally:
         db.close()
     files = {f for _, _, names in os.walk(os.path.join(data_dir, "objects")) for f in names}
-    return files, named, waiting
+    return files | inline, named, waiting
 
 
 def restart_clean(daemon):
