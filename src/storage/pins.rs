@@ -4,8 +4,14 @@
 //! removal can still meet a reader streaming the object: it is then deferred, and
 //! done when the last such reader lets go. Shared by every core: one lock, held for a
 //! map operation.
+//!
+//! A gateway's reader cannot await a DELETE when it lets go (a drop is not async):
+//! the removal it owes waits in the pins' deferred list, for the backend's next
+//! `remove` to do first.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::io;
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
@@ -19,6 +25,8 @@ struct Pin {
 #[derive(Debug, Default, Clone)]
 pub(super) struct Pins {
     open: Arc<Mutex<HashMap<String, Pin>>>,
+    /// Removals that waited for their last reader, done by the next `remove`.
+    deferred: Arc<Mutex<Vec<String>>>,
 }
 
 impl Pins {
@@ -43,6 +51,34 @@ impl Pins {
             }
             None => true,
         }
+    }
+
+    /// Removes `data_id` with `delete` (which succeeds on an object already gone),
+    /// after the removals that waited for their last reader; while readers hold it,
+    /// its removal is theirs to leave here. A deferred removal that fails is logged
+    /// (the orphan sweep finds the object later), as `what` (`object`, `blob`).
+    pub(super) async fn remove<F, Fut>(
+        &self,
+        data_id: &str,
+        what: &str,
+        delete: F,
+    ) -> io::Result<()>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = io::Result<()>>,
+    {
+        let deferred =
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
+        for waited in deferred {
+            let name = waited.clone();
+            if let Err(error) = delete(waited).await {
+                log::warn!("could not delete released upstream {what} {name}: {error}");
+            }
+        }
+        if !self.remove_now(data_id) {
+            return Ok(());
+        }
+        delete(data_id.to_string()).await
     }
 
     /// Lets go of one reader; true when it was the last and a removal waits for it.
@@ -72,6 +108,19 @@ impl PinGuard {
         let last = self.pins.unpin(&self.data_id);
         std::mem::forget(self);
         last
+    }
+
+    /// Lets go, leaving a removal that waited for this reader to the next `remove`
+    /// (until then, or after a crash, the object is an orphan the sweep would find).
+    pub(super) fn release_deferring(self) {
+        let pins = self.pins.clone();
+        let data_id = self.data_id.clone();
+        if self.release() {
+            pins.deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(data_id);
+        }
     }
 }
 
