@@ -37,6 +37,7 @@ impl Pins {
         PinGuard {
             pins: self.clone(),
             data_id: data_id.to_string(),
+            released: false,
         }
     }
 
@@ -100,23 +101,25 @@ impl Pins {
 pub(super) struct PinGuard {
     pins: Pins,
     data_id: String,
+    /// Set by a release: the drop that follows has nothing left to let go of.
+    released: bool,
 }
 
 impl PinGuard {
     /// Lets go; true when the caller must now do a removal that waited for it.
-    pub(super) fn release(self) -> bool {
-        let last = self.pins.unpin(&self.data_id);
-        std::mem::forget(self);
-        last
+    pub(super) fn release(mut self) -> bool {
+        self.released = true;
+        self.pins.unpin(&self.data_id)
     }
 
     /// Lets go, leaving a removal that waited for this reader to the next `remove`
     /// (until then, or after a crash, the object is an orphan the sweep would find).
-    pub(super) fn release_deferring(self) {
-        let pins = self.pins.clone();
-        let data_id = self.data_id.clone();
-        if self.release() {
-            pins.deferred
+    pub(super) fn release_deferring(mut self) {
+        self.released = true;
+        if self.pins.unpin(&self.data_id) {
+            let data_id = std::mem::take(&mut self.data_id);
+            self.pins
+                .deferred
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(data_id);
@@ -126,9 +129,9 @@ impl PinGuard {
 
 impl Drop for PinGuard {
     fn drop(&mut self) {
-        // A guard dropped without `release` has no one to do a waiting removal: the
+        // A guard dropped without a release has no one to do a waiting removal: the
         // object stays, unreferenced, for the next startup's orphan sweep.
-        if self.pins.unpin(&self.data_id) {
+        if !self.released && self.pins.unpin(&self.data_id) {
             log::warn!(
                 "object {} left for the orphan sweep: its removal waited for a reader",
                 self.data_id
@@ -153,5 +156,34 @@ mod tests {
         assert!(pins.remove_now("held"), "and then nothing is held");
         let unremoved = pins.pin("kept");
         assert!(!unremoved.release(), "no removal waited");
+    }
+
+    #[test]
+    fn a_reader_leaves_its_removal_to_the_next_one() {
+        let pins = Pins::default();
+        let reader = pins.pin("held");
+        let deleted = std::cell::RefCell::new(Vec::new());
+        let delete = |id: String| {
+            deleted.borrow_mut().push(id);
+            async { Ok::<(), io::Error>(()) }
+        };
+        let run = |future| {
+            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .build()
+                .unwrap()
+                .block_on(future)
+        };
+        run(pins.remove("held", "object", delete)).unwrap();
+        assert!(deleted.borrow().is_empty(), "a reader holds it");
+        reader.release_deferring();
+        run(pins.remove("other", "object", delete)).unwrap();
+        assert_eq!(
+            *deleted.borrow(),
+            ["held", "other"],
+            "the waiting one first"
+        );
+        let released = pins.pin("kept");
+        drop(released);
+        assert!(pins.remove_now("kept"), "a dropped guard lets go too");
     }
 }
