@@ -28,6 +28,13 @@ pub fn uri_encode(input: &[u8], encode_slash: bool, out: &mut String) {
     }
 }
 
+/// `uri_encode` of `input` into a new string.
+pub fn uri_encoded(input: &str, encode_slash: bool) -> String {
+    let mut out = String::with_capacity(input.len());
+    uri_encode(input.as_bytes(), encode_slash, &mut out);
+    out
+}
+
 /// Decodes %XX escapes only ('+' stays '+', as S3 paths and SigV4 want it).
 pub fn percent_decode(input: &str) -> Option<Vec<u8>> {
     let bytes = input.as_bytes();

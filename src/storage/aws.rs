@@ -17,21 +17,25 @@
 //!   id, and anything younger than a grace period.
 //!
 //! Each core talks to the upstream through its own HTTP client and signer
-//! (`crate::upstream`, `crate::upstream_auth`), made on first use on that thread.
+//! (`crate::upstream`, `crate::upstream_auth`), made on first use on that thread
+//! (`per_core`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::convert::Infallible;
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use md5::{Digest, Md5};
 
-use crate::auth::uri_encode;
+use crate::auth::uri_encoded;
 use crate::clock;
 use crate::limits;
 use crate::storage::data_id::{check_data_id, is_valid_data_id, IdSeed};
+use crate::storage::gateway_upload::{
+    announced_size, expect_status, GatewayUpload, Mode, UploadTarget,
+};
+use crate::storage::per_core::PerCore;
 use crate::storage::pins::Pins;
 use crate::storage::pool::Pool;
 use crate::storage::ranged::{range_header, upstream_io, RangedObject, RangedSource};
@@ -86,9 +90,6 @@ impl AwsSettings {
     }
 }
 
-/// Tells one backend instance's per-core clients from another's (tests make several).
-static INSTANCES: AtomicU64 = AtomicU64::new(0);
-
 /// Object bytes in an S3 bucket. Cloning is cheap; clones may live on any core.
 #[derive(Clone, Debug)]
 pub struct AwsStorage {
@@ -97,7 +98,6 @@ pub struct AwsStorage {
 
 #[derive(Debug)]
 struct Inner {
-    instance: u64,
     settings: AwsSettings,
     /// The endpoint requests go to (with the bucket in the host when virtual-hosted).
     endpoint: Endpoint,
@@ -108,19 +108,14 @@ struct Inner {
     tls: TlsConfig,
     seed: IdSeed,
     pins: Pins,
-    /// Deletions that waited for their last reader, done by the next `remove`.
-    deferred: std::sync::Mutex<Vec<String>>,
     pool: Pool,
+    cores: PerCore<Core>,
 }
 
 /// One core's way to the upstream.
 struct Core {
     client: Client,
     signer: RefCell<SigV4Signer>,
-}
-
-thread_local! {
-    static CORES: RefCell<HashMap<u64, Rc<Core>>> = RefCell::new(HashMap::new());
 }
 
 /// A non-success answer: 404 is NotFound; the rest name the status and S3 error code.
@@ -150,7 +145,7 @@ impl AwsStorage {
         let base =
             Endpoint::parse(&url).map_err(|e| format!("storage.aws.endpoint_url {url:?}: {e}"))?;
         let (endpoint, bucket_path) = if path_style {
-            (base, format!("/{}", uri_encode_str(&settings.bucket, true)))
+            (base, format!("/{}", uri_encoded(&settings.bucket, true)))
         } else {
             let host = format!("{}.{}", settings.bucket, base.host());
             let virtual_url = format!(
@@ -174,17 +169,16 @@ impl AwsStorage {
         let tls = TlsConfig::new(settings.ca_file.as_deref())?;
         Ok(AwsStorage {
             inner: Arc::new(Inner {
-                instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
-                prefix_path: uri_encode_str(&settings.prefix, false),
+                prefix_path: uri_encoded(&settings.prefix, false),
                 settings,
                 endpoint,
                 bucket_path,
                 tls,
                 seed: IdSeed::from_urandom().map_err(|e| format!("cannot seed data ids: {e}"))?,
                 pins: Pins::default(),
-                deferred: std::sync::Mutex::new(Vec::new()),
                 pool: Pool::start(limits::COPY_THREADS, limits::COPY_QUEUE_MAX)
                     .map_err(|e| format!("cannot start the copy pool: {e}"))?,
+                cores: PerCore::new(),
             }),
         })
     }
@@ -194,23 +188,12 @@ impl AwsStorage {
     }
 
     fn core(&self) -> Rc<Core> {
-        CORES.with(|cores| {
-            cores
-                .borrow_mut()
-                .entry(self.inner.instance)
-                .or_insert_with(|| {
-                    Rc::new(Core {
-                        client: Client::new(
-                            self.inner.settings.client.clone(),
-                            self.inner.tls.clone(),
-                        ),
-                        signer: RefCell::new(SigV4Signer::new(
-                            self.inner.settings.credentials.clone(),
-                            SignerConfig::s3(&self.inner.settings.region),
-                        )),
-                    })
-                })
-                .clone()
+        self.inner.cores.get(|| Core {
+            client: Client::new(self.inner.settings.client.clone(), self.inner.tls.clone()),
+            signer: RefCell::new(SigV4Signer::new(
+                self.inner.settings.credentials.clone(),
+                SignerConfig::s3(&self.inner.settings.region),
+            )),
         })
     }
 
@@ -218,7 +201,7 @@ impl AwsStorage {
     /// short-lived runtime that used the backend (startup's), inside it, since a
     /// connection belongs to the runtime that opened it.
     pub fn leave_runtime(&self) {
-        CORES.with(|cores| cores.borrow_mut().remove(&self.inner.instance));
+        self.inner.cores.leave();
     }
 
     /// The path of an object under the endpoint's base path.
@@ -307,12 +290,7 @@ impl AwsStorage {
     /// is large, held and sent whole at commit when it is small.
     pub async fn create(&self, data_id: &str, size: Option<u64>) -> io::Result<AwsUpload> {
         check_data_id(data_id)?;
-        let Some(size) = size else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the aws backend needs an object's size before its bytes",
-            ));
-        };
+        let size = announced_size(size, "aws")?;
         let mode = if size <= limits::UPSTREAM_SMALL_PUT_BYTES_MAX {
             Mode::Held(Vec::with_capacity(size as usize))
         } else {
@@ -330,26 +308,13 @@ impl AwsStorage {
                 .map_err(upstream_io)?;
             Mode::Streamed(upload)
         };
-        Ok(AwsUpload {
-            storage: self.clone(),
-            data_id: data_id.to_string(),
-            size,
-            written: 0,
-            mode: Some(mode),
-        })
+        Ok(GatewayUpload::new(self.clone(), data_id, size, mode))
     }
 
     /// An object for reading bytes `offset..offset + length` (the whole object when
     /// `length` is `None`): pinned now, fetched by the first read.
     pub fn open_object(&self, data_id: &str, range: Option<(u64, u64)>) -> io::Result<AwsObject> {
-        check_data_id(data_id)?;
-        Ok(RangedObject::new(
-            self.clone(),
-            data_id,
-            range,
-            None,
-            self.inner.pins.pin(data_id),
-        ))
+        RangedObject::open(self.clone(), &self.inner.pins, data_id, range, None)
     }
 
     /// The size of an object, by HEAD; NotFound when there is none.
@@ -380,8 +345,8 @@ impl AwsStorage {
         let size = self.size_of(source).await?;
         let copy_source = format!(
             "/{}/{}",
-            uri_encode_str(&self.inner.settings.bucket, true),
-            uri_encode_str(&format!("{}{source}", self.inner.settings.prefix), false)
+            uri_encoded(&self.inner.settings.bucket, true),
+            uri_encoded(&format!("{}{source}", self.inner.settings.prefix), false)
         );
         let headers = vec![("x-amz-copy-source".to_string(), copy_source)];
         let mut response = self
@@ -412,43 +377,8 @@ impl AwsStorage {
     /// stream it, the deletion is the last one's to do.
     pub async fn remove(&self, data_id: &str) -> io::Result<()> {
         check_data_id(data_id)?;
-        let deferred = std::mem::take(
-            &mut *self
-                .inner
-                .deferred
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for waited in deferred {
-            if let Err(error) = self.delete(&waited).await {
-                log::warn!("could not delete released upstream object {waited}: {error}");
-            }
-        }
-        if !self.inner.pins.remove_now(data_id) {
-            return Ok(());
-        }
-        self.delete(data_id).await
-    }
-
-    async fn delete(&self, data_id: &str) -> io::Result<()> {
-        let response = self
-            .send(
-                "DELETE",
-                &self.object_path(data_id),
-                "",
-                Vec::new(),
-                Vec::new(),
-            )
-            .await?;
-        match response.status() {
-            200 | 204 | 404 => {
-                response
-                    .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-                    .await;
-                Ok(())
-            }
-            _ => Err(answer_error("DELETE", response).await),
-        }
+        let delete = |id: String| async move { self.delete(&id).await };
+        self.inner.pins.remove(data_id, "object", delete).await
     }
 
     /// The data ids under the prefix older than the sweep's grace period (a write of
@@ -471,7 +401,7 @@ impl AwsStorage {
             query.sort();
             let query = query
                 .iter()
-                .map(|(k, v)| format!("{}={}", uri_encode_str(k, true), uri_encode_str(v, true)))
+                .map(|(k, v)| format!("{}={}", uri_encoded(k, true), uri_encoded(v, true)))
                 .collect::<Vec<_>>()
                 .join("&");
             let mut response = self
@@ -548,119 +478,63 @@ impl AwsStorage {
     }
 }
 
-/// Percent-encodes `text` as S3 paths and queries want it.
-fn uri_encode_str(text: &str, encode_slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    uri_encode(text.as_bytes(), encode_slash, &mut out);
-    out
-}
+/// An object being written upstream (see `gateway_upload`).
+pub type AwsUpload = GatewayUpload<AwsStorage>;
 
-enum Mode {
-    /// A small object, sent whole at commit.
-    Held(Vec<u8>),
-    /// A large one, whose PUT is under way.
-    Streamed(crate::upstream::Upload),
-}
+impl UploadTarget for AwsStorage {
+    type Own = Infallible;
 
-/// An object being written upstream.
-pub struct AwsUpload {
-    storage: AwsStorage,
-    data_id: String,
-    size: u64,
-    written: u64,
-    /// `None` once committed or aborted.
-    mode: Option<Mode>,
-}
+    const NOUN: &'static str = "object";
 
-impl AwsUpload {
-    pub async fn write(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        if self.written + buf.len() as u64 > self.size {
-            return (
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "more bytes than the object's size",
-                )),
-                buf,
-            );
-        }
-        self.written += buf.len() as u64;
-        match self.mode.as_mut() {
-            Some(Mode::Held(held)) => {
-                held.extend_from_slice(&buf);
-                let mut buf = buf;
-                buf.clear();
-                (Ok(()), buf)
-            }
-            Some(Mode::Streamed(upload)) => {
-                let (result, mut buf) = upload.write(buf).await;
-                buf.clear();
-                (result.map_err(upstream_io), buf)
-            }
-            None => (Err(io::Error::other("upload already ended")), buf),
-        }
+    async fn put_held(&self, data_id: &str, body: Vec<u8>) -> io::Result<()> {
+        let md5 = crate::checksum::base64_encode(&Md5::digest(&body));
+        let headers = vec![
+            ("content-md5".to_string(), md5),
+            (
+                "content-type".to_string(),
+                "application/octet-stream".to_string(),
+            ),
+        ];
+        let path = self.object_path(data_id);
+        let response = self.send("PUT", &path, "", headers, body).await?;
+        self.check_stored(response).await
     }
 
-    pub fn len(&self) -> u64 {
-        self.written
+    async fn check_stored(&self, response: Response) -> io::Result<()> {
+        expect_status(self, "PUT", response, &[200]).await
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.written == 0
+    async fn delete(&self, data_id: &str) -> io::Result<()> {
+        let response = self
+            .send(
+                "DELETE",
+                &self.object_path(data_id),
+                "",
+                Vec::new(),
+                Vec::new(),
+            )
+            .await?;
+        expect_status(self, "DELETE", response, &[200, 204, 404]).await
     }
 
-    /// Ends the PUT and checks the upstream stored the object.
-    pub async fn commit(mut self) -> io::Result<()> {
-        if self.written != self.size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "fewer bytes than the object's size",
-            ));
-        }
-        let response = match self.mode.take() {
-            Some(Mode::Held(body)) => {
-                let md5 = crate::checksum::base64_encode(&Md5::digest(&body));
-                let headers = vec![
-                    ("content-md5".to_string(), md5),
-                    (
-                        "content-type".to_string(),
-                        "application/octet-stream".to_string(),
-                    ),
-                ];
-                let path = self.storage.object_path(&self.data_id);
-                self.storage.send("PUT", &path, "", headers, body).await?
-            }
-            Some(Mode::Streamed(upload)) => upload.finish().await.map_err(upstream_io)?,
-            None => return Err(io::Error::other("upload already ended")),
-        };
-        if response.status() != 200 {
-            return Err(answer_error("PUT", response).await);
-        }
-        response
-            .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-            .await;
-        Ok(())
+    // Every write is held or one streamed PUT.
+    async fn write_own(
+        &self,
+        _: &str,
+        own: &mut Infallible,
+        _: &mut u64,
+        _: u64,
+        _: Vec<u8>,
+    ) -> (io::Result<()>, Vec<u8>) {
+        match *own {}
     }
 
-    /// Discards what was written: a streamed PUT that got all its bytes may have
-    /// stored the object, which is then deleted.
-    pub async fn abort(mut self) {
-        if let Some(Mode::Streamed(upload)) = self.mode.take() {
-            if self.written == self.size {
-                if let Ok(response) = upload.finish().await {
-                    response
-                        .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-                        .await;
-                }
-                if let Err(error) = self.storage.delete(&self.data_id).await {
-                    log::warn!(
-                        "could not delete aborted upstream object {}: {error}",
-                        self.data_id
-                    );
-                }
-            }
-            // Otherwise dropping the PUT short of its length closes the connection, and
-            // the upstream stores nothing.
-        }
+    async fn commit_own(&self, _: &str, own: Infallible, _: u64) -> io::Result<()> {
+        match own {}
+    }
+
+    async fn abort_own(&self, _: &str, own: Infallible) {
+        match own {}
     }
 }
 
@@ -681,14 +555,6 @@ impl RangedSource for AwsStorage {
 
     fn get_name(&self) -> &'static str {
         "GET"
-    }
-
-    fn defer_delete(&self, data_id: String) {
-        self.inner
-            .deferred
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(data_id);
     }
 
     async fn answer_error(&self, what: &str, response: Response) -> io::Error {

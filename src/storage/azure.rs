@@ -20,23 +20,24 @@
 //!   id, and anything younger than a grace period.
 //!
 //! Each core talks to the upstream through its own HTTP client (`crate::upstream`),
-//! made on first use on that thread; requests are signed with the account's Shared
-//! Key (`crate::upstream_auth::azure`).
+//! made on first use on that thread (`per_core`); requests are signed with the
+//! account's Shared Key (`crate::upstream_auth::azure`).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-use crate::auth::uri_encode;
+use crate::auth::uri_encoded;
 use crate::clock;
 use crate::limits;
 use crate::storage::data_id::{check_data_id, is_valid_data_id, IdSeed};
+use crate::storage::gateway_upload::{
+    announced_size, expect_status, GatewayUpload, Mode, UploadTarget,
+};
+use crate::storage::per_core::PerCore;
 use crate::storage::pins::Pins;
 use crate::storage::pool::Pool;
 use crate::storage::ranged::{range_header, upstream_io, RangedObject, RangedSource};
@@ -105,9 +106,6 @@ impl AzureSettings {
     }
 }
 
-/// Tells one backend instance's per-core clients from another's (tests make several).
-static INSTANCES: AtomicU64 = AtomicU64::new(0);
-
 /// Object bytes in an Azure Blob container. Cloning is cheap; clones may live on
 /// any core.
 #[derive(Clone, Debug)]
@@ -117,7 +115,6 @@ pub struct AzureStorage {
 
 #[derive(Debug)]
 struct Inner {
-    instance: u64,
     settings: AzureSettings,
     /// The account's endpoint (with the account in the base path on an emulator).
     endpoint: Endpoint,
@@ -128,13 +125,8 @@ struct Inner {
     tls: TlsConfig,
     seed: IdSeed,
     pins: Pins,
-    /// Deletions that waited for their last reader, done by the next `remove`.
-    deferred: std::sync::Mutex<Vec<String>>,
     pool: Pool,
-}
-
-thread_local! {
-    static CLIENTS: RefCell<HashMap<u64, Rc<Client>>> = RefCell::new(HashMap::new());
+    clients: PerCore<Client>,
 }
 
 /// A non-success answer: 404 is NotFound; the rest name the status and Azure's
@@ -159,17 +151,6 @@ async fn answer_error(what: &str, mut response: Response) -> io::Error {
     }
 }
 
-/// Checks a write's answer (201 Created) and drains it.
-async fn expect_created(what: &str, response: Response) -> io::Result<()> {
-    if response.status() != 201 {
-        return Err(answer_error(what, response).await);
-    }
-    response
-        .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-        .await;
-    Ok(())
-}
-
 /// The id of block `index`: base64 of a fixed number of digits, so that every id of
 /// a blob has the same length, as the service requires.
 fn block_id(index: u64) -> String {
@@ -189,17 +170,16 @@ impl AzureStorage {
         let tls = TlsConfig::new(settings.ca_file.as_deref())?;
         Ok(AzureStorage {
             inner: Arc::new(Inner {
-                instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
-                container_path: format!("/{}", uri_encode_str(&settings.container, true)),
-                prefix_path: uri_encode_str(&settings.prefix, false),
+                container_path: format!("/{}", uri_encoded(&settings.container, true)),
+                prefix_path: uri_encoded(&settings.prefix, false),
                 settings,
                 endpoint,
                 tls,
                 seed: IdSeed::from_urandom().map_err(|e| format!("cannot seed data ids: {e}"))?,
                 pins: Pins::default(),
-                deferred: std::sync::Mutex::new(Vec::new()),
                 pool: Pool::start(limits::COPY_THREADS, limits::COPY_QUEUE_MAX)
                     .map_err(|e| format!("cannot start the copy pool: {e}"))?,
+                clients: PerCore::new(),
             }),
         })
     }
@@ -209,25 +189,16 @@ impl AzureStorage {
     }
 
     fn client(&self) -> Rc<Client> {
-        CLIENTS.with(|clients| {
-            clients
-                .borrow_mut()
-                .entry(self.inner.instance)
-                .or_insert_with(|| {
-                    Rc::new(Client::new(
-                        self.inner.settings.client.clone(),
-                        self.inner.tls.clone(),
-                    ))
-                })
-                .clone()
-        })
+        self.inner
+            .clients
+            .get(|| Client::new(self.inner.settings.client.clone(), self.inner.tls.clone()))
     }
 
     /// Drops this thread's client and its pooled connections: call at the end of a
     /// short-lived runtime that used the backend (startup's), inside it, since a
     /// connection belongs to the runtime that opened it.
     pub fn leave_runtime(&self) {
-        CLIENTS.with(|clients| clients.borrow_mut().remove(&self.inner.instance));
+        self.inner.clients.leave();
     }
 
     /// The path of a blob under the endpoint's base path.
@@ -315,10 +286,7 @@ impl AzureStorage {
         index: u64,
         length: u64,
     ) -> io::Result<crate::upstream::Upload> {
-        let query = format!(
-            "comp=block&blockid={}",
-            uri_encode_str(&block_id(index), true)
-        );
+        let query = format!("comp=block&blockid={}", uri_encoded(&block_id(index), true));
         self.start_upload(&self.blob_path(data_id), &query, Vec::new(), length)
             .await
     }
@@ -335,12 +303,7 @@ impl AzureStorage {
     /// is large, held and sent whole at commit when it is small.
     pub async fn create(&self, data_id: &str, size: Option<u64>) -> io::Result<AzureUpload> {
         check_data_id(data_id)?;
-        let Some(size) = size else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the azure backend needs an object's size before its bytes",
-            ));
-        };
+        let size = announced_size(size, "azure")?;
         let settings = &self.inner.settings;
         let mode = if size <= limits::UPSTREAM_SMALL_PUT_BYTES_MAX.min(settings.put_blob_bytes_max)
         {
@@ -352,31 +315,18 @@ impl AzureStorage {
             Mode::Streamed(upload)
         } else {
             let first = size.min(settings.block_bytes);
-            Mode::Blocks {
-                current: self.start_block(data_id, 0, first).await?,
+            Mode::Own(Blocks {
+                current: Some(self.start_block(data_id, 0, first).await?),
                 index: 0,
-            }
+            })
         };
-        Ok(AzureUpload {
-            storage: self.clone(),
-            data_id: data_id.to_string(),
-            size,
-            written: 0,
-            mode: Some(mode),
-        })
+        Ok(GatewayUpload::new(self.clone(), data_id, size, mode))
     }
 
     /// An object for reading bytes `offset..offset + length` (the whole object when
     /// `range` is `None`): pinned now, fetched by the first read.
     pub fn open_object(&self, data_id: &str, range: Option<(u64, u64)>) -> io::Result<AzureObject> {
-        check_data_id(data_id)?;
-        Ok(RangedObject::new(
-            self.clone(),
-            data_id,
-            range,
-            None,
-            self.inner.pins.pin(data_id),
-        ))
+        RangedObject::open(self.clone(), &self.inner.pins, data_id, range, None)
     }
 
     /// The size of a blob, by Get Blob Properties; NotFound when there is none.
@@ -461,43 +411,8 @@ impl AzureStorage {
     /// stream it, the deletion is the last one's to do.
     pub async fn remove(&self, data_id: &str) -> io::Result<()> {
         check_data_id(data_id)?;
-        let deferred = std::mem::take(
-            &mut *self
-                .inner
-                .deferred
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for waited in deferred {
-            if let Err(error) = self.delete(&waited).await {
-                log::warn!("could not delete released upstream blob {waited}: {error}");
-            }
-        }
-        if !self.inner.pins.remove_now(data_id) {
-            return Ok(());
-        }
-        self.delete(data_id).await
-    }
-
-    async fn delete(&self, data_id: &str) -> io::Result<()> {
-        let response = self
-            .send(
-                "DELETE",
-                &self.blob_path(data_id),
-                "",
-                Vec::new(),
-                Vec::new(),
-            )
-            .await?;
-        match response.status() {
-            200 | 202 | 204 | 404 => {
-                response
-                    .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-                    .await;
-                Ok(())
-            }
-            _ => Err(answer_error("Delete Blob", response).await),
-        }
+        let delete = |id: String| async move { self.delete(&id).await };
+        self.inner.pins.remove(data_id, "blob", delete).await
     }
 
     /// The data ids under the prefix older than the sweep's grace period (a write of
@@ -513,11 +428,11 @@ impl AzureStorage {
         loop {
             let mut query = format!(
                 "restype=container&comp=list&prefix={}",
-                uri_encode_str(prefix, true)
+                uri_encoded(prefix, true)
             );
             if let Some(marker) = &marker {
                 query.push_str("&marker=");
-                query.push_str(&uri_encode_str(marker, true));
+                query.push_str(&uri_encoded(marker, true));
             }
             let mut response = self
                 .send(
@@ -615,85 +530,71 @@ fn blob_headers() -> Vec<(String, String)> {
     ]
 }
 
-/// Percent-encodes `text` for a request path or query.
-fn uri_encode_str(text: &str, encode_slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    uri_encode(text.as_bytes(), encode_slash, &mut out);
-    out
+/// A write past Put Blob's limit: the Put Block of block `index` is under way (its
+/// predecessors are staged), and Put Block List commits them all. `current` is `None`
+/// once a block failed.
+pub struct Blocks {
+    current: Option<crate::upstream::Upload>,
+    index: u64,
 }
 
-enum Mode {
-    /// A small object, sent whole at commit.
-    Held(Vec<u8>),
-    /// A larger one, whose Put Blob is under way.
-    Streamed(crate::upstream::Upload),
-    /// One past Put Blob's limit: the Put Block of block `index` is under way (its
-    /// predecessors are staged), and Put Block List commits them all.
-    Blocks {
-        current: crate::upstream::Upload,
-        index: u64,
-    },
-}
+/// An object being written upstream (see `gateway_upload`).
+pub type AzureUpload = GatewayUpload<AzureStorage>;
 
-/// An object being written upstream.
-pub struct AzureUpload {
-    storage: AzureStorage,
-    data_id: String,
-    size: u64,
-    written: u64,
-    /// `None` once committed or aborted.
-    mode: Option<Mode>,
-}
+impl UploadTarget for AzureStorage {
+    type Own = Blocks;
 
-impl AzureUpload {
-    pub async fn write(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        if self.written + buf.len() as u64 > self.size {
-            return (
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "more bytes than the object's size",
-                )),
-                buf,
-            );
-        }
-        let result = match self.mode.as_mut() {
-            Some(Mode::Held(held)) => {
-                held.extend_from_slice(&buf);
-                self.written += buf.len() as u64;
-                let mut buf = buf;
-                buf.clear();
-                return (Ok(()), buf);
-            }
-            Some(Mode::Streamed(upload)) => {
-                let (result, mut buf) = upload.write(buf).await;
-                if result.is_ok() {
-                    self.written += buf.len() as u64;
-                }
-                buf.clear();
-                return (result.map_err(upstream_io), buf);
-            }
-            Some(Mode::Blocks { .. }) => None,
-            None => Some(Err(io::Error::other("upload already ended"))),
-        };
-        if let Some(result) = result {
-            return (result, buf);
-        }
-        self.write_blocks(buf).await
+    const NOUN: &'static str = "blob";
+
+    async fn put_held(&self, data_id: &str, body: Vec<u8>) -> io::Result<()> {
+        let md5 = crate::checksum::base64_encode(&Md5::digest(&body));
+        let mut headers = blob_headers();
+        headers.push(("content-md5".to_string(), md5));
+        let path = self.blob_path(data_id);
+        let response = self.send("PUT", &path, "", headers, body).await?;
+        self.check_stored(response).await
+    }
+
+    async fn check_stored(&self, response: Response) -> io::Result<()> {
+        self.expect_created("Put Blob", response).await
+    }
+
+    async fn delete(&self, data_id: &str) -> io::Result<()> {
+        let response = self
+            .send(
+                "DELETE",
+                &self.blob_path(data_id),
+                "",
+                Vec::new(),
+                Vec::new(),
+            )
+            .await?;
+        expect_status(self, "Delete Blob", response, &[200, 202, 204, 404]).await
     }
 
     /// Writes `buf` through the blocks: what fits the current block goes to its Put
     /// Block; when a block is full and bytes remain, its answer is checked and the
     /// next block started.
-    async fn write_blocks(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    async fn write_own(
+        &self,
+        data_id: &str,
+        blocks: &mut Blocks,
+        written: &mut u64,
+        size: u64,
+        buf: Vec<u8>,
+    ) -> (io::Result<()>, Vec<u8>) {
         let mut buf = buf;
         let mut start = 0;
         // A buffer for the part of `buf` that falls in one block, when it straddles two.
         let mut piece = Vec::new();
         while start < buf.len() {
-            if let Err(error) = self.next_block_if_full().await {
+            if let Err(error) = self
+                .next_block_if_full(data_id, blocks, *written, size)
+                .await
+            {
                 return (Err(error), buf);
             }
-            let Some(Mode::Blocks { current, .. }) = self.mode.as_mut() else {
+            let Some(current) = blocks.current.as_mut() else {
                 return (Err(io::Error::other("upload already ended")), buf);
             };
             let fits = (current.remaining() as usize).min(buf.len() - start);
@@ -701,7 +602,7 @@ impl AzureUpload {
                 let (result, mut returned) = current.write(buf).await;
                 returned.clear();
                 if result.is_ok() {
-                    self.written += fits as u64;
+                    *written += fits as u64;
                 }
                 return (result.map_err(upstream_io), returned);
             }
@@ -712,118 +613,79 @@ impl AzureUpload {
             if let Err(error) = result {
                 return (Err(upstream_io(error)), buf);
             }
-            self.written += fits as u64;
+            *written += fits as u64;
             start += fits;
         }
         buf.clear();
         (Ok(()), buf)
     }
 
+    async fn commit_own(&self, data_id: &str, blocks: Blocks, _: u64) -> io::Result<()> {
+        let Blocks { current, index } = blocks;
+        let current = current.ok_or_else(|| io::Error::other("upload already ended"))?;
+        let response = current.finish().await.map_err(upstream_io)?;
+        self.expect_created("Put Block", response).await?;
+        let mut list = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
+        for i in 0..=index {
+            list.push_str("<Latest>");
+            list.push_str(&block_id(i));
+            list.push_str("</Latest>");
+        }
+        list.push_str("</BlockList>");
+        let body = list.into_bytes();
+        let md5 = crate::checksum::base64_encode(&Md5::digest(&body));
+        let headers = vec![
+            ("content-md5".to_string(), md5),
+            (
+                "x-ms-blob-content-type".to_string(),
+                "application/octet-stream".to_string(),
+            ),
+        ];
+        let response = self
+            .send(
+                "PUT",
+                &self.blob_path(data_id),
+                "comp=blocklist",
+                headers,
+                body,
+            )
+            .await?;
+        self.expect_created("Put Block List", response).await
+    }
+
+    /// Staged blocks that no Put Block List committed are no blob; the service
+    /// discards them on its own.
+    async fn abort_own(&self, _: &str, _: Blocks) {}
+}
+
+impl AzureStorage {
+    /// Checks a write's answer (201 Created) and drains it.
+    async fn expect_created(&self, what: &str, response: Response) -> io::Result<()> {
+        expect_status(self, what, response, &[201]).await
+    }
+
     /// When the current block has all its bytes and more follow, checks its Put
     /// Block's answer and starts the next block's.
-    async fn next_block_if_full(&mut self) -> io::Result<()> {
-        let full =
-            matches!(&self.mode, Some(Mode::Blocks { current, .. }) if current.remaining() == 0);
-        if !full || self.written >= self.size {
+    async fn next_block_if_full(
+        &self,
+        data_id: &str,
+        blocks: &mut Blocks,
+        written: u64,
+        size: u64,
+    ) -> io::Result<()> {
+        let full = matches!(&blocks.current, Some(current) if current.remaining() == 0);
+        if !full || written >= size {
             return Ok(());
         }
-        let Some(Mode::Blocks { current, index }) = self.mode.take() else {
+        let Some(current) = blocks.current.take() else {
             return Err(io::Error::other("upload already ended"));
         };
         let response = current.finish().await.map_err(upstream_io)?;
-        expect_created("Put Block", response).await?;
-        let length = (self.size - self.written).min(self.storage.settings().block_bytes);
-        let next = self
-            .storage
-            .start_block(&self.data_id, index + 1, length)
-            .await?;
-        self.mode = Some(Mode::Blocks {
-            current: next,
-            index: index + 1,
-        });
+        self.expect_created("Put Block", response).await?;
+        let length = (size - written).min(self.settings().block_bytes);
+        blocks.current = Some(self.start_block(data_id, blocks.index + 1, length).await?);
+        blocks.index += 1;
         Ok(())
-    }
-
-    pub fn len(&self) -> u64 {
-        self.written
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.written == 0
-    }
-
-    /// Ends the write and checks the upstream stored the blob.
-    pub async fn commit(mut self) -> io::Result<()> {
-        if self.written != self.size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "fewer bytes than the object's size",
-            ));
-        }
-        let path = self.storage.blob_path(&self.data_id);
-        match self.mode.take() {
-            Some(Mode::Held(body)) => {
-                let md5 = crate::checksum::base64_encode(&Md5::digest(&body));
-                let mut headers = blob_headers();
-                headers.push(("content-md5".to_string(), md5));
-                let response = self.storage.send("PUT", &path, "", headers, body).await?;
-                expect_created("Put Blob", response).await
-            }
-            Some(Mode::Streamed(upload)) => {
-                let response = upload.finish().await.map_err(upstream_io)?;
-                expect_created("Put Blob", response).await
-            }
-            Some(Mode::Blocks { current, index }) => {
-                let response = current.finish().await.map_err(upstream_io)?;
-                expect_created("Put Block", response).await?;
-                let mut list =
-                    String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
-                for i in 0..=index {
-                    list.push_str("<Latest>");
-                    list.push_str(&block_id(i));
-                    list.push_str("</Latest>");
-                }
-                list.push_str("</BlockList>");
-                let body = list.into_bytes();
-                let md5 = crate::checksum::base64_encode(&Md5::digest(&body));
-                let headers = vec![
-                    ("content-md5".to_string(), md5),
-                    (
-                        "x-ms-blob-content-type".to_string(),
-                        "application/octet-stream".to_string(),
-                    ),
-                ];
-                let response = self
-                    .storage
-                    .send("PUT", &path, "comp=blocklist", headers, body)
-                    .await?;
-                expect_created("Put Block List", response).await
-            }
-            None => Err(io::Error::other("upload already ended")),
-        }
-    }
-
-    /// Discards what was written: a streamed Put Blob that got all its bytes may have
-    /// stored the blob, which is then deleted. Staged blocks that no Put Block List
-    /// committed are no blob; the service discards them on its own.
-    pub async fn abort(mut self) {
-        if let Some(Mode::Streamed(upload)) = self.mode.take() {
-            if self.written == self.size {
-                if let Ok(response) = upload.finish().await {
-                    response
-                        .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-                        .await;
-                }
-                if let Err(error) = self.storage.delete(&self.data_id).await {
-                    log::warn!(
-                        "could not delete aborted upstream blob {}: {error}",
-                        self.data_id
-                    );
-                }
-            }
-            // Otherwise dropping the Put Blob short of its length closes the
-            // connection, and the upstream stores nothing.
-        }
     }
 }
 
@@ -844,14 +706,6 @@ impl RangedSource for AzureStorage {
 
     fn get_name(&self) -> &'static str {
         "Get Blob"
-    }
-
-    fn defer_delete(&self, data_id: String) {
-        self.inner
-            .deferred
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(data_id);
     }
 
     async fn answer_error(&self, what: &str, response: Response) -> io::Error {

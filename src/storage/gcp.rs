@@ -26,21 +26,24 @@
 //! anonymous access, as the fake-gcs-server emulator takes). The token is fetched from
 //! the account's token endpoint through the core's own client, kept in one cache that
 //! every core shares, renewed before it expires, and dropped once when the store
-//! answers 401 to it. Each core talks to the upstream through its own HTTP client.
+//! answers 401 to it. Each core talks to the upstream through its own HTTP client
+//! (`per_core`).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use md5::{Digest, Md5};
 
-use crate::auth::uri_encode;
+use crate::auth::uri_encoded;
 use crate::clock;
 use crate::limits;
 use crate::storage::data_id::{check_data_id, is_valid_data_id, IdSeed};
+use crate::storage::gateway_upload::{
+    announced_size, expect_status, GatewayUpload, Mode, UploadTarget,
+};
+use crate::storage::per_core::PerCore;
 use crate::storage::pins::Pins;
 use crate::storage::pool::Pool;
 use crate::storage::ranged::{range_header, upstream_io, RangedObject, RangedSource};
@@ -90,9 +93,6 @@ impl GcpSettings {
     }
 }
 
-/// Tells one backend instance's per-core clients from another's (tests make several).
-static INSTANCES: AtomicU64 = AtomicU64::new(0);
-
 /// Object bytes in a GCS bucket. Cloning is cheap; clones may live on any core.
 #[derive(Clone, Debug)]
 pub struct GcpStorage {
@@ -101,7 +101,6 @@ pub struct GcpStorage {
 
 #[derive(Debug)]
 struct Inner {
-    instance: u64,
     settings: GcpSettings,
     endpoint: Endpoint,
     /// `/storage/v1/b/{bucket}`, the bucket percent-encoded.
@@ -118,18 +117,8 @@ struct Inner {
     fetching: AtomicBool,
     seed: IdSeed,
     pins: Pins,
-    /// Deletions that waited for their last reader, done by the next `remove`.
-    deferred: Mutex<Vec<String>>,
     pool: Pool,
-}
-
-/// One core's way to the upstream.
-struct Core {
-    client: Client,
-}
-
-thread_local! {
-    static CORES: RefCell<HashMap<u64, Rc<Core>>> = RefCell::new(HashMap::new());
+    clients: PerCore<Client>,
 }
 
 fn auth_io(error: AuthError) -> io::Error {
@@ -182,9 +171,7 @@ fn json_u64(value: Option<&serde_json::Value>) -> Option<u64> {
 
 /// Percent-encodes one path segment or query value (a `/` becomes `%2F`).
 fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    uri_encode(text.as_bytes(), true, &mut out);
-    out
+    uri_encoded(text, true)
 }
 
 /// Clears the `fetching` flag when the fetch ends, however it ends.
@@ -219,7 +206,6 @@ impl GcpStorage {
         let tls = TlsConfig::new(settings.ca_file.as_deref())?;
         Ok(GcpStorage {
             inner: Arc::new(Inner {
-                instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
                 bucket_path: format!("/storage/v1/b/{bucket}"),
                 upload_path: format!("/upload/storage/v1/b/{bucket}/o"),
                 settings,
@@ -230,9 +216,9 @@ impl GcpStorage {
                 fetching: AtomicBool::new(false),
                 seed: IdSeed::from_urandom().map_err(|e| format!("cannot seed data ids: {e}"))?,
                 pins: Pins::default(),
-                deferred: Mutex::new(Vec::new()),
                 pool: Pool::start(limits::COPY_THREADS, limits::COPY_QUEUE_MAX)
                     .map_err(|e| format!("cannot start the copy pool: {e}"))?,
+                clients: PerCore::new(),
             }),
         })
     }
@@ -241,28 +227,16 @@ impl GcpStorage {
         &self.inner.settings
     }
 
-    fn core(&self) -> Rc<Core> {
-        CORES.with(|cores| {
-            cores
-                .borrow_mut()
-                .entry(self.inner.instance)
-                .or_insert_with(|| {
-                    Rc::new(Core {
-                        client: Client::new(
-                            self.inner.settings.client.clone(),
-                            self.inner.tls.clone(),
-                        ),
-                    })
-                })
-                .clone()
-        })
+    fn client(&self) -> Rc<Client> {
+        self.inner
+            .clients
+            .get(|| Client::new(self.inner.settings.client.clone(), self.inner.tls.clone()))
     }
 
     /// Drops this thread's client, whose connections belong to the runtime that is
     /// ending (`Storage::leave_runtime`); the next request here makes a new one.
     pub fn leave_runtime(&self) {
-        let core = CORES.with(|cores| cores.borrow_mut().remove(&self.inner.instance));
-        drop(core);
+        self.inner.clients.leave();
     }
 
     fn auth(&self) -> std::sync::MutexGuard<'_, GcsAuth> {
@@ -285,7 +259,7 @@ impl GcpStorage {
 
     /// The Authorization header for a request sent now, fetching a token first when
     /// one is due; `None` for anonymous credentials.
-    async fn authorization(&self, core: &Core) -> io::Result<Option<String>> {
+    async fn authorization(&self, client: &Client) -> io::Result<Option<String>> {
         let now = clock::now_unix();
         let token_request = {
             let auth = self.auth();
@@ -311,11 +285,7 @@ impl GcpStorage {
             .with_body(request.body.into_bytes());
         // Asking for a token twice has no effect beyond getting two.
         post.idempotent = true;
-        let mut response = core
-            .client
-            .send(endpoint, post)
-            .await
-            .map_err(upstream_io)?;
+        let mut response = client.send(endpoint, post).await.map_err(upstream_io)?;
         let status = response.status();
         let body = response
             .read_to_end(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
@@ -344,14 +314,14 @@ impl GcpStorage {
     /// A request for `path_and_query` (under the endpoint's base), authorized.
     async fn request(
         &self,
-        core: &Core,
+        client: &Client,
         method: &str,
         path_and_query: &str,
         headers: Vec<(String, String)>,
     ) -> io::Result<Request> {
         let mut request = Request::new(method, self.inner.endpoint.target(path_and_query));
         request.headers = headers;
-        if let Some(authorization) = self.authorization(core).await? {
+        if let Some(authorization) = self.authorization(client).await? {
             request
                 .headers
                 .push(("authorization".to_string(), authorization));
@@ -370,11 +340,11 @@ impl GcpStorage {
         body: Vec<u8>,
         idempotent: bool,
     ) -> io::Result<Response> {
-        let core = self.core();
+        let client = self.client();
         if self.inner.token_endpoint.is_some() {
             let response = self
                 .send_once(
-                    &core,
+                    &client,
                     method,
                     path_and_query,
                     headers.clone(),
@@ -390,14 +360,14 @@ impl GcpStorage {
                 .await;
             self.auth().invalidate();
         }
-        self.send_once(&core, method, path_and_query, headers, body, idempotent)
+        self.send_once(&client, method, path_and_query, headers, body, idempotent)
             .await
     }
 
     /// One authorized send, with no retry on 401.
     async fn send_once(
         &self,
-        core: &Core,
+        client: &Client,
         method: &str,
         path_and_query: &str,
         headers: Vec<(String, String)>,
@@ -405,11 +375,11 @@ impl GcpStorage {
         idempotent: bool,
     ) -> io::Result<Response> {
         let mut request = self
-            .request(core, method, path_and_query, headers)
+            .request(client, method, path_and_query, headers)
             .await?
             .with_body(body);
         request.idempotent |= idempotent;
-        core.client
+        client
             .send(&self.inner.endpoint, request)
             .await
             .map_err(upstream_io)
@@ -427,28 +397,17 @@ impl GcpStorage {
     /// is large, held and sent whole at commit when it is small.
     pub async fn create(&self, data_id: &str, size: Option<u64>) -> io::Result<GcpUpload> {
         check_data_id(data_id)?;
-        let Some(size) = size else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the gcp backend needs an object's size before its bytes",
-            ));
-        };
+        let size = announced_size(size, "gcp")?;
         let mode = if size <= limits::UPSTREAM_SMALL_PUT_BYTES_MAX {
             Mode::Held(Vec::with_capacity(size as usize))
         } else {
-            Mode::Chunked {
+            Mode::Own(Chunked {
                 session: self.start_resumable(data_id, size).await?,
                 chunk: Vec::with_capacity(limits::GCS_UPLOAD_CHUNK_BYTES),
                 sent: 0,
-            }
+            })
         };
-        Ok(GcpUpload {
-            storage: self.clone(),
-            data_id: data_id.to_string(),
-            size,
-            written: 0,
-            mode: Some(mode),
-        })
+        Ok(GatewayUpload::new(self.clone(), data_id, size, mode))
     }
 
     /// The target of a media upload of `data_id`, never over an existing object.
@@ -629,14 +588,7 @@ impl GcpStorage {
         range: Option<(u64, u64)>,
         size: Option<u64>,
     ) -> io::Result<GcpObject> {
-        check_data_id(data_id)?;
-        Ok(RangedObject::new(
-            self.clone(),
-            data_id,
-            range,
-            size,
-            self.inner.pins.pin(data_id),
-        ))
+        RangedObject::open(self.clone(), &self.inner.pins, data_id, range, size)
     }
 
     /// An object's metadata resource; NotFound when there is none.
@@ -731,43 +683,8 @@ impl GcpStorage {
     /// stream it, the deletion is the last one's to do.
     pub async fn remove(&self, data_id: &str) -> io::Result<()> {
         check_data_id(data_id)?;
-        let deferred = std::mem::take(
-            &mut *self
-                .inner
-                .deferred
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for waited in deferred {
-            if let Err(error) = self.delete(&waited).await {
-                log::warn!("could not delete released upstream object {waited}: {error}");
-            }
-        }
-        if !self.inner.pins.remove_now(data_id) {
-            return Ok(());
-        }
-        self.delete(data_id).await
-    }
-
-    async fn delete(&self, data_id: &str) -> io::Result<()> {
-        let response = self
-            .send(
-                "DELETE",
-                &self.object_path(data_id),
-                Vec::new(),
-                Vec::new(),
-                false,
-            )
-            .await?;
-        match response.status() {
-            200 | 204 | 404 => {
-                response
-                    .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-                    .await;
-                Ok(())
-            }
-            _ => Err(answer_error("DELETE", response).await),
-        }
+        let delete = |id: String| async move { self.delete(&id).await };
+        self.inner.pins.remove(data_id, "object", delete).await
     }
 
     /// The data ids under the prefix older than the sweep's grace period. Names under
@@ -897,156 +814,134 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-enum Mode {
-    /// A small object, sent whole at commit.
-    Held(Vec<u8>),
-    /// A large one, in a resumable upload: the chunk being filled, and the bytes
-    /// already sent.
-    Chunked {
-        session: String,
-        chunk: Vec<u8>,
-        sent: u64,
-    },
+/// A write in a resumable upload: the chunk being filled, and the bytes already sent.
+pub struct Chunked {
+    session: String,
+    chunk: Vec<u8>,
+    sent: u64,
 }
 
-/// An object being written upstream.
-pub struct GcpUpload {
-    storage: GcpStorage,
-    data_id: String,
-    size: u64,
-    written: u64,
-    /// `None` once committed or aborted.
-    mode: Option<Mode>,
-}
+/// An object being written upstream (see `gateway_upload`).
+pub type GcpUpload = GatewayUpload<GcpStorage>;
 
-impl GcpUpload {
-    pub async fn write(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        if self.written + buf.len() as u64 > self.size {
-            return (
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "more bytes than the object's size",
-                )),
-                buf,
-            );
-        }
-        self.written += buf.len() as u64;
-        match self.mode.as_mut() {
-            Some(Mode::Held(held)) => {
-                held.extend_from_slice(&buf);
-                let mut buf = buf;
-                buf.clear();
-                (Ok(()), buf)
-            }
-            Some(Mode::Chunked {
-                session,
-                chunk,
-                sent,
-            }) => {
-                let mut rest = &buf[..];
-                while !rest.is_empty() {
-                    let room = limits::GCS_UPLOAD_CHUNK_BYTES - chunk.len();
-                    let take = room.min(rest.len());
-                    chunk.extend_from_slice(&rest[..take]);
-                    rest = &rest[take..];
-                    // A full chunk that is not the object's last goes now; the last
-                    // one goes at commit, with the total.
-                    if chunk.len() == limits::GCS_UPLOAD_CHUNK_BYTES
-                        && *sent + (chunk.len() as u64) < self.size
-                    {
-                        let full = std::mem::replace(
-                            chunk,
-                            Vec::with_capacity(limits::GCS_UPLOAD_CHUNK_BYTES),
-                        );
-                        let length = full.len() as u64;
-                        match self.storage.put_chunk(session, *sent, full, None).await {
-                            Ok(response) => {
-                                response
-                                    .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-                                    .await
-                            }
-                            Err(error) => {
-                                let mut buf = buf;
-                                buf.clear();
-                                return (Err(error), buf);
-                            }
-                        }
-                        *sent += length;
-                    }
-                }
-                let mut buf = buf;
-                buf.clear();
-                (Ok(()), buf)
-            }
-            None => (Err(io::Error::other("upload already ended")), buf),
-        }
+impl UploadTarget for GcpStorage {
+    type Own = Chunked;
+
+    const NOUN: &'static str = "object";
+
+    async fn put_held(&self, data_id: &str, body: Vec<u8>) -> io::Result<()> {
+        self.put_whole(data_id, body).await
     }
 
-    pub fn len(&self) -> u64 {
-        self.written
+    /// No write here is one streamed request (see the module's notes): no such
+    /// answer comes.
+    async fn check_stored(&self, response: Response) -> io::Result<()> {
+        response.discard(0).await;
+        Err(io::Error::other(
+            "the gcp backend streams no upload in one request",
+        ))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.written == 0
+    async fn delete(&self, data_id: &str) -> io::Result<()> {
+        let response = self
+            .send(
+                "DELETE",
+                &self.object_path(data_id),
+                Vec::new(),
+                Vec::new(),
+                false,
+            )
+            .await?;
+        expect_status(self, "DELETE", response, &[200, 204, 404]).await
     }
 
-    /// Ends the upload and checks the upstream stored the object, of its size.
-    pub async fn commit(mut self) -> io::Result<()> {
-        if self.written != self.size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "fewer bytes than the object's size",
-            ));
-        }
-        match self.mode.take() {
-            Some(Mode::Held(body)) => self.storage.put_whole(&self.data_id, body).await,
-            Some(Mode::Chunked {
-                session,
-                chunk,
-                sent,
-            }) => {
-                let mut response = self
-                    .storage
-                    .put_chunk(&session, sent, chunk, Some(self.size))
-                    .await?;
-                let stored = json_body(
-                    "upload",
-                    &mut response,
-                    limits::UPSTREAM_ERROR_BODY_BYTES_MAX,
-                )
-                .await?;
-                match json_u64(stored.get("size")) {
-                    Some(size) if size != self.size => {
-                        let _ = self.storage.delete(&self.data_id).await;
-                        Err(io::Error::other(format!(
-                            "upstream stored {size} bytes of {}",
-                            self.size
-                        )))
-                    }
-                    _ => Ok(()),
-                }
-            }
-            None => Err(io::Error::other("upload already ended")),
-        }
-    }
-
-    /// Discards what was written: a resumable upload is cancelled (nothing was
-    /// stored, since its last chunk was never sent).
-    pub async fn abort(mut self) {
-        if let Some(Mode::Chunked { session, .. }) = self.mode.take() {
-            match self
-                .storage
-                .send("DELETE", &session, Vec::new(), Vec::new(), false)
-                .await
+    /// Adds `buf` to the chunk, sending each full one that is not the object's last.
+    async fn write_own(
+        &self,
+        _: &str,
+        chunked: &mut Chunked,
+        written: &mut u64,
+        size: u64,
+        buf: Vec<u8>,
+    ) -> (io::Result<()>, Vec<u8>) {
+        *written += buf.len() as u64;
+        let Chunked {
+            session,
+            chunk,
+            sent,
+        } = chunked;
+        let mut rest = &buf[..];
+        while !rest.is_empty() {
+            let room = limits::GCS_UPLOAD_CHUNK_BYTES - chunk.len();
+            let take = room.min(rest.len());
+            chunk.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            // A full chunk that is not the object's last goes now; the last one goes
+            // at commit, with the total.
+            if chunk.len() == limits::GCS_UPLOAD_CHUNK_BYTES && *sent + (chunk.len() as u64) < size
             {
-                Ok(response) => {
-                    response
-                        .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
-                        .await
+                let full =
+                    std::mem::replace(chunk, Vec::with_capacity(limits::GCS_UPLOAD_CHUNK_BYTES));
+                let length = full.len() as u64;
+                match self.put_chunk(session, *sent, full, None).await {
+                    Ok(response) => {
+                        response
+                            .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
+                            .await
+                    }
+                    Err(error) => {
+                        let mut buf = buf;
+                        buf.clear();
+                        return (Err(error), buf);
+                    }
                 }
-                Err(error) => {
-                    log::debug!("could not cancel the upload of {}: {error}", self.data_id)
-                }
+                *sent += length;
+            }
+        }
+        let mut buf = buf;
+        buf.clear();
+        (Ok(()), buf)
+    }
+
+    /// Sends the last chunk with the total, and checks the object has its size.
+    async fn commit_own(&self, data_id: &str, chunked: Chunked, size: u64) -> io::Result<()> {
+        let Chunked {
+            session,
+            chunk,
+            sent,
+        } = chunked;
+        let mut response = self.put_chunk(&session, sent, chunk, Some(size)).await?;
+        let stored = json_body(
+            "upload",
+            &mut response,
+            limits::UPSTREAM_ERROR_BODY_BYTES_MAX,
+        )
+        .await?;
+        match json_u64(stored.get("size")) {
+            Some(stored) if stored != size => {
+                let _ = self.delete(data_id).await;
+                Err(io::Error::other(format!(
+                    "upstream stored {stored} bytes of {size}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Cancels the resumable upload (nothing was stored, since its last chunk was
+    /// never sent).
+    async fn abort_own(&self, data_id: &str, chunked: Chunked) {
+        match self
+            .send("DELETE", &chunked.session, Vec::new(), Vec::new(), false)
+            .await
+        {
+            Ok(response) => {
+                response
+                    .discard(limits::UPSTREAM_ERROR_BODY_BYTES_MAX)
+                    .await
+            }
+            Err(error) => {
+                log::debug!("could not cancel the upload of {data_id}: {error}")
             }
         }
     }
@@ -1073,14 +968,6 @@ impl RangedSource for GcpStorage {
 
     fn get_name(&self) -> &'static str {
         "GET"
-    }
-
-    fn defer_delete(&self, data_id: String) {
-        self.inner
-            .deferred
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(data_id);
     }
 
     async fn answer_error(&self, what: &str, response: Response) -> io::Error {

@@ -2,14 +2,16 @@
 //! read continues the answer the previous one started when it asks for the next byte,
 //! and starts a new GET where it asks otherwise, never past the reader's range. The
 //! object is pinned while it is open (`pins`): a removal that comes meanwhile is left
-//! to the backend to do once this reader lets go (a drop cannot await a DELETE).
+//! in the pins for the backend's next removal to do once this reader lets go (a drop
+//! cannot await a DELETE).
 //! Each gateway says how to ask for a range (`RangedSource`); the rest is here once.
 
 use std::cell::{Cell, RefCell};
 use std::io;
 
 use crate::limits;
-use crate::storage::pins::PinGuard;
+use crate::storage::data_id::check_data_id;
+use crate::storage::pins::{PinGuard, Pins};
 use crate::upstream::{Response, UpstreamError};
 
 /// What a gateway backend gives its readers. Its futures are not `Send`, as no monoio
@@ -24,10 +26,6 @@ pub trait RangedSource {
 
     /// What the upstream calls a GET, for error messages (`Get Blob`, say).
     fn get_name(&self) -> &'static str;
-
-    /// Notes a removal that waited for the last reader of `data_id`, for the backend's
-    /// next removal to do.
-    fn defer_delete(&self, data_id: String);
 
     /// An error answer as the storage layer reports it (404 is NotFound).
     async fn answer_error(&self, what: &str, response: Response) -> io::Error;
@@ -56,22 +54,24 @@ pub struct RangedObject<S: RangedSource> {
 
 impl<S: RangedSource> RangedObject<S> {
     /// A reader of bytes `offset..offset + length` of `data_id` (anywhere when `range`
-    /// is `None`), holding `pin`; `size` when the caller knows it.
-    pub(super) fn new(
+    /// is `None`), pinned in `pins` now and fetched by the first read; `size` when the
+    /// caller knows it.
+    pub(super) fn open(
         source: S,
+        pins: &Pins,
         data_id: &str,
         range: Option<(u64, u64)>,
         size: Option<u64>,
-        pin: PinGuard,
-    ) -> RangedObject<S> {
-        RangedObject {
+    ) -> io::Result<RangedObject<S>> {
+        check_data_id(data_id)?;
+        Ok(RangedObject {
             source,
             data_id: data_id.to_string(),
             range_end: range.map(|(offset, length)| offset + length),
             size: Cell::new(size),
             answer: RefCell::new(None),
-            pin: Some(pin),
-        }
+            pin: Some(pins.pin(data_id)),
+        })
     }
 
     /// The size, when known (0 before a read has learnt it).
@@ -144,10 +144,9 @@ impl<S: RangedSource> RangedObject<S> {
 
 impl<S: RangedSource> Drop for RangedObject<S> {
     fn drop(&mut self) {
-        if self.pin.take().is_some_and(PinGuard::release) {
-            // Until the backend's next removal, or after a crash, the object is an
-            // orphan the sweep would also find.
-            self.source.defer_delete(std::mem::take(&mut self.data_id));
+        // A removal that waited for this reader is left to the backend's next one.
+        if let Some(pin) = self.pin.take() {
+            pin.release_deferring();
         }
     }
 }
