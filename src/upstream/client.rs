@@ -63,7 +63,8 @@ pub struct Counters {
     pub connections_opened: Cell<u64>,
     /// Requests sent on a connection taken from the pool.
     pub connections_reused: Cell<u64>,
-    /// Pooled connections found closed by the server when a request was sent on them.
+    /// Pooled connections found closed by the server: before a request (dropped unused)
+    /// or when one was sent on them.
     pub connections_stale: Cell<u64>,
 }
 
@@ -97,16 +98,20 @@ impl Shared {
     }
 
     /// A connection to `endpoint` and whether it came from the pool: a pooled one
-    /// unless `fresh`, else a new one.
+    /// unless `fresh` (one its server closed while it was idle is dropped unused),
+    /// else a new one.
     pub(crate) async fn connection(
         &self,
         endpoint: &Endpoint,
         fresh: bool,
     ) -> Result<(Connection, bool), UpstreamError> {
         if !fresh {
-            if let Some(connection) = self.pool.take(endpoint.origin(), Instant::now()) {
-                bump(&self.counters.connections_reused);
-                return Ok((connection, true));
+            while let Some(connection) = self.pool.take(endpoint.origin(), Instant::now()) {
+                if connection.still_open() {
+                    bump(&self.counters.connections_reused);
+                    return Ok((connection, true));
+                }
+                bump(&self.counters.connections_stale);
             }
         }
         let connection =

@@ -8,10 +8,13 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use monoio::io::Canceller;
 use monoio::net::TcpStream;
+use nix::errno::Errno;
+use nix::sys::socket::{recv, MsgFlags};
 
 use crate::http::{read_with_timeout, Chunked, ReadEnd, Transport};
 use crate::limits;
@@ -184,6 +187,8 @@ pub(crate) fn parse_head(bytes: &[u8]) -> Result<Option<(ResponseHead, usize)>, 
 /// A connection to one upstream server.
 pub(crate) struct Connection {
     transport: Transport,
+    /// The TCP socket under `transport`, open as long as it is.
+    fd: RawFd,
     /// Bytes received and not consumed yet are `buf[start..]`.
     buf: Vec<u8>,
     start: usize,
@@ -235,6 +240,7 @@ impl Connection {
         })?;
         // Heads and bodies go out in separate writes: no Nagle delay between them.
         let _ = tcp.set_nodelay(true);
+        let fd = tcp.as_raw_fd();
         let transport = match endpoint.scheme() {
             Scheme::Http => Transport::Plain(tcp),
             Scheme::Https => {
@@ -258,6 +264,7 @@ impl Connection {
         };
         Ok(Connection {
             transport,
+            fd,
             buf: Vec::with_capacity(limits::UPSTREAM_READ_BUFFER_BYTES),
             start: 0,
             server_idle: None,
@@ -271,6 +278,20 @@ impl Connection {
 
     pub(crate) fn set_server_idle(&mut self, idle: Option<Duration>) {
         self.server_idle = idle;
+    }
+
+    /// Whether an idle connection may carry another request: its server has neither
+    /// closed it (a restart, its idle timeout) nor sent anything no request asked for.
+    /// A non-blocking peek at the socket, so that a request is never begun on a
+    /// connection known to be dead: a streamed body could not be sent again.
+    pub(crate) fn still_open(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let peeked = recv(
+            self.fd,
+            &mut byte,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        );
+        matches!(peeked, Err(Errno::EAGAIN)) && self.buffered() == 0
     }
 
     /// Bytes received beyond what was consumed (after an answer: bytes the server sent

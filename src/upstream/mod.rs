@@ -14,7 +14,8 @@
 //! - `connection.rs`: one plain or TLS connection (`tls.rs`, over the daemon's own
 //!   rustls adapter in `crate::http`): connect, write, response heads, body framing.
 //! - `pool.rs`: the core's idle keep-alive connections per origin, each dropped before
-//!   the pool's idle limit or the server's advertised `Keep-Alive: timeout`.
+//!   the pool's idle limit or the server's advertised `Keep-Alive: timeout`; one its
+//!   server closed while it was idle (a restart) is found by a peek and never used.
 //! - [`UpstreamError`] (`error.rs`): typed failures naming the endpoint; an HTTP
 //!   status is never one.
 //!

@@ -623,21 +623,74 @@ fn body_until_close_is_read_and_not_pooled() {
 
 // ---- stale connections ----------------------------------------------------------
 
-/// Answers the first request of connection 0 with keep-alive, then closes it as a
-/// server closes an idle connection; every later connection is served normally.
+/// Serves every request of connections after the first with `"{length} bytes"`.
+fn count_bytes(mut peer: Peer) {
+    while let Some(request) = peer.request() {
+        let reply = format!("{} bytes", request.body.len());
+        peer.send(&ok(&reply));
+    }
+}
+
+/// Answers the first request of connection 0 with keep-alive, then closes it unanswered
+/// once the next request has begun to arrive: a server whose idle timeout ran out as
+/// that request was on its way, after the client found the idle connection open.
+/// Every later connection is served normally.
 fn closes_idle_server() -> Server {
     Server::start(|mut peer| {
         if peer.connection == 0 {
             if peer.request().is_some() {
                 peer.send(&ok("first"));
+                peer.receive();
             }
             return;
         }
-        while let Some(request) = peer.request() {
-            let reply = format!("{} bytes", request.body.len());
-            peer.send(&ok(&reply));
-        }
+        count_bytes(peer);
     })
+}
+
+/// Streams a PUT of `length` pattern bytes in 64 KiB pieces, which must succeed with
+/// the answer of `count_bytes`.
+async fn stream_a_put(client: &Client, endpoint: &Endpoint, length: usize) {
+    let mut upload = client
+        .upload(endpoint, Request::new("PUT", "/b/k"), length as u64)
+        .await
+        .unwrap();
+    for piece in pattern(length).chunks(64 * 1024) {
+        let (result, _) = upload.write(piece.to_vec()).await;
+        result.unwrap();
+    }
+    let mut response = upload.finish().await.unwrap();
+    assert_eq!(body_of(&mut response).await, format!("{length} bytes"));
+}
+
+#[test]
+fn an_idle_connection_its_server_closed_is_not_used() {
+    run(|| async {
+        let (closed, on_close) = std::sync::mpsc::channel();
+        let closed = Mutex::new(closed);
+        let server = Server::start(move |mut peer| {
+            if peer.connection != 0 {
+                return count_bytes(peer);
+            }
+            if peer.request().is_some() {
+                peer.send(&ok("first"));
+            }
+            // Closed while idle, as a restarted server closes its connections.
+            drop(peer);
+            let _ = closed.lock().unwrap().send(());
+        });
+        let client = client(config());
+        let endpoint = server.endpoint();
+        let mut first = get(&client, &endpoint, "/first").await;
+        assert_eq!(body_of(&mut first).await, "first");
+        assert_eq!(client.idle_connections(&endpoint), 1);
+        on_close.recv().unwrap();
+        // A streamed body, which could not be sent again, goes on a new connection.
+        let length = 1024 * 1024;
+        stream_a_put(&client, &endpoint, length).await;
+        // requests, retries, opened, reused, stale
+        assert_eq!(counters(&client), [2, 0, 2, 0, 1]);
+    });
 }
 
 #[test]
@@ -657,7 +710,7 @@ fn stale_connection_is_replayed_for_a_buffered_body() {
         // requests, retries, opened, reused, stale
         assert_eq!(counters(&client), [2, 1, 2, 1, 1]);
         let received = server.received();
-        assert_eq!(received.len(), 2, "connection 0 never read the POST");
+        assert_eq!(received.len(), 2, "connection 0 never answered the POST");
         assert_eq!(
             (received[1].connection, received[1].method.as_str()),
             (1, "POST")
@@ -705,16 +758,7 @@ fn stale_connection_is_not_replayed_for_a_streamed_body() {
         assert_eq!(server.received().len(), 1);
 
         // The caller acts on it: streams the body again, on a fresh connection.
-        let mut upload = client
-            .upload(&endpoint, Request::new("PUT", "/b/k"), length as u64)
-            .await
-            .unwrap();
-        for piece in pattern(length).chunks(64 * 1024) {
-            let (result, _) = upload.write(piece.to_vec()).await;
-            result.unwrap();
-        }
-        let mut response = upload.finish().await.unwrap();
-        assert_eq!(body_of(&mut response).await, format!("{length} bytes"));
+        stream_a_put(&client, &endpoint, length).await;
         assert_eq!(server.accepted(), 2);
         assert!(server.received()[1].body == pattern(length));
     });
