@@ -129,17 +129,21 @@ def wait_for_sweep(daemon, offset):
 
 
 def orphans(data_dir):
-    """Data files that no row names and no reclaim entry holds. Counted after the sweep
-    of a restart right after a kill, with no writer running: any is an orphan the
-    recovery missed."""
+    """Stored objects (files, and small objects in the database) that no row names and
+    no reclaim entry holds. Counted after the sweep of a restart right after a kill,
+    with no writer running: any is an orphan the recovery missed."""
     db = sqlite3.connect(f"file:{os.path.join(data_dir, 'metadata.db')}?mode=ro", uri=True)
     tables = ["objects", "object_parts", "multipart_parts"]
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'reclaim'").fetchone():
         tables.append("reclaim")
     referenced = {row[0] for row in db.execute(" UNION ".join(f"SELECT data_id FROM {t}" for t in tables))}
+    # Small objects live in the database as chunk rows: sealed or not, each is stored data.
+    inline = set()
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'blob_chunks'").fetchone():
+        inline = {row[0] for row in db.execute("SELECT data_id FROM blob_chunks")}
     db.close()
     files = {f for _, _, names in os.walk(os.path.join(data_dir, "objects")) for f in names}
-    return len(files - referenced)
+    return len((files | inline) - referenced)
 
 
 def main():
