@@ -191,6 +191,9 @@ pub(crate) const UPSTREAM_READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Bytes of an error answer the client reads and discards before a retry, to keep its
 /// connection; a longer one closes the connection instead.
 pub(crate) const UPSTREAM_DRAIN_BYTES_MAX: usize = 64 * 1024;
+/// Prepared statements each metadata connection keeps: more than the SQL it runs, so
+/// no statement is parsed twice (rusqlite's default keeps 16).
+pub(crate) const META_STATEMENT_CACHE: usize = 128;
 /// Objects up to this size are kept by the local backend in the metadata database
 /// (`Storage::new_data_id_for`): their bytes commit with their row.
 pub(crate) const INLINE_OBJECT_BYTES_MAX: u64 = 32 * 1024;

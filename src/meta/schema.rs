@@ -3,6 +3,7 @@
 
 use rusqlite::Connection;
 
+use crate::limits;
 use crate::meta::MetaError;
 
 const MIGRATIONS: &[&str] = &[
@@ -139,6 +140,7 @@ pub(super) fn open(path: &std::path::Path) -> Result<Connection, MetaError> {
     conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(limits::META_STATEMENT_CACHE);
     migrate(&conn)?;
     Ok(conn)
 }
@@ -151,6 +153,7 @@ pub(super) fn open_reader(path: &std::path::Path) -> Result<Connection, MetaErro
     )?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.pragma_update(None, "cache_size", -65536)?;
+    conn.set_prepared_statement_cache_capacity(limits::META_STATEMENT_CACHE);
     Ok(conn)
 }
 

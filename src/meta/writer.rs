@@ -85,18 +85,18 @@ fn commit(
     let sync = Durability::for_batch(&writes);
     let touched = Touched::of(&writes, generations);
     if sync != Durability::Full {
-        let _ = conn.execute_batch(sync.pragma());
+        let _ = fixed(conn, sync.pragma());
     }
     let mut batch = Batch::default();
     batch.deferred.reserve(writes.len());
     #[cfg(feature = "fault-injection")]
     let begun = crate::fault::sqlite(crate::fault::Step::Begin)
-        .and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
+        .and_then(|()| fixed(conn, "BEGIN IMMEDIATE"));
     #[cfg(not(feature = "fault-injection"))]
-    let begun = conn.execute_batch("BEGIN IMMEDIATE");
+    let begun = fixed(conn, "BEGIN IMMEDIATE");
     if let Err(error) = begun {
         if sync != Durability::Full {
-            let _ = conn.execute_batch(Durability::Full.pragma());
+            let _ = fixed(conn, Durability::Full.pragma());
         }
         let error = MetaError::from(error);
         for write in writes {
@@ -116,7 +116,7 @@ fn commit(
             #[cfg(feature = "fault-injection")]
             let committed = crate::fault::commit(conn);
             #[cfg(not(feature = "fault-injection"))]
-            let committed = conn.execute_batch("COMMIT");
+            let committed = fixed(conn, "COMMIT");
             // Either outcome of a batch that only forgets reclaim rows or writes unsealed
             // chunks is harmless (rows left behind make startup remove gone files again;
             // chunks that come back unsealed are orphans the sweep removes): no need to
@@ -130,7 +130,7 @@ fn commit(
         }
     };
     if sync != Durability::Full {
-        let _ = conn.execute_batch(Durability::Full.pragma());
+        let _ = fixed(conn, Durability::Full.pragma());
     }
     if outcome.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
@@ -211,6 +211,12 @@ impl Touched {
             generations.touch_buckets();
         }
     }
+}
+
+/// Runs one of the writer's fixed statements, prepared once (parsing them anew for
+/// every write was a fifth of a small PUT's instructions).
+fn fixed(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.raw_execute().map(drop)
 }
 
 /// How much of the disk sync a batch's commit needs.
@@ -307,7 +313,7 @@ fn settle_releasing<T: 'static>(
     });
     match recorded {
         Ok((value, ids)) => {
-            let _ = conn.execute_batch("RELEASE request");
+            let _ = fixed(conn, "RELEASE request");
             batch.released.extend(ids);
             batch
                 .deferred
@@ -356,7 +362,7 @@ fn batch_lane(writes: &[Write]) -> crate::fault::Lane {
 
 /// Runs one write inside its savepoint.
 fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
-    if let Err(error) = conn.execute_batch("SAVEPOINT request") {
+    if let Err(error) = fixed(conn, "SAVEPOINT request") {
         write.fail(error.into());
         return;
     }
