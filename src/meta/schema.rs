@@ -138,7 +138,7 @@ pub(super) fn open(path: &std::path::Path) -> Result<Connection, MetaError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
-    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "cache_size", -limits::META_WRITER_CACHE_KIB)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(limits::META_STATEMENT_CACHE);
     migrate(&conn)?;
@@ -152,7 +152,7 @@ pub(super) fn open_reader(path: &std::path::Path) -> Result<Connection, MetaErro
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
-    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "cache_size", -limits::META_READER_CACHE_KIB)?;
     conn.set_prepared_statement_cache_capacity(limits::META_STATEMENT_CACHE);
     Ok(conn)
 }
