@@ -84,7 +84,7 @@ pub fn start(
             .map_err(spawn_error)?,
     );
     for index in 0..limits::META_READERS {
-        let conn = schema::open_reader(db_path)?;
+        let conn = schema::open_reader(db_path, limits::META_READER_CACHE_KIB)?;
         let rx = read_rx.clone();
         handles.push(
             std::thread::Builder::new()
@@ -96,7 +96,7 @@ pub fn start(
     let blobs = if blobs {
         let (blob_reads, blob_read_rx) = flume::bounded(limits::META_QUEUE_DEPTH_MAX);
         for index in 0..limits::BLOB_READERS {
-            let conn = schema::open_reader(db_path)?;
+            let conn = schema::open_reader(db_path, limits::BLOB_READER_CACHE_KIB)?;
             let rx = blob_read_rx.clone();
             handles.push(
                 std::thread::Builder::new()

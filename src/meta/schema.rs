@@ -146,13 +146,13 @@ pub(super) fn open(path: &std::path::Path) -> Result<Connection, MetaError> {
 }
 
 /// Opens a read-only connection for a reader thread (after `open` has migrated).
-pub(super) fn open_reader(path: &std::path::Path) -> Result<Connection, MetaError> {
+pub(super) fn open_reader(path: &std::path::Path, cache_kib: i64) -> Result<Connection, MetaError> {
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
-    conn.pragma_update(None, "cache_size", -limits::META_READER_CACHE_KIB)?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.set_prepared_statement_cache_capacity(limits::META_STATEMENT_CACHE);
     Ok(conn)
 }
