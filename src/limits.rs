@@ -30,6 +30,12 @@ pub(crate) const LINGER_MILLIS: u64 = 1000;
 
 /// Size of the per-connection read buffer.
 pub(crate) const READ_BUFFER_BYTES: usize = 256 * 1024;
+/// How long a keep-alive connection keeps its read buffer while waiting for the next
+/// head; past it the buffer is freed and the wait goes on with `IDLE_PROBE_BYTES`, so
+/// an idle connection costs almost no memory.
+pub(crate) const IDLE_BUFFER_HOLD_MILLIS: u64 = 200;
+/// The read an idle connection waits on: room for the first bytes of the next head.
+pub(crate) const IDLE_PROBE_BYTES: usize = 64;
 /// Size of the buffer a GET streams file data through.
 pub(crate) const SEND_BUFFER_BYTES: usize = 512 * 1024;
 

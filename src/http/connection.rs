@@ -45,7 +45,8 @@ impl Connection {
     pub(super) fn new(stream: Transport) -> Connection {
         Connection {
             stream,
-            buf: Vec::with_capacity(limits::READ_BUFFER_BYTES),
+            // Reserved by the first read; freed again whenever the connection idles.
+            buf: Vec::new(),
             start: 0,
             written: 0,
         }
@@ -120,12 +121,7 @@ impl Connection {
                 }
             }
             let filled = match deadline {
-                None => {
-                    let (ticket, handle) = idle.enter();
-                    let idle_time = Duration::from_secs(limits::IDLE_TIMEOUT_SECS);
-                    self.fill_with(idle_time, handle, move || ticket.cancel())
-                        .await
-                }
+                None => self.wait_idle(idle).await,
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
@@ -146,6 +142,43 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Waits, idle, for the first bytes of the next head, for at most
+    /// `IDLE_TIMEOUT_SECS`. The read buffer is kept for `IDLE_BUFFER_HOLD_MILLIS` (the
+    /// next request of a busy keep-alive client comes sooner); then it is freed and
+    /// the wait goes on in a read of `IDLE_PROBE_BYTES`, so an idle connection holds
+    /// no buffer of request size. Its place among the idle (oldest reaped first) stays.
+    async fn wait_idle(&mut self, idle: &IdleSet) -> Result<usize, ReadEnd> {
+        let began = Instant::now();
+        let idle_time = Duration::from_secs(limits::IDLE_TIMEOUT_SECS);
+        let hold = Duration::from_millis(limits::IDLE_BUFFER_HOLD_MILLIS).min(idle_time);
+        let (ticket, handle) = idle.enter(None);
+        let id = ticket.id();
+        let reaped = std::cell::Cell::new(false);
+        let first = self
+            .fill_with(hold, handle, || reaped.set(!ticket.cancel()))
+            .await;
+        match first {
+            Err(ReadEnd::TimedOut) if !reaped.get() && hold < idle_time => {}
+            Err(ReadEnd::TimedOut) if reaped.get() => {
+                return Err(ReadEnd::Failed(std::io::Error::other("reaped while idle")))
+            }
+            other => return other,
+        }
+        debug_assert_eq!(
+            self.buffered(),
+            0,
+            "an idle wait begins with nothing buffered"
+        );
+        self.buf = Vec::with_capacity(limits::IDLE_PROBE_BYTES);
+        self.start = 0;
+        let left = idle_time.saturating_sub(began.elapsed());
+        let (ticket, handle) = idle.enter(Some(id));
+        self.fill_with(left, handle, move || {
+            ticket.cancel();
+        })
+        .await
     }
 
     /// Appends up to `max` decoded body bytes to `out`; Ok(0) when the body is complete.

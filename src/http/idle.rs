@@ -23,9 +23,14 @@ pub(super) struct IdleTicket<'a> {
 impl IdleSet {
     /// Enters a connection about to wait for its next head: its read takes the handle,
     /// which reaping the connection cancels.
-    pub(super) fn enter(&self) -> (IdleTicket<'_>, CancelHandle) {
-        let id = self.next.get();
-        self.next.set(id + 1);
+    /// `again`: the place of a ticket this connection held a moment ago (its wait
+    /// goes on), so that it stays as old as it is.
+    pub(super) fn enter(&self, again: Option<u64>) -> (IdleTicket<'_>, CancelHandle) {
+        let id = again.unwrap_or_else(|| {
+            let id = self.next.get();
+            self.next.set(id + 1);
+            id
+        });
         let canceller = Canceller::new();
         let handle = canceller.handle();
         self.waiting.borrow_mut().insert(id, canceller);
@@ -46,10 +51,21 @@ impl IdleSet {
 }
 
 impl IdleTicket<'_> {
-    /// Cancels this connection's wait (its timeout came), unless it was reaped already.
-    pub(super) fn cancel(self) {
-        if let Some(canceller) = self.set.waiting.borrow_mut().remove(&self.id) {
-            canceller.cancel();
+    /// This ticket's place in the set.
+    pub(super) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Cancels this connection's wait (its timeout came), unless it was reaped already;
+    /// false when it was.
+    pub(super) fn cancel(self) -> bool {
+        let waiting = self.set.waiting.borrow_mut().remove(&self.id);
+        match waiting {
+            Some(canceller) => {
+                canceller.cancel();
+                true
+            }
+            None => false,
         }
     }
 }

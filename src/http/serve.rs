@@ -135,7 +135,9 @@ pub(crate) async fn serve<S: Service>(service: &S, stream: Transport) {
         match conn.read_head(service.idle()).await {
             Ok(Some(head)) => {
                 let _in_flight = service.in_flight();
-                let keep = exchange(service, &mut conn, head).await;
+                // Boxed: the exchange's future (the service's, the response's) is
+                // large, and an idle connection's task should not carry its room.
+                let keep = Box::pin(exchange(service, &mut conn, head)).await;
                 if !keep || service.draining() {
                     break;
                 }
@@ -145,7 +147,8 @@ pub(crate) async fn serve<S: Service>(service: &S, stream: Transport) {
                 // The head could not be parsed: answer, then close, since the stream
                 // position of the next request is unknown.
                 let response = service.reject(&error);
-                let _ = write_response(&mut conn, false, response.head, response.body, false).await;
+                let write = write_response(&mut conn, false, response.head, response.body, false);
+                let _ = Box::pin(write).await;
                 break;
             }
         }
