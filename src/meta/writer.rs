@@ -242,10 +242,10 @@ enum Durability {
 impl Durability {
     fn for_batch(writes: &[Write]) -> Durability {
         let forget = |w: &Write| matches!(w, Write::ForgetReclaimed(..));
-        let chunk = |w: &Write| matches!(w, Write::BlobChunk(..) | Write::BlobRemove(..));
+        let deferrable = |w: &Write| matches!(w, Write::BlobChunk(..) | Write::BlobRemove(..));
         if writes.iter().all(forget) {
             Durability::Off
-        } else if writes.iter().all(|w| forget(w) || chunk(w)) {
+        } else if writes.iter().all(|w| forget(w) || deferrable(w)) {
             Durability::Deferred
         } else {
             Durability::Full

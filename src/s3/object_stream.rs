@@ -27,6 +27,9 @@ pub(crate) struct ObjectStream {
     current: Option<Segment>,
     /// The first bytes, read by `open`.
     prefetched: Option<Vec<u8>>,
+    /// A cached small object and the part of it still to send: copied straight into
+    /// the http layer's buffer, with no copy of its own.
+    cached: Option<(Rc<[u8]>, std::ops::Range<usize>)>,
 }
 
 impl ObjectStream {
@@ -51,11 +54,11 @@ impl ObjectStream {
                     bytes
                 }
             };
-            let range = first as usize..(first + length) as usize;
             return Ok(ObjectStream {
                 segments: Vec::new().into_iter(),
                 current: None,
-                prefetched: (length > 0).then(|| bytes[range].to_vec()),
+                prefetched: None,
+                cached: Some((bytes, first as usize..(first + length) as usize)),
             });
         }
         let mut segments = Vec::new();
@@ -70,6 +73,7 @@ impl ObjectStream {
             segments: segments.into_iter(),
             current: None,
             prefetched: None,
+            cached: None,
         };
         if length > 0 {
             let capacity = (length as usize).min(limits::GET_PREFETCH_BYTES);
@@ -105,6 +109,13 @@ impl BodyStream for ObjectStream {
     async fn read(&mut self, mut buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
         if let Some(first) = self.prefetched.take() {
             return (Ok(first.len()), first);
+        }
+        if let Some((bytes, rest)) = &mut self.cached {
+            let n = rest.len().min(buf.capacity().max(1));
+            buf.clear();
+            buf.extend_from_slice(&bytes[rest.start..rest.start + n]);
+            rest.start += n;
+            return (Ok(n), buf);
         }
         // Segments are never empty (`ObjectRow::ranges` skips empty parts).
         let segment = match &mut self.current {

@@ -415,7 +415,7 @@ impl Storage {
     pub async fn seal(&self, tail: Option<BlobTail>) -> io::Result<()> {
         match (self, tail) {
             (Storage::Sqlite(sqlite), Some(tail)) => sqlite.seal(tail).await,
-            (Storage::Local(local), Some(tail)) if local.inline().is_some() => {
+            (Storage::Local(_), Some(tail)) => {
                 self.inline_for(&tail.data_id)?
                     .ok_or_else(|| io::Error::other("a database tail for a file"))?
                     .seal(tail)
