@@ -35,6 +35,8 @@
 #   BENCH_COPY_MODE [best]      get1g's ceiling: rw (read + write, 1 MiB buffer), sendfile,
 #                               or best (both measured, the faster one is the ceiling)
 #   BENCH_THREADS               the daemon's --threads (default: one per core)
+#   BENCH_DAEMON                the daemon binary to measure (default: the one built here),
+#                               e.g. an earlier build kept aside, for before/after figures
 #   BENCH_KEEP=1                keep the work dir (logs, configs) and print its path
 # Needs wrk and nginx (Debian wrk and nginx-light); installs them with apt-get if missing.
 set -euo pipefail
@@ -76,14 +78,16 @@ fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "# building (cargo build --release --bins --benches)" >&2
-if ! cargo build --release --bins --benches >"${TMPDIR:-/tmp}/bench_ceiling_build.log" 2>&1 ||
-   ! cargo bench --no-run --bench ceiling --bench load >>"${TMPDIR:-/tmp}/bench_ceiling_build.log" 2>&1; then
-  tail -30 "${TMPDIR:-/tmp}/bench_ceiling_build.log" >&2; exit 1
+build_log=$(mktemp "${TMPDIR:-/tmp}/bench_ceiling_build.XXXXXX")
+if ! cargo build --release --bins --benches >"$build_log" 2>&1 ||
+   ! cargo bench --no-run --bench ceiling --bench load >>"$build_log" 2>&1; then
+  tail -30 "$build_log" >&2; exit 1
 fi
-executable() { sed -n "s|.*Executable benches/$1.rs (\(.*\))|\1|p" "${TMPDIR:-/tmp}/bench_ceiling_build.log" | tail -1; }
+executable() { sed -n "s|.*Executable benches/$1.rs (\(.*\))|\1|p" "$build_log" | tail -1; }
 ceiling=$(executable ceiling) load=$(executable load)
+rm -f "$build_log"
 [ -x "$ceiling" ] && [ -x "$load" ] || { echo "bench binaries not found" >&2; exit 1; }
-daemon=./target/release/bleepstore
+daemon=${BENCH_DAEMON:-./target/release/bleepstore}
 
 # --- processes ---------------------------------------------------------------------
 work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bench-ceiling.XXXXXX")

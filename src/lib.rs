@@ -52,6 +52,7 @@ pub mod fuzzing;
 #[cfg(any(test, feature = "fault-injection"))]
 #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
 pub(crate) mod fault;
+pub(crate) mod hash_pool;
 pub(crate) mod http;
 pub(crate) mod limits;
 pub mod meta;

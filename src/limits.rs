@@ -113,6 +113,14 @@ pub(crate) const COPY_SOURCE_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Bytes moved per read from the socket and write to storage while a body uploads.
 pub(crate) const UPLOAD_CHUNK_BYTES: usize = 1024 * 1024;
+/// Uploads of at least this size (or of unknown size) are hashed on the hash threads
+/// (`hash_pool`), a chunk behind the reads; smaller ones on the serving core, where a
+/// thread hop would cost more than their hashing.
+pub(crate) const HASH_OFF_CORE_BYTES_MIN: u64 = UPLOAD_CHUNK_BYTES as u64;
+/// Bytes of a new data file written between kicks of its writeback
+/// (`POSIX_FADV_DONTNEED` on what was written since the last), so the fsync that
+/// publishes a large object finds little left to write.
+pub(crate) const WRITEBACK_KICK_BYTES: u64 = 8 * 1024 * 1024;
 /// Bytes moved per read and write by the storage copies that pass through user space.
 pub(crate) const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 /// Bytes read per call while a small body is gathered or an unread one drained.

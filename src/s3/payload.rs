@@ -9,8 +9,10 @@ use sha2::Sha256;
 use crate::auth::{ChunkVerifier, PayloadCheck};
 use crate::checksum::{base64_decode, base64_encode, ChecksumAlgorithm, ChecksumType, Checksummer};
 use crate::error::{ErrorCode, S3Error};
+use crate::hash_pool::{ChunkHasher, Lane};
 use crate::http::aws_chunked::{AwsChunkedDecoder, ChunkSignatureCheck};
 use crate::http::{BodyReader, RequestHead};
+use crate::limits;
 
 impl ChunkSignatureCheck for ChunkVerifier {
     fn check_chunk(&mut self, chunk_sha256: &[u8; 32], signature_hex: &str) -> bool {
@@ -213,16 +215,18 @@ pub(crate) struct VerifiedUpload {
     pub checksum: Option<(ChecksumAlgorithm, String)>,
 }
 
-/// Streams a request body through decoding and hashing into `sink`, a callback
-/// that takes each decoded buffer and gives it back after writing it.
+/// Reads a request body in chunks of `UPLOAD_CHUNK_BYTES`, undoing aws-chunked framing,
+/// and hands each chunk on once every digest the request needs has taken it. Bodies of
+/// a chunk or more are hashed on the hash threads (`hash_pool`), a chunk behind the
+/// reads; smaller ones in place.
 pub(crate) struct UploadReader {
     decoder: Option<AwsChunkedDecoder<ChunkVerifier>>,
     raw: Vec<u8>,
     raw_pos: usize,
-    md5: Md5,
-    sha256: Option<Sha256>,
-    checksum: Option<Checksummer>,
+    hasher: ChunkHasher,
     size: u64,
+    /// The whole body has been read (what is hashing may still be to come).
+    ended: bool,
 }
 
 impl UploadReader {
@@ -241,67 +245,101 @@ impl UploadReader {
         } else {
             None
         };
-        let sha256 = matches!(payload, PayloadCheck::Sha256(_)).then(Sha256::new);
+        let digests = Lane {
+            md5: Some(Md5::new()),
+            sha256: matches!(payload, PayloadCheck::Sha256(_)).then(Sha256::new),
+            checksum: expect.checksum.map(Checksummer::new),
+        };
+        let off_core = expect
+            .declared_size
+            .is_none_or(|size| size >= limits::HASH_OFF_CORE_BYTES_MIN);
         UploadReader {
             decoder,
             raw: Vec::new(),
             raw_pos: 0,
-            md5: Md5::new(),
-            sha256,
-            checksum: expect.checksum.map(Checksummer::new),
+            hasher: ChunkHasher::new(digests, off_core),
             size: 0,
+            ended: false,
         }
     }
 
-    /// Fills `out` (cleared first) with the next decoded bytes, at most `max`; 0 at the end.
+    /// The next chunk of decoded bytes, hashed, for storage; `None` once the whole body
+    /// was read and hashed. `spare` is a buffer to fill (the chunk storage gave back).
     pub(crate) async fn next(
+        &mut self,
+        body: &mut BodyReader<'_>,
+        spare: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, S3Error> {
+        let mut chunk = spare;
+        loop {
+            if self.ended {
+                return Ok(self.hasher.settle().await);
+            }
+            self.fill(body, &mut chunk, limits::UPLOAD_CHUNK_BYTES)
+                .await?;
+            if chunk.is_empty() {
+                continue;
+            }
+            self.size += chunk.len() as u64;
+            if let Some(hashed) = self.hasher.push(chunk).await {
+                return Ok(Some(hashed));
+            }
+            chunk = Vec::with_capacity(limits::UPLOAD_CHUNK_BYTES);
+        }
+    }
+
+    /// Fills `out` (cleared first) with up to `max` decoded bytes: less only at the end
+    /// of the body, which sets `ended`.
+    async fn fill(
         &mut self,
         body: &mut BodyReader<'_>,
         out: &mut Vec<u8>,
         max: usize,
-    ) -> Result<usize, S3Error> {
+    ) -> Result<(), S3Error> {
         out.clear();
-        match &mut self.decoder {
-            None => {
-                body.read(out, max).await?;
-            }
-            Some(decoder) => loop {
-                if self.raw_pos == self.raw.len() {
-                    self.raw.clear();
-                    self.raw_pos = 0;
-                    if self.raw.capacity() < max {
-                        self.raw.reserve(max);
-                    }
-                    if body.read(&mut self.raw, max).await? == 0 {
-                        if !decoder.is_done() {
-                            return Err(S3Error::new(ErrorCode::IncompleteBody));
-                        }
-                        break;
-                    }
-                }
-                let used = decoder.feed(&self.raw[self.raw_pos..], out)?;
-                self.raw_pos += used;
-                if !out.is_empty() || decoder.is_done() {
-                    if decoder.is_done() && out.is_empty() {
-                        // Consume whatever framing is left so the connection stays in step.
-                        while body.read(&mut self.raw, max).await? != 0 {
-                            self.raw.clear();
-                        }
-                    }
+        if out.capacity() < max {
+            out.reserve_exact(max);
+        }
+        let Some(decoder) = &mut self.decoder else {
+            while out.len() < max {
+                if body.read(out, max - out.len()).await? == 0 || !body.has_body() {
+                    self.ended = true;
                     break;
                 }
-            },
+            }
+            return Ok(());
+        };
+        while out.len() < max {
+            if self.raw_pos == self.raw.len() {
+                self.raw.clear();
+                self.raw_pos = 0;
+                if self.raw.capacity() < max {
+                    self.raw.reserve_exact(max);
+                }
+                if body.read(&mut self.raw, max).await? == 0 {
+                    if !decoder.is_done() {
+                        return Err(S3Error::new(ErrorCode::IncompleteBody));
+                    }
+                    self.ended = true;
+                    break;
+                }
+            }
+            // No more framed input than `out` has room for, so decoding never outgrows it.
+            let end = self.raw.len().min(self.raw_pos + (max - out.len()));
+            let used = decoder.feed(&self.raw[self.raw_pos..end], out)?;
+            self.raw_pos += used;
+            if decoder.is_done() {
+                // Consume whatever framing is left so the connection stays in step.
+                self.raw.clear();
+                self.raw_pos = 0;
+                while body.read(&mut self.raw, max).await? != 0 {
+                    self.raw.clear();
+                }
+                self.ended = true;
+                break;
+            }
         }
-        let chunk = &out[..];
-        self.md5.update(chunk);
-        if let Some(sha) = &mut self.sha256 {
-            sha.update(chunk);
-        }
-        if let Some(checksum) = &mut self.checksum {
-            checksum.update(chunk);
-        }
-        self.size += chunk.len() as u64;
-        Ok(chunk.len())
+        Ok(())
     }
 
     pub(crate) fn size(&self) -> u64 {
@@ -319,7 +357,11 @@ impl UploadReader {
                 return Err(S3Error::new(ErrorCode::IncompleteBody));
             }
         }
-        let sha256: Option<[u8; 32]> = self.sha256.map(|s| s.finalize().into());
+        let digests = self
+            .hasher
+            .finish()
+            .ok_or_else(|| S3Error::internal("an upload finished with its hashing unsettled"))?;
+        let sha256: Option<[u8; 32]> = digests.sha256.map(|s| s.finalize().into());
         if let (PayloadCheck::Sha256(expected), Some(actual)) = (payload, sha256) {
             if *expected != actual {
                 return Err(S3Error::new(ErrorCode::XAmzContentSHA256Mismatch)
@@ -333,7 +375,7 @@ impl UploadReader {
                     ));
             }
         }
-        let md5: [u8; 16] = self.md5.finalize().into();
+        let md5: [u8; 16] = digests.md5.unwrap_or_default().finalize().into();
         if let Some(expected) = expect.content_md5 {
             if expected != md5 {
                 return Err(S3Error::new(ErrorCode::BadDigest)
@@ -341,7 +383,7 @@ impl UploadReader {
                     .field("CalculatedDigest", base64_encode(&md5)));
             }
         }
-        let checksum = match (expect.checksum, self.checksum) {
+        let checksum = match (expect.checksum, digests.checksum) {
             (Some(alg), Some(summer)) => {
                 let actual = summer.finalize();
                 let expected = match &expect.checksum_source {

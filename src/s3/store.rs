@@ -77,22 +77,17 @@ pub(crate) async fn store_body(
         .await
         .map_err(storage_error)?;
     let mut reader = UploadReader::new(&expect, &mut ctx.payload);
-    let mut buf = Vec::with_capacity(limits::UPLOAD_CHUNK_BYTES);
     let streamed: Result<(), S3Error> = async {
-        loop {
-            let n = reader
-                .next(ctx.body, &mut buf, limits::UPLOAD_CHUNK_BYTES)
-                .await?;
-            if n == 0 {
-                return Ok(());
-            }
+        let mut spare = Vec::new();
+        while let Some(chunk) = reader.next(ctx.body, spare).await? {
             if reader.size() > max_size {
                 return Err(S3Error::new(ErrorCode::EntityTooLarge));
             }
-            let (result, returned) = temp.write(buf).await;
-            buf = returned;
+            let (result, returned) = temp.write(chunk).await;
+            spare = returned;
             result.map_err(storage_error)?;
         }
+        Ok(())
     }
     .await;
     let verified = match streamed.and_then(|()| reader.finish(&expect, &ctx.payload)) {

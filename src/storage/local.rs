@@ -125,6 +125,7 @@ impl LocalStorage {
             file,
             data_id: data_id.to_string(),
             len: 0,
+            kicked: 0,
             write_failed: false,
             #[cfg(feature = "fault-injection")]
             write_fault: crate::fault::plan_writes(),
@@ -433,6 +434,8 @@ pub struct TempObject {
     file: File,
     data_id: String,
     len: u64,
+    /// Where the writeback was last kicked (`limits::WRITEBACK_KICK_BYTES`).
+    kicked: u64,
     /// Set when a write failed part-way: the bytes on disk are then unknown, so the only
     /// sound end is `abort`, and `commit` refuses.
     write_failed: bool,
@@ -457,10 +460,36 @@ impl TempObject {
         #[cfg(not(feature = "fault-injection"))]
         let (result, buf) = self.file.write_all_at(buf, self.len).await;
         match result {
-            Ok(()) => self.len += written,
+            Ok(()) => {
+                self.len += written;
+                if self.len - self.kicked >= limits::WRITEBACK_KICK_BYTES {
+                    self.kick_writeback();
+                }
+            }
             Err(_) => self.write_failed = true,
         }
         (result, buf)
+    }
+
+    /// Starts the writeback of what was written since the last kick, without waiting
+    /// for it: the kernel would otherwise hold a large upload's pages dirty until the
+    /// publishing fsync, which would then write them all while the client waits. Only a
+    /// hint: the fsync still makes the bytes durable.
+    fn kick_writeback(&mut self) {
+        use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+        use std::os::fd::AsRawFd;
+        let (from, len) = (self.kicked, self.len - self.kicked);
+        self.kicked = self.len;
+        // DONTNEED starts the writeback of the range's dirty pages (and drops none of
+        // them: they are not clean yet).
+        if let (Ok(from), Ok(len)) = (i64::try_from(from), i64::try_from(len)) {
+            let _ = posix_fadvise(
+                self.file.as_raw_fd(),
+                from,
+                len,
+                PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+            );
+        }
     }
 
     /// Bytes written so far.

@@ -1,6 +1,8 @@
 """SigV4 in every form a client sends, and every way it can be wrong."""
 
+import base64
 import hashlib
+import os
 import urllib.request
 
 import pytest
@@ -141,6 +143,68 @@ def test_wrong_trailer_checksum_stores_nothing(daemon, s3, bucket, mode):
     status, _, body = streaming_put(daemon, bucket, "w", data, mode, trailer_value=sigv4.crc32_b64(b"other"))
     assert status == 400 and b"<Code>BadDigest</Code>" in body
     assert_absent(s3, bucket, "w")
+
+
+def signed_put(daemon, bucket, key, data, payload_hash=None, extra=None):
+    """A PUT whose whole body is signed: x-amz-content-sha256 is `payload_hash` (the
+    body's SHA-256 by default, or UNSIGNED-PAYLOAD)."""
+    headers = {"host": host(daemon), "content-length": str(len(data)), **(extra or {})}
+    payload_hash = payload_hash or hashlib.sha256(data).hexdigest()
+    headers, _ = sigv4.sign_headers("PUT", f"/{bucket}/{key}", [], headers, payload_hash,
+                                    ACCESS_KEY, SECRET_KEY, sigv4.amz_now())
+    return sigv4.request(daemon.port, "PUT", f"/{bucket}/{key}", headers, data)
+
+
+MIB = 1024 * 1024
+LARGE_SIZES = [MIB - 1, MIB, MIB + 1, 2 * MIB + MIB // 2 + 3]
+
+
+@pytest.mark.parametrize("size", LARGE_SIZES)
+def test_large_bodies_in_every_payload_mode(daemon, s3, bucket, size):
+    """Bodies around and past one upload chunk (the size from which hashing leaves the
+    serving core): every payload mode stores the bytes with the ETag of their MD5 and the
+    checksum of the trailer, whatever the chunk boundaries."""
+    data = bytes((i * 31 + i // 4099) % 256 for i in range(size))
+    md5 = f'"{hashlib.md5(data).hexdigest()}"'
+    modes = ["UNSIGNED-PAYLOAD", "SIGNED", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+             "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"]
+    for index, mode in enumerate(modes):
+        key = f"large-{index}"
+        if mode in ("UNSIGNED-PAYLOAD", "SIGNED"):
+            status, headers, body = signed_put(daemon, bucket, key, data,
+                                               "UNSIGNED-PAYLOAD" if mode == "UNSIGNED-PAYLOAD" else None)
+        else:
+            status, headers, body = streaming_put(daemon, bucket, key, data, mode, chunk_size=100_000)
+        assert status == 200, (mode, body)
+        assert headers.get("etag") == md5, mode
+        got = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        assert got["Body"].read() == data, mode
+        assert got["ETag"] == md5
+        if "TRAILER" in mode:
+            assert got["ChecksumCRC32"] == sigv4.crc32_b64(data)
+
+
+def test_large_bodies_that_break_a_promise_store_nothing(daemon, s3, bucket):
+    """Past one chunk, each digest that finishes on a hash thread still decides the
+    answer: a wrong payload SHA-256, Content-MD5 or trailer checksum, or a tampered
+    chunk late in the body, refuses the upload and stores nothing."""
+    data = os.urandom(3 * MIB + 5)
+    status, _, body = signed_put(daemon, bucket, "sha", data, hashlib.sha256(b"other").hexdigest())
+    assert status == 400 and b"<Code>XAmzContentSHA256Mismatch</Code>" in body
+    wrong_md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    status, _, body = signed_put(daemon, bucket, "md5", data, extra={"content-md5": wrong_md5})
+    assert status == 400 and b"<Code>BadDigest</Code>" in body
+    status, _, body = streaming_put(daemon, bucket, "crc", data, "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                                    trailer_value=sigv4.crc32_b64(b"other"))
+    assert status == 400 and b"<Code>BadDigest</Code>" in body
+    status, _, body = streaming_put(daemon, bucket, "late", data, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+                                    chunk_size=256 * 1024, tamper=11)
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in body
+    for key in ("sha", "md5", "crc", "late"):
+        assert_absent(s3, bucket, key)
+    right_md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    status, _, body = signed_put(daemon, bucket, "md5", data, extra={"content-md5": right_md5})
+    assert status == 200, body
 
 
 def test_presigned_urls(daemon, s3, bucket):
