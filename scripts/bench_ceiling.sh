@@ -38,6 +38,7 @@
 #   BENCH_DAEMON                the daemon binary to measure (default: the one built here),
 #                               e.g. an earlier build kept aside, for before/after figures
 #   BENCH_KEEP=1                keep the work dir (logs, configs) and print its path
+#   BENCH_DAEMON [./target/release/bleepstore]   the daemon binary (to compare two builds)
 # Needs wrk and nginx (Debian wrk and nginx-light); installs them with apt-get if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -108,6 +109,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; echo "nothing on port $1" >&2; exit 1; }
 calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
+uticks() { awk '{print $14}' "/proc/$1/stat"; } # user time alone (the rest is the kernel's)
 hz=$(getconf CLK_TCK)
 status_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 field() { tr ' ' '\n' <<<"$2" | awk -v k="$1=" 'index($0, k) == 1 { print substr($0, length(k) + 1); exit }'; } # field NAME LINE
@@ -209,10 +211,12 @@ EOF
   nginx_rate=$(calc "$n_req / ($n_us / 1e6)" 0) nginx_cpu=$(calc "($t1 - $t0) * 1e6 / $hz / $n_req" 1)
   echo "get4k nginx:  $nginx_rate req/s, ${nginx_cpu} us CPU/req (nginx processes); $out"
   kill "$npid"; wait "$npid" 2>/dev/null || true
-  t0=$(ticks "$pid"); out=$(wrk_run "$port" "$work/get.paths" GET 0); t1=$(ticks "$pid"); alive
+  t0=$(ticks "$pid") u0=$(uticks "$pid"); out=$(wrk_run "$port" "$work/get.paths" GET 0)
+  t1=$(ticks "$pid") u1=$(uticks "$pid"); alive
   d_req=$(field requests "$out") d_us=$(field duration_us "$out")
   d_rate=$(calc "$d_req / ($d_us / 1e6)" 0) d_cpu=$(calc "($t1 - $t0) * 1e6 / $hz / $d_req" 1)
-  echo "get4k daemon: $d_rate req/s, ${d_cpu} us CPU/req; $out"
+  d_user=$(calc "($u1 - $u0) * 1e6 / $hz / $d_req" 1)
+  echo "get4k daemon: $d_rate req/s, ${d_cpu} us CPU/req (user ${d_user}); $out"
   [ "$(field non2xx "$out")" = 0 ] || echo "get4k: WARNING: $(field non2xx "$out") answers were not 2xx"
   row "GET 4KiB req/s (vs nginx)" "$d_rate" "$nginx_rate" "$(calc "$d_rate / $nginx_rate")" ">=0.5"
   row "GET 4KiB daemon CPU us/req" "$d_cpu" "nginx $nginx_cpu" "$d_cpu" "<=12"
@@ -223,10 +227,12 @@ if has_row put4k; then
   out=$("$ceiling" fsync --dir "$work/data" --size 4096 --seconds "$seconds")
   fsync_rate=$(calc "$(field files/s "$out")" 0)
   echo "put4k fsync:  $fsync_rate files/s on one thread; $out"
-  t0=$(ticks "$pid"); out=$(wrk_run "$port" "$work/put.paths" PUT 4096); t1=$(ticks "$pid"); alive
+  t0=$(ticks "$pid") u0=$(uticks "$pid"); out=$(wrk_run "$port" "$work/put.paths" PUT 4096)
+  t1=$(ticks "$pid") u1=$(uticks "$pid"); alive
   d_req=$(field requests "$out") d_us=$(field duration_us "$out")
   d_rate=$(calc "$d_req / ($d_us / 1e6)" 0) d_cpu=$(calc "($t1 - $t0) * 1e6 / $hz / $d_req" 1)
-  echo "put4k daemon: $d_rate req/s, ${d_cpu} us CPU/req; $out"
+  d_user=$(calc "($u1 - $u0) * 1e6 / $hz / $d_req" 1)
+  echo "put4k daemon: $d_rate req/s, ${d_cpu} us CPU/req (user ${d_user}); $out"
   [ "$(field non2xx "$out")" = 0 ] || echo "put4k: WARNING: $(field non2xx "$out") answers were not 2xx"
   row "PUT 4KiB req/s (vs 1-thread fsync)" "$d_rate" "$fsync_rate" "$(calc "$d_rate / $fsync_rate")" ">=3"
   row "PUT 4KiB daemon CPU us/req" "$d_cpu" "-" "$d_cpu" "<=80"

@@ -250,13 +250,34 @@ pub fn decode_content_md5(value: &str) -> Option<[u8; 16]> {
 
 /// Lower-case hex, the form of ETags and SigV4 payload hashes.
 pub fn hex_encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
+    hex_encode_into(bytes, &mut out);
+    out
+}
+
+/// `hex_encode`, appended to `out`.
+pub fn hex_encode_into(bytes: &[u8], out: &mut String) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for &b in bytes {
         out.push(char::from(DIGITS[usize::from(b >> 4)]));
         out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
-    out
+}
+
+/// Decodes exactly `2 * out.len()` hex digits of either case into `out`; false (and
+/// `out` unspecified) on any other length or a non-hex character.
+pub fn hex_decode_into(s: &str, out: &mut [u8]) -> bool {
+    let digits = s.as_bytes();
+    if digits.len() != 2 * out.len() {
+        return false;
+    }
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        match (hex_value(pair[0]), hex_value(pair[1])) {
+            (Some(high), Some(low)) => *byte = high << 4 | low,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Decodes hex of either case; `None` on an odd length or any non-hex character.

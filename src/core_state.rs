@@ -90,7 +90,11 @@ impl CoreState {
     pub(crate) fn next_request_id(&self) -> String {
         let n = self.request_counter.get().wrapping_add(1);
         self.request_counter.set(n);
-        format!("{:016X}", self.request_id_base.wrapping_add(n))
+        let id = self.request_id_base.wrapping_add(n);
+        (0..16)
+            .rev()
+            .map(|digit| char::from(b"0123456789ABCDEF"[(id >> (4 * digit)) as usize & 15]))
+            .collect()
     }
 
     /// Which serving thread this state belongs to (0-based).
@@ -102,14 +106,14 @@ impl CoreState {
         &self.host_id
     }
 
-    /// The current time as an HTTP date, cached for the second.
-    pub(crate) fn http_date(&self) -> String {
+    /// `f` of the current time as an HTTP date, which is formatted once a second.
+    pub(crate) fn with_http_date<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         let now = clock::now_unix();
         let mut cached = self.http_date.borrow_mut();
         if cached.0 != now {
             *cached = (now, clock::format_http_date(now));
         }
-        cached.1.clone()
+        f(&cached.1)
     }
 
     /// The credential of `access_key`, from this core's cache (shared, not copied, by

@@ -127,6 +127,9 @@ pub(crate) const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 pub(crate) const BODY_READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Responses up to this size go out with their head in one write.
 pub(crate) const RESPONSE_SMALL_BYTES: u64 = 64 * 1024;
+/// Room a response head is built in: S3's heads are a few hundred bytes (a GET's
+/// carries about ten headers), so most never grow their buffer.
+pub(crate) const RESPONSE_HEAD_BYTES: usize = 512;
 /// Bytes a refused connection (over the cap) may still send before it is closed.
 pub(crate) const REFUSED_LINGER_BYTES_MAX: usize = 64 * 1024;
 

@@ -73,18 +73,45 @@ fn bad_uri() -> S3Error {
 /// S3's canonical URI: the decoded path encoded once, '/' kept, nothing
 /// normalised (`//` and `..` are part of keys).
 pub fn canonical_uri(raw_path: &str) -> Result<String, S3Error> {
-    let decoded = percent_decode(raw_path).ok_or_else(bad_uri)?;
-    if decoded.is_empty() {
-        return Ok("/".to_string());
-    }
-    let mut out = String::with_capacity(decoded.len() + 16);
-    uri_encode(&decoded, false, &mut out);
+    let mut out = String::with_capacity(raw_path.len() + 16);
+    canonical_uri_into(raw_path, &mut out)?;
     Ok(out)
+}
+
+/// `canonical_uri`, appended to `out`.
+pub(super) fn canonical_uri_into(raw_path: &str, out: &mut String) -> Result<(), S3Error> {
+    if raw_path.is_empty() {
+        out.push('/');
+    } else if !raw_path.contains('%') {
+        // Nothing to decode: the path's own bytes are encoded.
+        uri_encode(raw_path.as_bytes(), false, out);
+    } else {
+        let decoded = percent_decode(raw_path).ok_or_else(bad_uri)?;
+        if decoded.is_empty() {
+            out.push('/');
+        }
+        uri_encode(&decoded, false, out);
+    }
+    Ok(())
 }
 
 /// The canonical query: names and values decoded then encoded, sorted by name
 /// then value. `skip_signature` drops X-Amz-Signature (presigned URLs).
 pub fn canonical_query(raw_query: &str, skip_signature: bool) -> Result<String, S3Error> {
+    let mut out = String::with_capacity(raw_query.len() + 16);
+    canonical_query_into(raw_query, skip_signature, &mut out)?;
+    Ok(out)
+}
+
+/// `canonical_query`, appended to `out`.
+pub(super) fn canonical_query_into(
+    raw_query: &str,
+    skip_signature: bool,
+    out: &mut String,
+) -> Result<(), S3Error> {
+    if raw_query.is_empty() {
+        return Ok(());
+    }
     let mut pairs: Vec<(String, String)> = Vec::new();
     for part in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
@@ -106,7 +133,6 @@ pub fn canonical_query(raw_query: &str, skip_signature: bool) -> Result<String, 
         pairs.push((encoded_name, encoded_value));
     }
     pairs.sort();
-    let mut out = String::with_capacity(raw_query.len() + 16);
     for (index, (name, value)) in pairs.iter().enumerate() {
         if index > 0 {
             out.push('&');
@@ -115,7 +141,7 @@ pub fn canonical_query(raw_query: &str, skip_signature: bool) -> Result<String, 
         out.push('=');
         out.push_str(value);
     }
-    Ok(out)
+    Ok(())
 }
 
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -201,6 +227,9 @@ mod tests {
         );
         assert_eq!(canonical_uri("/b//a/../x%20y").unwrap(), "/b//a/../x%20y");
         assert_eq!(canonical_uri("").unwrap(), "/");
+        assert_eq!(canonical_uri("/a%2Fb%zz").ok(), None);
+        assert_eq!(canonical_uri("/a b*").unwrap(), "/a%20b%2A");
+        assert_eq!(canonical_uri("/a%20b%2a").unwrap(), "/a%20b%2A");
         assert_eq!(
             canonical_query("prefix=J&max-keys=2", false).unwrap(),
             "max-keys=2&prefix=J"

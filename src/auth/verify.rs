@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::auth::sigv4::{
-    canonical_header_value, canonical_query, canonical_uri, hmac_sha256, sha256_hex,
+    canonical_header_value, canonical_query_into, canonical_uri_into, hmac_sha256, sha256_hex,
     signature_matches, EMPTY_SHA256,
 };
 use crate::auth::{SecretKey, SigningKeyCache};
@@ -391,16 +391,12 @@ impl ChunkVerifier {
 }
 
 fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    [
-        ALGORITHM,
-        "\n",
-        amz_date,
-        "\n",
-        scope,
-        "\n",
-        &sha256_hex(canonical_request.as_bytes()),
-    ]
-    .concat()
+    let mut out = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n"] {
+        out.push_str(part);
+    }
+    crate::checksum::hex_encode_into(&sha256(canonical_request.as_bytes()), &mut out);
+    out
 }
 
 fn signature_mismatch(string_to_sign: &str, canonical_request: &str) -> S3Error {
@@ -425,9 +421,9 @@ fn canonical_prefix(
     let mut out = String::with_capacity(512);
     out.push_str(parts.method);
     out.push('\n');
-    out.push_str(&canonical_uri(parts.raw_path)?);
+    canonical_uri_into(parts.raw_path, &mut out)?;
     out.push('\n');
-    out.push_str(&canonical_query(parts.raw_query, presigned)?);
+    canonical_query_into(parts.raw_query, presigned, &mut out)?;
     out.push('\n');
     for name in signed_headers {
         out.push_str(name);
@@ -443,7 +439,12 @@ fn canonical_prefix(
         out.push('\n');
     }
     out.push('\n');
-    out.push_str(&signed_headers.join(";"));
+    for (index, name) in signed_headers.iter().enumerate() {
+        if index > 0 {
+            out.push(';');
+        }
+        out.push_str(name);
+    }
     out.push('\n');
     Ok(out)
 }
@@ -537,7 +538,7 @@ fn verify_header(
     require_signed(parts, &auth.signed_headers, payload, &[])?;
     let prefix = canonical_prefix(parts, &auth.signed_headers, false)?;
     let scope = auth.credential.scope();
-    let key = cache.get(
+    let key = cache.key(
         secret,
         &auth.credential.date,
         &auth.credential.region,
@@ -547,14 +548,15 @@ fn verify_header(
         UNSIGNED_PAYLOAD => PayloadCheck::Unsigned,
         STREAMING_UNSIGNED_TRAILER => PayloadCheck::StreamingUnsignedTrailer,
         STREAMING_SIGNED | STREAMING_SIGNED_TRAILER => PayloadCheck::StreamingSigned {
-            verifier: ChunkVerifier::new(key, &amz_date, &scope, &auth.signature),
+            verifier: ChunkVerifier::new(key.bytes, &amz_date, &scope, &auth.signature),
             trailer: payload == STREAMING_SIGNED_TRAILER,
         },
         hex => PayloadCheck::Sha256(payload_digest(hex)?),
     };
-    let canonical = [prefix.as_str(), payload].concat();
+    let mut canonical = prefix;
+    canonical.push_str(payload);
     let string_to_sign = string_to_sign(&amz_date, &scope, &canonical);
-    if !signature_matches(&key, string_to_sign.as_bytes(), &auth.signature) {
+    if !key.signs(string_to_sign.as_bytes(), &auth.signature) {
         return Err(signature_mismatch(&string_to_sign, &canonical));
     }
     Ok(check)
@@ -613,16 +615,17 @@ fn verify_presigned(
     };
     require_signed(parts, &auth.signed_headers, payload, &auth.query_headers)?;
     let prefix = canonical_prefix(parts, &auth.signed_headers, true)?;
-    let canonical = [prefix.as_str(), payload].concat();
+    let mut canonical = prefix;
+    canonical.push_str(payload);
     let scope = auth.credential.scope();
     let string_to_sign = string_to_sign(&auth.amz_date, &scope, &canonical);
-    let key = cache.get(
+    let key = cache.key(
         secret,
         &auth.credential.date,
         &auth.credential.region,
         &auth.credential.service,
     );
-    if !signature_matches(&key, string_to_sign.as_bytes(), &auth.signature) {
+    if !key.signs(string_to_sign.as_bytes(), &auth.signature) {
         return Err(signature_mismatch(&string_to_sign, &canonical));
     }
     Ok(check)
@@ -645,9 +648,9 @@ fn v2_payload_check(parts: &RequestParts) -> Result<PayloadCheck, S3Error> {
 
 /// The digest of a hex payload hash, or the error S3 gives for any other value.
 fn payload_digest(hex: &str) -> Result<[u8; 32], S3Error> {
-    crate::checksum::hex_decode(hex)
-        .filter(|d| d.len() == 32 && hex.len() == 64)
-        .and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok())
+    let mut digest = [0u8; 32];
+    crate::checksum::hex_decode_into(hex, &mut digest)
+        .then_some(digest)
         .ok_or_else(|| {
             S3Error::with_message(
                 ErrorCode::InvalidArgument,

@@ -3,60 +3,90 @@
 //! partly from clients (`response-content-type` overrides, stored metadata), so CR
 //! and LF are removed here: no value can split a response.
 
-use std::borrow::Cow;
 use std::io;
 
+/// A response head, written as it is built: the status line first, then one
+/// `Name: value\r\n` line per header, so that sending it takes no second pass (and no
+/// formatting machinery) over a list of pairs.
 #[derive(Debug, Clone)]
 pub(crate) struct ResponseHead {
     status: u16,
-    headers: Vec<(Cow<'static, str>, String)>,
+    /// The status line and the header lines so far.
+    bytes: Vec<u8>,
 }
 
 impl ResponseHead {
     pub(crate) fn new(status: u16) -> ResponseHead {
-        ResponseHead {
-            status,
-            headers: Vec::with_capacity(12),
-        }
+        let mut bytes = Vec::with_capacity(crate::limits::RESPONSE_HEAD_BYTES);
+        bytes.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(&mut bytes, u64::from(status));
+        bytes.push(b' ');
+        bytes.extend_from_slice(reason_phrase(status).as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        ResponseHead { status, bytes }
     }
 
     pub(crate) fn status(&self) -> u16 {
         self.status
     }
 
-    pub(crate) fn header(
-        &mut self,
-        name: impl Into<Cow<'static, str>>,
-        value: impl Into<String>,
-    ) -> &mut Self {
-        self.headers.push((name.into(), value.into()));
+    pub(crate) fn header(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> &mut Self {
+        self.header_parts(name.as_ref(), &[value.as_ref()])
+    }
+
+    /// A header whose value is `"<value>"` (an ETag).
+    pub(crate) fn header_quoted(&mut self, name: &str, value: &str) -> &mut Self {
+        self.header_parts(name, &["\"", value, "\""])
+    }
+
+    /// A header whose value is the decimal `value`.
+    pub(crate) fn header_decimal(&mut self, name: &str, value: u64) -> &mut Self {
+        push_clean(&mut self.bytes, name);
+        self.bytes.extend_from_slice(b": ");
+        push_decimal(&mut self.bytes, value);
+        self.bytes.extend_from_slice(b"\r\n");
         self
     }
 
-    /// Writes the status line, the headers, Content-Length when given, and
-    /// `Connection: close` when the connection will not be kept.
-    pub(crate) fn encode(&self, content_length: Option<u64>, keep_alive: bool, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(self.status.to_string().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(reason_phrase(self.status).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        for (name, value) in &self.headers {
-            push_clean(out, name);
-            out.extend_from_slice(b": ");
-            push_clean(out, value);
-            out.extend_from_slice(b"\r\n");
+    /// A header whose value is the concatenation of `parts`.
+    fn header_parts(&mut self, name: &str, parts: &[&str]) -> &mut Self {
+        push_clean(&mut self.bytes, name);
+        self.bytes.extend_from_slice(b": ");
+        for part in parts {
+            push_clean(&mut self.bytes, part);
         }
+        self.bytes.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// The complete head: the lines so far, Content-Length when given, and
+    /// `Connection: close` when the connection will not be kept. The body may follow
+    /// in the same buffer.
+    pub(crate) fn finish(mut self, content_length: Option<u64>, keep_alive: bool) -> Vec<u8> {
         if let Some(length) = content_length {
-            out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(length.to_string().as_bytes());
-            out.extend_from_slice(b"\r\n");
+            self.header_decimal("Content-Length", length);
         }
         if !keep_alive {
-            out.extend_from_slice(b"Connection: close\r\n");
+            self.bytes.extend_from_slice(b"Connection: close\r\n");
         }
-        out.extend_from_slice(b"\r\n");
+        self.bytes.extend_from_slice(b"\r\n");
+        self.bytes
     }
+}
+
+/// Appends `value` in decimal.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A source of response body bytes, read in order (the object segments of a GET).
@@ -64,6 +94,12 @@ impl ResponseHead {
 pub(crate) trait BodyStream {
     /// Reads the next bytes into `buf` from index 0, up to its capacity; `Ok(0)` at the end.
     async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>);
+
+    /// The rest of the body, when it is in memory already (nothing read from it yet):
+    /// the http layer then copies it once, behind the head, instead of reading it.
+    fn in_memory(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// What follows a response head.
@@ -110,7 +146,12 @@ impl<S> Response<S> {
 }
 
 fn push_clean(out: &mut Vec<u8>, text: &str) {
-    out.extend(text.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
+    let line_break = |b: &u8| *b == b'\r' || *b == b'\n';
+    if text.as_bytes().iter().any(line_break) {
+        out.extend(text.bytes().filter(|b| !line_break(b)));
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
 }
 
 pub(crate) fn reason_phrase(status: u16) -> &'static str {
@@ -146,11 +187,21 @@ mod tests {
     fn encodes_and_strips_line_breaks() {
         let mut head = ResponseHead::new(200);
         head.header("Content-Type", "text/plain\r\nSet-Cookie: x");
-        let mut out = Vec::new();
-        head.encode(Some(5), false, &mut out);
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            String::from_utf8(head.finish(Some(5), false)).unwrap(),
             "HTTP/1.1 200 OK\r\nContent-Type: text/plainSet-Cookie: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn writes_numbers_and_quoted_values() {
+        let mut head = ResponseHead::new(206);
+        head.header_quoted("ETag", "abc")
+            .header_decimal("x-amz-mp-parts-count", 0)
+            .header(String::from("x-amz-meta-a"), String::from("b"));
+        assert_eq!(
+            String::from_utf8(head.finish(Some(18_446_744_073_709_551_615), true)).unwrap(),
+            "HTTP/1.1 206 Partial Content\r\nETag: \"abc\"\r\nx-amz-mp-parts-count: 0\r\nx-amz-meta-a: b\r\nContent-Length: 18446744073709551615\r\n\r\n"
         );
     }
 }

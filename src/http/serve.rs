@@ -226,14 +226,10 @@ async fn write_response<S: BodyStream>(
         Body::Static(bytes) => bytes.len() as u64,
         Body::Stream { length, .. } | Body::Length(length) => *length,
     };
-    let mut out = Vec::with_capacity(
-        1024 + if head_only {
-            0
-        } else {
-            length.min(limits::RESPONSE_SMALL_BYTES) as usize
-        },
-    );
-    head.encode((!no_length).then_some(length), keep_alive, &mut out);
+    let mut out = head.finish((!no_length).then_some(length), keep_alive);
+    if !head_only {
+        out.reserve(length.min(limits::RESPONSE_SMALL_BYTES) as usize);
+    }
     let source = match body {
         Body::Bytes(bytes) if !head_only => {
             out.extend_from_slice(&bytes);
@@ -250,7 +246,15 @@ async fn write_response<S: BodyStream>(
         return write(conn, out).await;
     };
     if length <= limits::RESPONSE_SMALL_BYTES {
-        // Read the whole body behind the head, then one write.
+        // The whole body behind the head, then one write: copied once when it is
+        // already in memory (a cached small object).
+        if let Some(bytes) = source.in_memory() {
+            if (bytes.len() as u64) < length {
+                return short_body(Ok(bytes.len()));
+            }
+            out.extend_from_slice(&bytes[..length as usize]);
+            return write(conn, out).await;
+        }
         let mut buf = Vec::with_capacity(length as usize);
         let mut remaining = length;
         while remaining > 0 {

@@ -32,6 +32,13 @@ pub(crate) fn get_bucket(conn: &Connection, name: &str) -> Result<Option<BucketR
     Ok(stmt.query_row([name], bucket_from_row).optional()?)
 }
 
+/// Whether bucket `name` exists: the check of every object write, which needs no
+/// more of the row.
+pub(crate) fn bucket_exists(conn: &Connection, name: &str) -> Result<bool, MetaError> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM buckets WHERE name = ?1")?;
+    Ok(stmt.exists([name])?)
+}
+
 pub(crate) fn list_buckets(conn: &Connection) -> Result<Vec<BucketRow>, MetaError> {
     let sql = concat!("SELECT ", bucket_columns!(), " FROM buckets ORDER BY name");
     let mut stmt = conn.prepare_cached(sql)?;

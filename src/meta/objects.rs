@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::limits;
-use crate::meta::buckets::get_bucket;
+use crate::meta::buckets::{bucket_exists, get_bucket};
 use crate::meta::columns::col;
 use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::{BucketObject, ListPage, ListQuery, MetaError, ObjectRow, PartRef, PutCondition};
@@ -172,7 +172,7 @@ pub(crate) fn put_object(
     row: &ObjectRow,
     cond: &PutCondition,
 ) -> Result<Vec<String>, MetaError> {
-    if get_bucket(conn, &row.bucket)?.is_none() {
+    if !bucket_exists(conn, &row.bucket)? {
         return Err(MetaError::NoSuchBucket);
     }
     check_condition(current_etag(conn, &row.bucket, &row.key)?.as_deref(), cond)?;
@@ -233,7 +233,7 @@ pub(crate) fn delete_object(
     key: &str,
     if_match: Option<&str>,
 ) -> Result<Vec<String>, MetaError> {
-    if get_bucket(conn, bucket)?.is_none() {
+    if !bucket_exists(conn, bucket)? {
         return Err(MetaError::NoSuchBucket);
     }
     if let Some(etag) = if_match {
@@ -251,7 +251,7 @@ pub(crate) fn delete_objects(
     bucket: &str,
     keys: &[String],
 ) -> Result<Vec<Result<Vec<String>, MetaError>>, MetaError> {
-    if get_bucket(conn, bucket)?.is_none() {
+    if !bucket_exists(conn, bucket)? {
         return Err(MetaError::NoSuchBucket);
     }
     Ok(keys

@@ -564,3 +564,43 @@ fn cached_rows_follow_every_commit_that_touches_them() {
     drop(meta);
     thread.join();
 }
+
+#[test]
+fn a_lone_failed_write_rolls_back_its_bytes_and_leaves_the_next_write_clean() {
+    let path = temp_db("lone");
+    let (tx, _released) = flume::unbounded();
+    let (meta, _thread) = super::start(&path, tx, true).unwrap();
+    let blobs = meta.blobs().unwrap();
+    let tail = |data_id: &str| BlobTail {
+        data_id: data_id.to_string(),
+        seq: 0,
+        bytes: b"abcd".to_vec(),
+        size: 4,
+    };
+    block_on(async {
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        meta.put_object(object("b", "k", "d0"), PutCondition::None, Some(tail("d0")))
+            .await
+            .unwrap();
+        // Alone in its batch (the writes are sequential), the conditional PUT fails
+        // after its bytes were written: they roll back with the transaction.
+        let refused = meta
+            .put_object(
+                object("b", "k", "d1"),
+                PutCondition::IfNoneMatchStar,
+                Some(tail("d1")),
+            )
+            .await;
+        assert_eq!(refused, Err(MetaError::PreconditionFailed));
+        assert_eq!(blobs.open("d1", 1024).await.unwrap(), None);
+        let kept = meta.get_object("b", "k").await.unwrap().unwrap();
+        assert_eq!(kept.data_id, "d0", "the failed write changed nothing");
+        // The next lone write starts a transaction of its own, and commits.
+        meta.put_object(object("b", "k", "d2"), PutCondition::None, Some(tail("d2")))
+            .await
+            .unwrap();
+        assert_eq!(blobs.open("d2", 1024).await.unwrap().unwrap().size, 4);
+        let replaced = meta.get_object("b", "k").await.unwrap().unwrap();
+        assert_eq!(replaced.data_id, "d2");
+    });
+}

@@ -7,7 +7,7 @@ use md5::{Digest, Md5};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::checksum::{multipart_checksum, ChecksumAlgorithm, ChecksumType};
-use crate::meta::buckets::get_bucket;
+use crate::meta::buckets::bucket_exists;
 use crate::meta::columns::col;
 use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::objects::{check_condition, current_etag, put_object};
@@ -68,7 +68,7 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
 
 pub(crate) fn create_upload(conn: &Connection, upload: &UploadRow) -> Result<(), MetaError> {
     let o = &upload.object;
-    if get_bucket(conn, &o.bucket)?.is_none() {
+    if !bucket_exists(conn, &o.bucket)? {
         return Err(MetaError::NoSuchBucket);
     }
     let sql = concat!(

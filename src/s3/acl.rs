@@ -138,22 +138,25 @@ impl Acl {
 
     /// Stored form: `{"grants":[["U:<id>","READ"],["G:<uri>","WRITE"]]}`.
     pub(crate) fn to_json(&self) -> String {
-        let items: Vec<String> = self
-            .grants
-            .iter()
-            .map(|g| {
-                let who = match &g.grantee {
-                    Grantee::User(id) => format!("U:{id}"),
-                    Grantee::Group(uri) => format!("G:{uri}"),
-                };
-                format!(
-                    "[\"{}\",\"{}\"]",
-                    who.replace(['"', '\\'], ""),
-                    g.permission.as_str()
-                )
-            })
-            .collect();
-        format!("{{\"grants\":[{}]}}", items.join(","))
+        // Written piece by piece: every PUT stores its object's ACL.
+        let mut out = String::with_capacity(64 * self.grants.len() + 16);
+        out.push_str("{\"grants\":[");
+        for (index, grant) in self.grants.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            let (kind, who) = match &grant.grantee {
+                Grantee::User(id) => ("[\"U:", id),
+                Grantee::Group(uri) => ("[\"G:", uri),
+            };
+            out.push_str(kind);
+            out.extend(who.chars().filter(|c| !matches!(c, '"' | '\\')));
+            out.push_str("\",\"");
+            out.push_str(grant.permission.as_str());
+            out.push_str("\"]");
+        }
+        out.push_str("]}");
+        out
     }
 
     /// Reads the stored form; a row written before ACLs existed (or unreadable)
@@ -361,6 +364,11 @@ mod tests {
         let acl = acl_from_request(&headers, "owner", "owner").unwrap();
         assert_eq!(acl.grants.len(), 4);
         assert_eq!(Acl::from_json(&acl.to_json(), "owner"), acl);
+        let private = Acl::canned("private", "o\"w\\n", "o").unwrap();
+        assert_eq!(
+            private.to_json(),
+            "{\"grants\":[[\"U:own\",\"FULL_CONTROL\"]]}"
+        );
         assert!(acl.allows("owner", Some("def"), Permission::WriteAcp));
         assert!(acl.allows("owner", None, Permission::Read));
         let both = vec![

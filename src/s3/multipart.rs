@@ -89,8 +89,8 @@ fn checksum_headers(
     checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
 ) {
     if let Some((alg, kind)) = checksum {
-        response.header("x-amz-checksum-algorithm", alg.as_str().to_string());
-        response.header("x-amz-checksum-type", kind.as_str().to_string());
+        response.header("x-amz-checksum-algorithm", alg.as_str());
+        response.header("x-amz-checksum-type", kind.as_str());
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) async fn put_object(
         return Err(meta_error(error, &bucket.name, Some(&object.key)));
     }
     let mut head = ResponseHead::new(200);
-    head.header("ETag", format!("\"{}\"", hex_encode(&verified.md5)));
+    head.header_quoted("ETag", &hex_encode(&verified.md5));
     if let Some((alg, value)) = verified.checksum {
         head.header(alg.header_name(), value);
         head.header("x-amz-checksum-type", ChecksumType::FullObject.as_str());
@@ -142,7 +142,6 @@ enum ObjectHead {
 /// preconditions call for).
 fn object_head(input: &GetObjectInput, row: &ObjectRow) -> Result<ObjectHead, S3Error> {
     let last_modified = row.last_modified_ms.div_euclid(1000);
-    let etag = format!("\"{}\"", row.etag);
     let modified = clock::format_http_date(last_modified);
     match evaluate_preconditions(&input.conditions, &row.etag, last_modified) {
         Precondition::Proceed => {}
@@ -151,7 +150,7 @@ fn object_head(input: &GetObjectInput, row: &ObjectRow) -> Result<ObjectHead, S3
         }
         Precondition::NotModified => {
             let mut head = ResponseHead::new(304);
-            head.header("ETag", etag);
+            head.header_quoted("ETag", &row.etag);
             head.header("Last-Modified", modified);
             return Ok(ObjectHead::NotModified(head));
         }
@@ -173,7 +172,7 @@ fn object_head(input: &GetObjectInput, row: &ObjectRow) -> Result<ObjectHead, S3
         ),
     };
     let mut head = ResponseHead::new(status);
-    head.header("ETag", etag);
+    head.header_quoted("ETag", &row.etag);
     head.header("Last-Modified", modified);
     head.header("Accept-Ranges", "bytes");
     if let Some(r) = range {
@@ -183,7 +182,7 @@ fn object_head(input: &GetObjectInput, row: &ObjectRow) -> Result<ObjectHead, S3
         );
     }
     if let Some(count) = row.parts_count {
-        head.header("x-amz-mp-parts-count", count.to_string());
+        head.header_decimal("x-amz-mp-parts-count", u64::from(count));
     }
     add_representation_headers(input, row, &mut head);
     if input.checksum_mode {
@@ -256,13 +255,13 @@ fn add_checksum_headers(
             match (part, row.parts_count) {
                 (Some(part), _) => {
                     if let Some(value) = &part.checksum_value {
-                        head.header(alg.header_name(), value.clone());
+                        head.header(alg.header_name(), value);
                     }
                 }
                 // A single PUT is its own part 1.
                 (None, None) => {
                     if let Some(value) = &row.checksum_value {
-                        head.header(alg.header_name(), value.clone());
+                        head.header(alg.header_name(), value);
                     }
                 }
                 (None, Some(_)) => {}
@@ -270,12 +269,12 @@ fn add_checksum_headers(
         }
         None if whole => {
             if let Some(value) = &row.checksum_value {
-                head.header(alg.header_name(), value.clone());
+                head.header(alg.header_name(), value);
                 let kind = row
                     .checksum_type
                     .as_deref()
                     .unwrap_or(ChecksumType::FullObject.as_str());
-                head.header("x-amz-checksum-type", kind.to_string());
+                head.header("x-amz-checksum-type", kind);
             }
         }
         None => {}
@@ -329,14 +328,14 @@ fn add_representation_headers(input: &GetObjectInput, row: &ObjectRow, head: &mu
             .find(|(header, _)| *header == name)
             .map(|(_, v)| v);
         if let Some(value) = override_value.or(value) {
-            head.header(name, value.clone());
+            head.header(name, value);
         }
     }
     for (name, value) in &row.user_meta {
-        head.header(format!("x-amz-meta-{name}"), value.clone());
+        head.header(format!("x-amz-meta-{name}"), value);
     }
     if row.storage_class != "STANDARD" {
-        head.header("x-amz-storage-class", row.storage_class.clone());
+        head.header("x-amz-storage-class", &row.storage_class);
     }
 }
 

@@ -47,7 +47,9 @@ impl ObjectStream {
             let bytes = match cache.get(&row.data_id) {
                 Some(bytes) => bytes,
                 None => {
-                    let bytes = read_whole(storage, &row.data_id, row.size)
+                    // Boxed, as below: a storage read's future is large (the gateway
+                    // backends'), and every GET's future would carry its room.
+                    let bytes = Box::pin(read_whole(storage, &row.data_id, row.size))
                         .await
                         .map_err(storage_error)?;
                     cache.insert(&row.data_id, bytes.clone());
@@ -61,6 +63,16 @@ impl ObjectStream {
                 cached: Some((bytes, first as usize..(first + length) as usize)),
             });
         }
+        Box::pin(ObjectStream::open_files(storage, row, first, length)).await
+    }
+
+    /// `open` of an object read from its files.
+    async fn open_files(
+        storage: &Storage,
+        row: &ObjectRow,
+        first: u64,
+        length: u64,
+    ) -> Result<ObjectStream, S3Error> {
         let mut segments = Vec::new();
         for (data_id, offset, len) in row.ranges(first, length) {
             let file = storage
@@ -106,6 +118,11 @@ async fn read_whole(storage: &Storage, data_id: &str, size: u64) -> std::io::Res
 }
 
 impl BodyStream for ObjectStream {
+    fn in_memory(&self) -> Option<&[u8]> {
+        let (bytes, rest) = self.cached.as_ref()?;
+        bytes.get(rest.clone())
+    }
+
     async fn read(&mut self, mut buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
         if let Some(first) = self.prefetched.take() {
             return (Ok(first.len()), first);

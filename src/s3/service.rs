@@ -5,7 +5,6 @@
 //! and writes what this returns. The operations endpoints (`/health`, `/metrics`,
 //! ...) are answered first, for unsigned GETs of exactly their paths.
 
-use std::borrow::Cow;
 use std::rc::Rc;
 
 use crate::core_state::CoreState;
@@ -125,10 +124,10 @@ impl Service for Front {
 /// Adds the headers every response carries and the request id it is logged under.
 fn finish_head(state: &CoreState, response: &mut S3Response, request_id: String) {
     let head = &mut response.head;
-    head.header("x-amz-request-id", request_id.clone());
-    head.header("x-amz-id-2", state.host_id().to_string());
-    head.header("Date", state.http_date());
-    head.header(Cow::Borrowed("Server"), "BleepStore");
+    head.header("x-amz-request-id", &request_id);
+    head.header("x-amz-id-2", state.host_id());
+    state.with_http_date(|date| head.header("Date", date));
+    head.header("Server", "BleepStore");
     response.labels.request_id = request_id;
 }
 
@@ -149,7 +148,7 @@ fn error_response(
     }
     let mut head = ResponseHead::new(error.status());
     for (name, value) in &error.headers {
-        head.header(*name, value.clone());
+        head.header(name, value);
     }
     if is_head || error.status() == 304 {
         return reply(head);
