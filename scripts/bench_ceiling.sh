@@ -38,7 +38,6 @@
 #   BENCH_DAEMON                the daemon binary to measure (default: the one built here),
 #                               e.g. an earlier build kept aside, for before/after figures
 #   BENCH_KEEP=1                keep the work dir (logs, configs) and print its path
-#   BENCH_DAEMON [./target/release/bleepstore]   the daemon binary (to compare two builds)
 # Needs wrk and nginx (Debian wrk and nginx-light); installs them with apt-get if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
