@@ -35,6 +35,8 @@
 #   BENCH_COPY_MODE [best]      get1g's ceiling: rw (read + write, 1 MiB buffer), sendfile,
 #                               or best (both measured, the faster one is the ceiling)
 #   BENCH_THREADS               the daemon's --threads (default: one per core)
+#   BENCH_DAEMON                the daemon binary [./target/release/bleepstore], e.g. an
+#                               older build to compare with in the same session
 #   BENCH_KEEP=1                keep the work dir (logs, configs) and print its path
 # Needs wrk and nginx (Debian wrk and nginx-light); installs them with apt-get if missing.
 set -euo pipefail
@@ -83,7 +85,7 @@ fi
 executable() { sed -n "s|.*Executable benches/$1.rs (\(.*\))|\1|p" "${TMPDIR:-/tmp}/bench_ceiling_build.log" | tail -1; }
 ceiling=$(executable ceiling) load=$(executable load)
 [ -x "$ceiling" ] && [ -x "$load" ] || { echo "bench binaries not found" >&2; exit 1; }
-daemon=./target/release/bleepstore
+daemon=${BENCH_DAEMON:-./target/release/bleepstore}
 
 # --- processes ---------------------------------------------------------------------
 work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bench-ceiling.XXXXXX")
