@@ -30,6 +30,8 @@ pub(crate) struct CoreState {
     pub metrics: RefCell<CoreMetrics>,
     /// This core's connections waiting idle for their next request (reaped first at the cap).
     pub idle: crate::http::IdleSet,
+    /// This core's spare connection buffers, rented by its connections.
+    pub buffers: Rc<crate::http::ConnectionBuffers>,
     /// The bucket and object rows this core read, served again while current.
     pub rows: RowCache,
     /// Small objects' bytes this core read, by data id.
@@ -70,6 +72,7 @@ impl CoreState {
             lifecycle,
             metrics: RefCell::new(CoreMetrics::default()),
             idle: crate::http::IdleSet::default(),
+            buffers: Rc::new(crate::http::ConnectionBuffers::default()),
             reads: CoreReads::new(fence, core),
             rows: RowCache::new(limits::ROW_CACHE_ENTRIES),
             objects: ByteCache::new(

@@ -36,8 +36,21 @@ pub(crate) const READ_BUFFER_BYTES: usize = 256 * 1024;
 pub(crate) const IDLE_BUFFER_HOLD_MILLIS: u64 = 200;
 /// The read an idle connection waits on: room for the first bytes of the next head.
 pub(crate) const IDLE_PROBE_BYTES: usize = 64;
+/// Milliseconds between the sweeps of a core's idle connections (`http::idle`), which
+/// end their holds and their idle waits: a hold lasts up to this much longer than
+/// `IDLE_BUFFER_HOLD_MILLIS`, an idle wait than `IDLE_TIMEOUT_SECS`.
+pub(crate) const IDLE_SWEEP_MILLIS: u64 = 50;
 /// Size of the buffer a GET streams file data through.
 pub(crate) const SEND_BUFFER_BYTES: usize = 512 * 1024;
+/// Spare read buffers one core keeps for its next requests (`http::buffer_pool`);
+/// more given back are freed. A keep-alive connection keeps its own buffer while
+/// it is busy, so spares pass between connections that come and go.
+pub(crate) const READ_BUFFERS_SPARE_MAX: usize = 16;
+/// Spare send buffers one core keeps for its next large responses.
+pub(crate) const SEND_BUFFERS_SPARE_MAX: usize = 4;
+/// Milliseconds between trims of a core's spare buffers: each frees the spares that
+/// no request needed since the one before, so a core gone quiet holds none.
+pub(crate) const BUFFER_POOL_TRIM_MILLIS: u64 = 1000;
 
 /// Seconds a keep-alive connection may wait for the next request head.
 pub(crate) const IDLE_TIMEOUT_SECS: u64 = 60;
@@ -148,6 +161,7 @@ const _: () = assert!(HEAD_BYTES_MAX < READ_BUFFER_BYTES);
 const _: () = assert!(CHUNK_LINE_BYTES_MAX < READ_BUFFER_BYTES);
 const _: () = assert!(TRAILER_BYTES_MAX < READ_BUFFER_BYTES);
 const _: () = assert!(META_BATCH_MAX <= META_QUEUE_DEPTH_MAX);
+const _: () = assert!(IDLE_SWEEP_MILLIS < IDLE_BUFFER_HOLD_MILLIS);
 
 /// Default seconds after which an abandoned multipart upload is reaped (as S3
 /// lifecycle rules commonly do, 7 days); `--multipart-ttl` changes it.

@@ -7,12 +7,14 @@
 //! are cancelable, so a timeout cancels the kernel operation before the
 //! connection is dropped.
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::io::{CancelHandle, Canceller};
 
 use crate::error::{ErrorCode, S3Error};
 use crate::http::body::{Body, BodyState};
+use crate::http::buffer_pool::ConnectionBuffers;
 use crate::http::head::{Parsed, RequestHead};
 use crate::http::idle::IdleSet;
 use crate::http::tls::{read_with_timeout, ReadEnd, Transport};
@@ -20,9 +22,11 @@ use crate::limits;
 
 pub(super) struct Connection {
     stream: Transport,
-    /// Bytes received and not consumed yet are `buf[start..]`.
+    /// Bytes received and not consumed yet are `buf[start..]`. Rented from `buffers`
+    /// by the first read of a request; given back when the connection idles or ends.
     buf: Vec<u8>,
     start: usize,
+    buffers: Rc<ConnectionBuffers>,
     /// Bytes written to the client so far (for metrics and the access log).
     written: u64,
 }
@@ -42,14 +46,19 @@ fn head_too_slow() -> S3Error {
 }
 
 impl Connection {
-    pub(super) fn new(stream: Transport) -> Connection {
+    pub(super) fn new(stream: Transport, buffers: Rc<ConnectionBuffers>) -> Connection {
         Connection {
             stream,
-            // Reserved by the first read; freed again whenever the connection idles.
             buf: Vec::new(),
             start: 0,
+            buffers,
             written: 0,
         }
+    }
+
+    /// The core's spare buffers this connection rents from.
+    pub(super) fn buffers(&self) -> &Rc<ConnectionBuffers> {
+        &self.buffers
     }
 
     fn buffered(&self) -> usize {
@@ -66,37 +75,46 @@ impl Connection {
 
     /// Reads more bytes into the buffer, making room first, for at most `timeout`.
     async fn fill(&mut self, timeout: Duration) -> Result<usize, ReadEnd> {
+        self.make_room();
         let canceller = Canceller::new();
         let handle = canceller.handle();
-        self.fill_with(timeout, handle, move || {
-            canceller.cancel();
-        })
-        .await
+        let buf = std::mem::take(&mut self.buf);
+        let len = buf.len();
+        let cap = buf.capacity();
+        let (result, buf) = read_with_timeout(
+            &mut self.stream,
+            buf,
+            len,
+            cap,
+            timeout,
+            handle,
+            move || {
+                canceller.cancel();
+            },
+        )
+        .await;
+        self.buf = buf;
+        result
     }
 
-    /// `fill`, whose read `handle` cancels; `on_timeout` cancels it when time is up.
-    async fn fill_with(
-        &mut self,
-        timeout: Duration,
-        handle: CancelHandle,
-        on_timeout: impl FnOnce(),
-    ) -> Result<usize, ReadEnd> {
+    /// Makes room at the end of the buffer: moves unconsumed bytes to its front when
+    /// that frees space, rents a full buffer in place of none (or the idle probe), and
+    /// grows a full one.
+    fn make_room(&mut self) {
         if self.start > 0 && (self.buf.len() == self.buf.capacity() || self.start == self.buf.len())
         {
             self.buf.copy_within(self.start.., 0);
             self.buf.truncate(self.buf.len() - self.start);
             self.start = 0;
         }
-        if self.buf.len() == self.buf.capacity() {
+        if self.buf.capacity() < self.buffers.read.size() {
+            let mut rented = self.buffers.read.rent();
+            rented.extend_from_slice(&self.buf[self.start..]);
+            self.buf = rented;
+            self.start = 0;
+        } else if self.buf.len() == self.buf.capacity() {
             self.buf.reserve(limits::READ_BUFFER_BYTES);
         }
-        let buf = std::mem::take(&mut self.buf);
-        let len = buf.len();
-        let cap = buf.capacity();
-        let (result, buf) =
-            read_with_timeout(&mut self.stream, buf, len, cap, timeout, handle, on_timeout).await;
-        self.buf = buf;
-        result
     }
 
     /// Waits for and parses the next request head. `Ok(None)`: the client closed, or
@@ -127,7 +145,9 @@ impl Connection {
                     if left.is_zero() {
                         return Err(head_too_slow());
                     }
-                    self.fill(left).await
+                    // Boxed: a timed read is large, and an idle connection's task
+                    // should not carry its room.
+                    Box::pin(self.fill(left)).await
                 }
             };
             match filled {
@@ -146,24 +166,16 @@ impl Connection {
 
     /// Waits, idle, for the first bytes of the next head, for at most
     /// `IDLE_TIMEOUT_SECS`. The read buffer is kept for `IDLE_BUFFER_HOLD_MILLIS` (the
-    /// next request of a busy keep-alive client comes sooner); then it is freed and
-    /// the wait goes on in a read of `IDLE_PROBE_BYTES`, so an idle connection holds
-    /// no buffer of request size. Its place among the idle (oldest reaped first) stays.
+    /// next request of a busy keep-alive client comes sooner); then it goes back to
+    /// the core's spares, a TLS session lets go of its record buffers, and the wait
+    /// goes on in a read of `IDLE_PROBE_BYTES`, so an idle connection holds no buffer
+    /// of request size. The reads have no timer: `idle`'s sweep cancels them when
+    /// their time is up. Its place among the idle (oldest reaped first) stays.
     async fn wait_idle(&mut self, idle: &IdleSet) -> Result<usize, ReadEnd> {
-        let began = Instant::now();
-        let idle_time = Duration::from_secs(limits::IDLE_TIMEOUT_SECS);
-        let hold = Duration::from_millis(limits::IDLE_BUFFER_HOLD_MILLIS).min(idle_time);
-        let (ticket, handle) = idle.enter(None);
-        let id = ticket.id();
-        let reaped = std::cell::Cell::new(false);
-        let first = self
-            .fill_with(hold, handle, || reaped.set(!ticket.cancel()))
-            .await;
-        match first {
-            Err(ReadEnd::TimedOut) if !reaped.get() && hold < idle_time => {}
-            Err(ReadEnd::TimedOut) if reaped.get() => {
-                return Err(ReadEnd::Failed(std::io::Error::other("reaped while idle")))
-            }
+        self.make_room();
+        let (ticket, handle) = idle.hold();
+        match self.read_untimed(handle).await {
+            Err(ReadEnd::Failed(_)) if ticket.is_over() => {}
             other => return other,
         }
         debug_assert_eq!(
@@ -171,14 +183,28 @@ impl Connection {
             0,
             "an idle wait begins with nothing buffered"
         );
-        self.buf = Vec::with_capacity(limits::IDLE_PROBE_BYTES);
+        let buf = std::mem::replace(&mut self.buf, Vec::with_capacity(limits::IDLE_PROBE_BYTES));
+        self.buffers.read.give_back(buf);
         self.start = 0;
-        let left = idle_time.saturating_sub(began.elapsed());
-        let (ticket, handle) = idle.enter(Some(id));
-        self.fill_with(left, handle, move || {
-            ticket.cancel();
-        })
-        .await
+        self.stream.release_buffers();
+        let (ticket, handle) = idle.wait(ticket);
+        match self.read_untimed(handle).await {
+            Err(ReadEnd::Failed(_)) if ticket.is_over() => Err(ReadEnd::TimedOut),
+            other => other,
+        }
+    }
+
+    /// Reads into the buffer's spare capacity as it is, until `handle` is cancelled.
+    async fn read_untimed(&mut self, handle: CancelHandle) -> Result<usize, ReadEnd> {
+        let buf = std::mem::take(&mut self.buf);
+        let end = buf.capacity();
+        let (result, buf) = self.stream.read(buf, end, handle).await;
+        self.buf = buf;
+        match result {
+            Ok(0) => Err(ReadEnd::Eof),
+            Ok(n) => Ok(n),
+            Err(error) => Err(ReadEnd::Failed(error)),
+        }
     }
 
     /// Appends up to `max` decoded body bytes to `out`; Ok(0) when the body is complete.
@@ -393,6 +419,12 @@ impl Connection {
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
             .await;
         result
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.buffers.read.give_back(std::mem::take(&mut self.buf));
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub(crate) mod aws_chunked;
 mod body;
+mod buffer_pool;
 mod connection;
 mod head;
 mod idle;
@@ -18,6 +19,7 @@ mod tls;
 
 pub(crate) use body::BodyKind;
 pub(crate) use body::Chunked;
+pub(crate) use buffer_pool::ConnectionBuffers;
 #[cfg(feature = "fuzzing")]
 pub(crate) use head::Parsed;
 pub(crate) use head::RequestHead;

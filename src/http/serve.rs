@@ -4,10 +4,12 @@
 //! keep-alive and pipelining, `100 Continue`, draining an unread body, lingering on
 //! close, and the figures of each exchange. The service knows none of it.
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::error::S3Error;
 use crate::http::body::Body as RequestBody;
+use crate::http::buffer_pool::ConnectionBuffers;
 use crate::http::connection::Connection;
 use crate::http::head::RequestHead;
 use crate::http::idle::IdleSet;
@@ -43,6 +45,9 @@ pub(crate) trait Service {
 
     /// This core's idle connections, which the connection cap reaps first.
     fn idle(&self) -> &IdleSet;
+
+    /// This core's spare connection buffers.
+    fn buffers(&self) -> &Rc<ConnectionBuffers>;
 
     /// Called once for each answered request, after its last byte is written.
     fn finished(&self, exchange: &Exchange<'_>);
@@ -130,7 +135,7 @@ const LINGER_TIMEOUT: Duration = Duration::from_millis(limits::LINGER_MILLIS);
 /// Serves one accepted connection until it closes, the client goes idle, or (while
 /// the process drains) its current request is answered.
 pub(crate) async fn serve<S: Service>(service: &S, stream: Transport) {
-    let mut conn = Connection::new(stream);
+    let mut conn = Connection::new(stream, service.buffers().clone());
     loop {
         match conn.read_head(service.idle()).await {
             Ok(Some(head)) => {
@@ -154,14 +159,19 @@ pub(crate) async fn serve<S: Service>(service: &S, stream: Transport) {
         }
     }
     // We end this connection, maybe with input unread (a refused body, a bad head).
-    conn.linger_close(limits::DRAIN_BYTES_MAX as usize, LINGER_TIMEOUT)
-        .await;
+    // Boxed, like every step an idle connection is not waiting in: the task of each
+    // connection is as large as its largest step, and an idle one holds the task.
+    Box::pin(conn.linger_close(limits::DRAIN_BYTES_MAX as usize, LINGER_TIMEOUT)).await;
 }
 
 /// Answers a connection with `response` without reading a request (over the
 /// connection cap), then closes it.
-pub(crate) async fn refuse<S: BodyStream>(stream: Transport, response: Response<S>) {
-    let mut conn = Connection::new(stream);
+pub(crate) async fn refuse<S: BodyStream>(
+    stream: Transport,
+    response: Response<S>,
+    buffers: Rc<ConnectionBuffers>,
+) {
+    let mut conn = Connection::new(stream, buffers);
     let _ = write_response(&mut conn, false, response.head, response.body, false).await;
     conn.linger_close(limits::REFUSED_LINGER_BYTES_MAX, LINGER_TIMEOUT)
         .await;
@@ -275,7 +285,21 @@ async fn write_response<S: BodyStream>(
     if !write(conn, out).await {
         return false;
     }
-    let mut buf = Vec::with_capacity(limits::SEND_BUFFER_BYTES);
+    let buffers = conn.buffers().clone();
+    let buf = buffers.send.rent();
+    let (sent, buf) = stream_body(conn, &mut source, length, buf).await;
+    buffers.send.give_back(buf);
+    sent
+}
+
+/// Sends `length` bytes of `source` through `buf`; false when the body ended early or
+/// the client went away. Hands the buffer back.
+async fn stream_body<S: BodyStream>(
+    conn: &mut Connection,
+    source: &mut S,
+    length: u64,
+    mut buf: Vec<u8>,
+) -> (bool, Vec<u8>) {
     let mut remaining = length;
     while remaining > 0 {
         buf.clear();
@@ -289,13 +313,13 @@ async fn write_response<S: BodyStream>(
                 buf = returned;
                 if let Err(error) = written {
                     log::debug!("client went away during a response body: {error}");
-                    return false;
+                    return (false, buf);
                 }
             }
-            _ => return short_body(result),
+            _ => return (short_body(result), buf),
         }
     }
-    true
+    (true, buf)
 }
 
 async fn write(conn: &mut Connection, out: Vec<u8>) -> bool {

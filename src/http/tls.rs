@@ -101,7 +101,8 @@ pub(crate) struct TlsStream {
     tcp: TcpStream,
     session: Connection,
     /// Ciphertext read from the socket; `incoming[fed..]` is not in the session yet
-    /// (it takes more only once its plaintext has been read).
+    /// (it takes more only once its plaintext has been read). Of no capacity while
+    /// the connection idles (`release_buffers`): the next read is a small probe.
     incoming: Vec<u8>,
     fed: usize,
     /// Ciphertext waiting to be written.
@@ -214,12 +215,32 @@ impl TlsStream {
         }
     }
 
+    /// Lets go of the record buffers while the connection idles (nothing is pending
+    /// in them between requests): the wait for the next request reads a probe of
+    /// `IDLE_PROBE_BYTES`, and full buffers come back with its first bytes.
+    pub(crate) fn release_buffers(&mut self) {
+        if self.fed == self.incoming.len() {
+            self.incoming = Vec::new();
+            self.fed = 0;
+        }
+        self.outgoing = Vec::new();
+    }
+
     /// Moves ciphertext into the session (from the buffer, else from the socket) and
     /// decrypts it; false at the socket's end.
     async fn receive(&mut self, handle: &CancelHandle) -> io::Result<bool> {
         if self.fed == self.incoming.len() {
             let mut incoming = std::mem::take(&mut self.incoming);
             incoming.clear();
+            // Released while idle: a probe read; after it (the idle wait is over),
+            // the full buffer again.
+            match incoming.capacity() {
+                0 => incoming.reserve_exact(limits::IDLE_PROBE_BYTES),
+                cap if cap < limits::TLS_RECORD_BUFFER_BYTES => {
+                    incoming = Vec::with_capacity(limits::TLS_RECORD_BUFFER_BYTES)
+                }
+                _ => {}
+            }
             let cap = incoming.capacity();
             let (result, slice) = self
                 .tcp
@@ -262,6 +283,9 @@ impl TlsStream {
         while self.session.wants_write() {
             let mut outgoing = std::mem::take(&mut self.outgoing);
             outgoing.clear();
+            if outgoing.capacity() == 0 {
+                outgoing.reserve_exact(limits::TLS_RECORD_BUFFER_BYTES);
+            }
             let produced = self.session.write_tls(&mut outgoing);
             self.outgoing = outgoing;
             produced?;
@@ -320,7 +344,9 @@ impl Transport {
                 let (result, slice) = tcp.cancelable_read(buf.slice_mut(begin..end), handle).await;
                 (result, slice.into_inner())
             }
-            Transport::Tls(tls) => tls.read(buf, end, handle).await,
+            // Boxed: a TLS read's future (flushes, record reads) is large, and a
+            // connection's task, which an idle connection holds, would carry its room.
+            Transport::Tls(tls) => Box::pin(tls.read(buf, end, handle)).await,
         }
     }
 
@@ -337,7 +363,7 @@ impl Transport {
                 let (result, slice) = tcp.cancelable_write(buf.slice(from..len), handle).await;
                 (result, slice.into_inner())
             }
-            Transport::Tls(tls) => tls.write(buf, from, handle).await,
+            Transport::Tls(tls) => Box::pin(tls.write(buf, from, handle)).await,
         }
     }
 
@@ -347,7 +373,14 @@ impl Transport {
             Transport::Plain(tcp) => {
                 let _ = tcp.shutdown().await;
             }
-            Transport::Tls(tls) => tls.shutdown().await,
+            Transport::Tls(tls) => Box::pin(tls.shutdown()).await,
+        }
+    }
+
+    /// Lets go of a TLS session's record buffers while the connection idles.
+    pub(crate) fn release_buffers(&mut self) {
+        if let Transport::Tls(tls) = self {
+            tls.release_buffers();
         }
     }
 }

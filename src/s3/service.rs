@@ -90,6 +90,10 @@ impl Service for Front {
         &self.state.idle
     }
 
+    fn buffers(&self) -> &Rc<crate::http::ConnectionBuffers> {
+        &self.state.buffers
+    }
+
     fn finished(&self, exchange: &Exchange<'_>) {
         let labels = exchange.labels;
         if labels.quiet {
