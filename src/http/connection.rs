@@ -17,7 +17,7 @@ use crate::http::body::{Body, BodyState};
 use crate::http::buffer_pool::ConnectionBuffers;
 use crate::http::head::{Parsed, RequestHead};
 use crate::http::idle::IdleSet;
-use crate::http::tls::{read_with_timeout, ReadEnd, Transport};
+use crate::http::tls::{read_appending, read_with_timeout, ReadEnd, Transport};
 use crate::limits;
 
 pub(super) struct Connection {
@@ -76,25 +76,8 @@ impl Connection {
     /// Reads more bytes into the buffer, making room first, for at most `timeout`.
     async fn fill(&mut self, timeout: Duration) -> Result<usize, ReadEnd> {
         self.make_room();
-        let canceller = Canceller::new();
-        let handle = canceller.handle();
-        let buf = std::mem::take(&mut self.buf);
-        let len = buf.len();
-        let cap = buf.capacity();
-        let (result, buf) = read_with_timeout(
-            &mut self.stream,
-            buf,
-            len,
-            cap,
-            timeout,
-            handle,
-            move || {
-                canceller.cancel();
-            },
-        )
-        .await;
-        self.buf = buf;
-        result
+        let cap = self.buf.capacity();
+        read_appending(&mut self.stream, &mut self.buf, cap, timeout).await
     }
 
     /// Makes room at the end of the buffer: moves unconsumed bytes to its front when
@@ -248,24 +231,8 @@ impl Connection {
                     }
                     // Nothing buffered: read straight into the caller's buffer.
                     out.reserve(want);
-                    let start = out.len();
-                    let taken = std::mem::take(out);
-                    let canceller = Canceller::new();
-                    let handle = canceller.handle();
-                    let (result, returned) = read_with_timeout(
-                        &mut self.stream,
-                        taken,
-                        start,
-                        start + want,
-                        window,
-                        handle,
-                        move || {
-                            canceller.cancel();
-                        },
-                    )
-                    .await;
-                    *out = returned;
-                    match result {
+                    let end = out.len() + want;
+                    match read_appending(&mut self.stream, out, end, window).await {
                         Ok(n) => {
                             body.count(n);
                             return Ok(n);

@@ -27,5 +27,5 @@ pub(crate) use idle::IdleSet;
 pub(crate) use response::{Body, BodyStream, Labels, Response, ResponseHead};
 pub(crate) use serve::{refuse, serve, BodyReader, Exchange, Service};
 pub(crate) use tls::{
-    read_with_timeout, server_config, Certificate, ReadEnd, TlsStream, Transport,
+    read_appending, read_with_timeout, server_config, Certificate, ReadEnd, TlsStream, Transport,
 };

@@ -393,6 +393,27 @@ pub(crate) enum ReadEnd {
     Failed(io::Error),
 }
 
+/// Appends to `buf` what one read brings, up to `end` bytes in all, waiting at most
+/// `timeout` (the read is cancelled then): `read_with_timeout` for a buffer kept in place.
+pub(crate) async fn read_appending(
+    stream: &mut Transport,
+    buf: &mut Vec<u8>,
+    end: usize,
+    timeout: Duration,
+) -> Result<usize, ReadEnd> {
+    let canceller = monoio::io::Canceller::new();
+    let handle = canceller.handle();
+    let taken = std::mem::take(buf);
+    let begin = taken.len();
+    let (result, returned) =
+        read_with_timeout(stream, taken, begin, end, timeout, handle, move || {
+            canceller.cancel();
+        })
+        .await;
+    *buf = returned;
+    result
+}
+
 /// Reads into `buf[begin..end]` (spare capacity), waiting at most `timeout`; then
 /// `on_timeout` cancels the read (through the canceller `handle` belongs to), which
 /// is awaited, so the kernel no longer holds the buffer or the socket when this

@@ -16,7 +16,7 @@ use monoio::net::TcpStream;
 use nix::errno::Errno;
 use nix::sys::socket::{recv, MsgFlags};
 
-use crate::http::{read_with_timeout, Chunked, ReadEnd, Transport};
+use crate::http::{read_appending, read_with_timeout, Chunked, ReadEnd, Transport};
 use crate::limits;
 use crate::upstream::endpoint::{Endpoint, Scheme};
 use crate::upstream::error::{Phase, UpstreamError};
@@ -359,25 +359,8 @@ impl Connection {
         if self.buf.len() == self.buf.capacity() {
             self.buf.reserve(limits::UPSTREAM_READ_BUFFER_BYTES);
         }
-        let buf = std::mem::take(&mut self.buf);
-        let len = buf.len();
-        let cap = buf.capacity();
-        let canceller = Canceller::new();
-        let handle = canceller.handle();
-        let (result, buf) = read_with_timeout(
-            &mut self.transport,
-            buf,
-            len,
-            cap,
-            timeout,
-            handle,
-            move || {
-                canceller.cancel();
-            },
-        )
-        .await;
-        self.buf = buf;
-        result
+        let cap = self.buf.capacity();
+        read_appending(&mut self.transport, &mut self.buf, cap, timeout).await
     }
 
     /// Reads the head of the answer to the request just sent, skipping interim (1xx)
