@@ -42,6 +42,12 @@ pub(crate) const IDLE_PROBE_BYTES: usize = 64;
 pub(crate) const IDLE_SWEEP_MILLIS: u64 = 50;
 /// Size of the buffer a GET streams file data through.
 pub(crate) const SEND_BUFFER_BYTES: usize = 512 * 1024;
+/// Bodies of at least this many bytes read from files go to plain-TCP sockets with
+/// sendfile(2) (`http::send_file`) instead of passing through a send buffer.
+pub(crate) const SEND_FILE_MIN_BYTES: u64 = 1024 * 1024;
+/// The most one sendfile call is asked to move: a call reads the pages not yet read
+/// ahead on the runtime thread, so its length bounds that thread's stall.
+pub(crate) const SEND_FILE_CALL_BYTES: u64 = 1024 * 1024;
 /// Spare read buffers one core keeps for its next requests (`http::buffer_pool`);
 /// more given back are freed. A keep-alive connection keeps its own buffer while
 /// it is busy, so spares pass between connections that come and go.

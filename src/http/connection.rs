@@ -7,6 +7,7 @@
 //! are cancelable, so a timeout cancels the kernel operation before the
 //! connection is dropped.
 
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use crate::http::body::{Body, BodyState};
 use crate::http::buffer_pool::ConnectionBuffers;
 use crate::http::head::{Parsed, RequestHead};
 use crate::http::idle::IdleSet;
+use crate::http::send_file;
 use crate::http::tls::{read_appending, read_with_timeout, ReadEnd, Transport};
 use crate::limits;
 
@@ -36,6 +38,67 @@ fn too_slow_reader() -> std::io::Error {
         std::io::ErrorKind::TimedOut,
         "the client did not read the response in time",
     )
+}
+
+fn write_zero() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::WriteZero,
+        "the connection accepts no more bytes",
+    )
+}
+
+fn short_file() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "object file shorter than its metadata",
+    )
+}
+
+/// The send-rate rule of a response: the client must take at least
+/// `SEND_RATE_MIN_BYTES_PER_SEC` over every window of `SEND_RATE_WINDOW_SECS`.
+struct SendPace {
+    began: Instant,
+    /// Bytes sent in the current window.
+    in_window: u64,
+}
+
+impl SendPace {
+    const WINDOW: Duration = Duration::from_secs(limits::SEND_RATE_WINDOW_SECS);
+    const NEEDED: u64 = limits::SEND_RATE_MIN_BYTES_PER_SEC * limits::SEND_RATE_WINDOW_SECS;
+
+    fn new() -> SendPace {
+        SendPace {
+            began: Instant::now(),
+            in_window: 0,
+        }
+    }
+
+    /// How long the next write may wait. A window that has ended is judged first: a
+    /// window's worth sent begins a new one, less is a `TimedOut` error.
+    fn time_left(&mut self) -> std::io::Result<Duration> {
+        let left = SendPace::WINDOW.saturating_sub(self.began.elapsed());
+        if !left.is_zero() {
+            return Ok(left);
+        }
+        if self.in_window < SendPace::NEEDED {
+            return Err(too_slow_reader());
+        }
+        *self = SendPace::new();
+        Ok(SendPace::WINDOW)
+    }
+
+    fn sent(&mut self, n: u64) {
+        self.in_window += n;
+        // A window's worth arrived: the next window starts now, so a stall is caught
+        // one window after it begins, however fast the start.
+        if self.in_window >= SendPace::NEEDED {
+            *self = SendPace::new();
+        }
+    }
+
+    fn window_over(&self) -> bool {
+        self.began.elapsed() >= SendPace::WINDOW
+    }
 }
 
 fn head_too_slow() -> S3Error {
@@ -295,20 +358,14 @@ impl Connection {
     /// or reads slower, gets a `TimedOut` error, the write cancelled in the kernel
     /// before this returns.
     pub(super) async fn write_all(&mut self, mut buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
-        let window = Duration::from_secs(limits::SEND_RATE_WINDOW_SECS);
-        let needed = limits::SEND_RATE_MIN_BYTES_PER_SEC * limits::SEND_RATE_WINDOW_SECS;
         let len = buf.len();
         let mut sent = 0;
-        let (mut began, mut sent_then) = (Instant::now(), 0);
+        let mut pace = SendPace::new();
         while sent < len {
-            let left = window.saturating_sub(began.elapsed());
-            if left.is_zero() {
-                if ((sent - sent_then) as u64) < needed {
-                    return (Err(too_slow_reader()), buf);
-                }
-                (began, sent_then) = (Instant::now(), sent);
-                continue;
-            }
+            let left = match pace.time_left() {
+                Ok(left) => left,
+                Err(error) => return (Err(error), buf),
+            };
             let canceller = Canceller::new();
             let write = self.stream.write(buf, sent, canceller.handle());
             let mut write = std::pin::pin!(write);
@@ -324,25 +381,71 @@ impl Connection {
                 Ok(n) if n > 0 => {
                     sent += n;
                     self.written += n as u64;
-                    // A window's worth arrived: the next window starts now, so a stall
-                    // is caught one window after it begins, however fast the start.
-                    if (sent - sent_then) as u64 >= needed {
-                        (began, sent_then) = (Instant::now(), sent);
-                    }
+                    pace.sent(n as u64);
                 }
-                // Cancelled at the window's end: judged at the top of the loop.
-                _ if began.elapsed() >= window => {}
-                Ok(_) => {
-                    let error = std::io::Error::new(
-                        std::io::ErrorKind::WriteZero,
-                        "the connection accepts no more bytes",
-                    );
-                    return (Err(error), buf);
-                }
+                // Cancelled at the window's end: judged by the next `time_left`.
+                _ if pace.window_over() => {}
+                Ok(_) => return (Err(write_zero()), buf),
                 Err(error) => return (Err(error), buf),
             }
         }
         (Ok(()), buf)
+    }
+
+    /// Whether `send_file` can send on this connection (plain TCP: TLS encrypts in
+    /// the daemon, so its bytes pass through memory whatever the source).
+    pub(super) fn can_send_file(&self) -> bool {
+        matches!(self.stream, Transport::Plain(_))
+    }
+
+    /// Sends `len` bytes of `file` from `offset` with sendfile(2) (`http::send_file`);
+    /// returns how many were sent, and the error that stopped it short. Paced as
+    /// `write_all`: the waits for room in the socket are bounded by the rate windows.
+    pub(super) async fn send_file(
+        &mut self,
+        file: &dyn AsRawFd,
+        mut offset: u64,
+        len: u64,
+    ) -> (u64, std::io::Result<()>) {
+        let Transport::Plain(tcp) = &mut self.stream else {
+            let error = std::io::Error::new(std::io::ErrorKind::Unsupported, "sendfile over TLS");
+            return (0, Err(error));
+        };
+        let (socket, file) = (tcp.as_raw_fd(), file.as_raw_fd());
+        let mut pace = SendPace::new();
+        let mut sent = 0u64;
+        while sent < len {
+            let count = (len - sent).min(limits::SEND_FILE_CALL_BYTES) as usize;
+            match send_file::send_some(socket, file, &mut offset, count) {
+                Ok(Some(0)) => return (sent, Err(short_file())),
+                Ok(Some(n)) => {
+                    sent += n as u64;
+                    self.written += n as u64;
+                    pace.sent(n as u64);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => return (sent, Err(error)),
+            }
+            let left = match pace.time_left() {
+                Ok(left) => left,
+                Err(error) => return (sent, Err(error)),
+            };
+            // A poll moves nothing: a timed-out one is dropped (cancelled) safely. The
+            // window it ended is judged before the next call, which could find room the
+            // poll did not report (a socket is writable again only once a third of its
+            // buffer is free): a client that stopped reading is cut when the window ends.
+            match monoio::time::timeout(left, tcp.writable(false)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return (sent, Err(error)),
+                Err(_) => {
+                    if let Err(error) = pace.time_left() {
+                        return (sent, Err(error));
+                    }
+                }
+            }
+        }
+        (sent, Ok(()))
     }
 
     /// Closes after an answer given without reading the request: ends our side, then

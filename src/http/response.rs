@@ -100,6 +100,16 @@ pub(crate) trait BodyStream {
     fn in_memory(&self) -> Option<&[u8]> {
         None
     }
+
+    /// The next bytes as a run of an open file, when they are one and nothing before
+    /// them is held in memory: the http layer may then splice them to the socket in
+    /// the kernel rather than read them, and says with `skip` how many it sent.
+    fn file_run(&mut self) -> Option<crate::http::FileRun<'_>> {
+        None
+    }
+
+    /// Passes over `n` bytes of the run `file_run` gave, sent without being read.
+    fn skip(&mut self, _n: u64) {}
 }
 
 /// What follows a response head.

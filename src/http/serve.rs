@@ -292,7 +292,8 @@ async fn write_response<S: BodyStream>(
     sent
 }
 
-/// Sends `length` bytes of `source` through `buf`; false when the body ended early or
+/// Sends `length` bytes of `source` through `buf`, or, for the runs of files in a
+/// large body on plain TCP, with sendfile(2); false when the body ended early or
 /// the client went away. Hands the buffer back.
 async fn stream_body<S: BodyStream>(
     conn: &mut Connection,
@@ -301,7 +302,25 @@ async fn stream_body<S: BodyStream>(
     mut buf: Vec<u8>,
 ) -> (bool, Vec<u8>) {
     let mut remaining = length;
+    let send_files = length >= limits::SEND_FILE_MIN_BYTES && conn.can_send_file();
     while remaining > 0 {
+        if send_files {
+            if let Some(run) = source.file_run() {
+                let want = run.len.min(remaining);
+                let (sent, result) = conn.send_file(run.file, run.offset, want).await;
+                source.skip(sent);
+                remaining -= sent;
+                if let Err(error) = result {
+                    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+                        log::error!("sending a response body from its file: {error}");
+                    } else {
+                        log::debug!("a response body sent from its file stopped: {error}");
+                    }
+                    return (false, buf);
+                }
+                continue;
+            }
+        }
         buf.clear();
         let (result, returned) = source.read(buf).await;
         buf = returned;

@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use crate::error::{storage_error, S3Error};
-use crate::http::BodyStream;
+use crate::http::{BodyStream, FileRun};
 use crate::limits;
 use crate::meta::ObjectRow;
 use crate::storage::{ByteCache, Object, Storage};
@@ -95,6 +95,18 @@ impl ObjectStream {
         }
         Ok(stream)
     }
+
+    /// The segment the next bytes come from (None at the end). Segments are never
+    /// empty (`ObjectRow::ranges` skips empty parts).
+    fn current_segment(&mut self) -> Option<&mut Segment> {
+        match &mut self.current {
+            Some(segment) if segment.len > 0 => self.current.as_mut(),
+            _ => {
+                let next = self.segments.next()?;
+                Some(self.current.insert(next))
+            }
+        }
+    }
 }
 
 /// The `size` bytes of a one-piece object.
@@ -123,6 +135,26 @@ impl BodyStream for ObjectStream {
         bytes.get(rest.clone())
     }
 
+    fn file_run(&mut self) -> Option<FileRun<'_>> {
+        if self.prefetched.is_some() || self.cached.is_some() {
+            return None;
+        }
+        let segment = self.current_segment()?;
+        Some(FileRun {
+            file: segment.file.as_fd()?,
+            offset: segment.offset,
+            len: segment.len,
+        })
+    }
+
+    fn skip(&mut self, n: u64) {
+        if let Some(segment) = &mut self.current {
+            let n = n.min(segment.len);
+            segment.offset += n;
+            segment.len -= n;
+        }
+    }
+
     async fn read(&mut self, mut buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
         if let Some(first) = self.prefetched.take() {
             return (Ok(first.len()), first);
@@ -134,13 +166,8 @@ impl BodyStream for ObjectStream {
             rest.start += n;
             return (Ok(n), buf);
         }
-        // Segments are never empty (`ObjectRow::ranges` skips empty parts).
-        let segment = match &mut self.current {
-            Some(segment) if segment.len > 0 => segment,
-            _ => match self.segments.next() {
-                Some(next) => self.current.insert(next),
-                None => return (Ok(0), buf),
-            },
+        let Some(segment) = self.current_segment() else {
+            return (Ok(0), buf);
         };
         let want = (buf.capacity() as u64).min(segment.len) as usize;
         buf.clear();

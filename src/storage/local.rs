@@ -591,6 +591,15 @@ impl ObjectFile {
         self.len == 0
     }
 
+    /// The open file, for the http layer to splice from. None in the fault-injection
+    /// build, whose faults are injected in `read_at`.
+    pub fn as_fd(&self) -> Option<&dyn std::os::fd::AsRawFd> {
+        if cfg!(feature = "fault-injection") {
+            return None;
+        }
+        Some(&self.file)
+    }
+
     /// Reads up to `buf.capacity()` bytes at `offset` into `buf` from index 0, setting its
     /// length to the count read (0 at the end of the file).
     pub async fn read_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {

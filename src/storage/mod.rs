@@ -529,6 +529,14 @@ impl Object {
         self.len() == 0
     }
 
+    /// The open file holding the bytes, when they are in one (a local object).
+    pub fn as_fd(&self) -> Option<&dyn std::os::fd::AsRawFd> {
+        match self {
+            Object::Local(file) => file.as_fd(),
+            _ => None,
+        }
+    }
+
     /// Reads up to `buf.capacity()` bytes at `offset` into `buf` from index 0 (0 at the end).
     pub async fn read_at(&self, buf: Vec<u8>, offset: u64) -> (io::Result<usize>, Vec<u8>) {
         match self {
