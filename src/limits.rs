@@ -140,6 +140,17 @@ pub(crate) const HASH_OFF_CORE_BYTES_MIN: u64 = UPLOAD_CHUNK_BYTES as u64;
 /// (`POSIX_FADV_DONTNEED` on what was written since the last), so the fsync that
 /// publishes a large object finds little left to write.
 pub(crate) const WRITEBACK_KICK_BYTES: u64 = 8 * 1024 * 1024;
+/// An upload that declares at least this many bytes writes them around the page cache
+/// (`O_DIRECT`, `storage::local`): its pages would be dropped after their writeback
+/// anyway (see `WRITEBACK_KICK_BYTES`), and copying them in costs the kernel a third of
+/// what the ETag's MD5 costs. Smaller objects stay in the page cache for the GETs that
+/// follow.
+pub(crate) const DIRECT_WRITE_MIN_BYTES: u64 = WRITEBACK_KICK_BYTES;
+/// The alignment of direct writes (memory, offset and length): a page, which covers
+/// devices of 512-byte and 4 KiB blocks.
+pub(crate) const DIRECT_WRITE_ALIGN: usize = 4096;
+/// Bytes per direct write.
+pub(crate) const DIRECT_WRITE_STAGE_BYTES: usize = 1024 * 1024;
 /// Bytes moved per read and write by the storage copies that pass through user space.
 pub(crate) const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 /// Bytes read per call while a small body is gathered or an unread one drained.
@@ -296,4 +307,5 @@ const _: () =
     assert!(UPSTREAM_KEEP_ALIVE_MARGIN_MILLIS < UPSTREAM_IDLE_TIMEOUT_DEFAULT_SECS * 1000);
 const _: () = assert!(UPSTREAM_ATTEMPTS_DEFAULT_MAX >= 1);
 const _: () = assert!(GCS_UPLOAD_CHUNK_BYTES.is_multiple_of(256 * 1024));
+const _: () = assert!(DIRECT_WRITE_STAGE_BYTES.is_multiple_of(DIRECT_WRITE_ALIGN));
 const _: () = assert!(UPSTREAM_DRAIN_BYTES_MAX <= UPSTREAM_READ_BUFFER_BYTES);

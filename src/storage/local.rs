@@ -6,8 +6,10 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
+use monoio::buf::IoBuf;
 use monoio::fs::{File, OpenOptions};
 
 use super::data_id::{check_data_id, is_valid_data_id, IdSeed};
@@ -111,7 +113,9 @@ impl LocalStorage {
 
     /// Starts the object `data_id` as a temp file to stream its bytes into. O_EXCL
     /// guarantees the file is new, so two writers can never share one.
-    pub async fn create(&self, data_id: &str) -> io::Result<TempObject> {
+    /// `size`, when the upload declared it, decides how the bytes are written: an object
+    /// of at least `limits::DIRECT_WRITE_MIN_BYTES` goes around the page cache.
+    pub async fn create(&self, data_id: &str, size: Option<u64>) -> io::Result<TempObject> {
         check_data_id(data_id)?;
         #[cfg(feature = "fault-injection")]
         crate::fault::io(crate::fault::Step::Create)?;
@@ -121,12 +125,17 @@ impl LocalStorage {
             .create_new(true)
             .open(&path)
             .await?;
+        let direct = match size {
+            Some(size) if size >= limits::DIRECT_WRITE_MIN_BYTES => DirectStage::begin(&file),
+            _ => None,
+        };
         Ok(TempObject {
-            file,
+            file: Rc::new(file),
             data_id: data_id.to_string(),
             len: 0,
             kicked: 0,
             write_failed: false,
+            direct,
             #[cfg(feature = "fault-injection")]
             write_fault: crate::fault::plan_writes(),
             guard: RemoveOnDrop { path, armed: true },
@@ -150,7 +159,7 @@ impl LocalStorage {
     pub async fn copy(&self, source: &str, target: &str) -> io::Result<u64> {
         check_data_id(source)?;
         let from = self.object_path(source);
-        let mut temp = self.create(target).await?;
+        let mut temp = self.create(target, None).await?;
         let to = temp.guard.path.clone();
         #[cfg(feature = "fault-injection")]
         if let Err(error) = crate::fault::io(crate::fault::Step::Copy) {
@@ -189,7 +198,7 @@ impl LocalStorage {
         stage: S,
     ) -> io::Result<(u64, S)> {
         let sources = self.range_paths(ranges)?;
-        let mut temp = self.create(target).await?;
+        let mut temp = self.create(target, None).await?;
         let to = temp.guard.path.clone();
         #[cfg(feature = "fault-injection")]
         if let Err(error) = crate::fault::io(crate::fault::Step::Copy) {
@@ -299,7 +308,7 @@ impl LocalStorage {
     /// The write path's first step, tried: a temp file created in the data dir, then
     /// removed.
     pub async fn health(&self) -> io::Result<()> {
-        self.create(&self.new_data_id()).await?.abort().await;
+        self.create(&self.new_data_id(), None).await?.abort().await;
         Ok(())
     }
 
@@ -431,7 +440,8 @@ fn remove_temp_files(tmp_dir: &Path) -> io::Result<u64> {
 /// rare error path and one short syscall, and a crash before it runs is covered by the
 /// `tmp/` cleanup in [`LocalStorage::open`].
 pub struct TempObject {
-    file: File,
+    /// Shared with the direct write in flight, if any.
+    file: Rc<File>,
     data_id: String,
     len: u64,
     /// Where the writeback was last kicked (`limits::WRITEBACK_KICK_BYTES`).
@@ -439,6 +449,8 @@ pub struct TempObject {
     /// Set when a write failed part-way: the bytes on disk are then unknown, so the only
     /// sound end is `abort`, and `commit` refuses.
     write_failed: bool,
+    /// A large upload's bytes go around the page cache (`O_DIRECT`) through this.
+    direct: Option<DirectStage>,
     /// The injected fault this object's writes are to suffer.
     #[cfg(feature = "fault-injection")]
     write_fault: Option<crate::fault::WriteFault>,
@@ -452,6 +464,13 @@ impl TempObject {
     pub async fn write(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         if self.write_failed {
             return (Err(earlier_write_failed()), buf);
+        }
+        if self.direct.is_some() {
+            let result = self.write_direct(&buf).await;
+            if result.is_err() {
+                self.write_failed = true;
+            }
+            return (result, buf);
         }
         let written = buf.len() as u64;
         #[cfg(feature = "fault-injection")]
@@ -469,6 +488,23 @@ impl TempObject {
             Err(_) => self.write_failed = true,
         }
         (result, buf)
+    }
+
+    /// `write` past the switch to direct writes: `bytes` are staged, and each full stage
+    /// is written around the page cache.
+    async fn write_direct(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let Some(stage) = &mut self.direct else {
+                return Err(io::Error::other("no direct stage"));
+            };
+            let taken = stage.take(bytes);
+            bytes = &bytes[taken..];
+            self.len += taken as u64;
+            if stage.is_full() {
+                stage.flush(&self.file).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Starts the writeback of what was written since the last kick, without waiting
@@ -505,12 +541,25 @@ impl TempObject {
     /// Makes the written bytes durable under the object's id (see `durable_write::publish`
     /// for the sequence). On error the temp file is removed and nothing is published.
     pub async fn commit(mut self) -> io::Result<()> {
+        if !self.write_failed {
+            if let Some(stage) = self.direct.take() {
+                if let Err(error) = stage.finish(&self.file).await {
+                    log::warn!("writing the end of an upload: {error}");
+                    self.write_failed = true;
+                }
+            }
+        }
         let published = if self.write_failed {
             Err(earlier_write_failed())
         } else {
             let target_dir = self.storage.fanout_dir(&self.data_id);
             let target_path = target_dir.join(&self.data_id);
-            durable_write::publish(self.file, &self.guard.path, &target_path, &target_dir).await
+            match Rc::try_unwrap(self.file) {
+                Ok(file) => {
+                    durable_write::publish(file, &self.guard.path, &target_path, &target_dir).await
+                }
+                Err(_) => Err(io::Error::other("a direct write is still in flight")),
+            }
         };
         match published {
             Ok(()) => self.guard.armed = false,
@@ -524,6 +573,135 @@ impl TempObject {
         drop(self.file);
         self.guard.remove().await;
     }
+}
+
+/// The staging buffers of direct writes: `O_DIRECT` wants the memory, the file offset
+/// and the length of each write aligned to the device's blocks, which the body's chunks
+/// are not. A large upload's bytes then cost one copy into a stage (hot in the cache)
+/// instead of the kernel's copy into the page cache and its writeback. A full stage is
+/// written by a task of its own while the next one fills (a direct write waits for the
+/// device): at most one write is in flight.
+struct DirectStage {
+    current: AlignedBuf,
+    /// Bytes staged in `current`.
+    filled: usize,
+    /// Where in the file the staged bytes go.
+    offset: u64,
+    in_flight: Option<monoio::task::JoinHandle<(io::Result<()>, AlignedBuf)>>,
+}
+
+/// A buffer and where its aligned region of `DIRECT_WRITE_STAGE_BYTES` begins.
+struct AlignedBuf {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl AlignedBuf {
+    fn new() -> AlignedBuf {
+        let buf = vec![0u8; limits::DIRECT_WRITE_STAGE_BYTES + limits::DIRECT_WRITE_ALIGN];
+        let start = buf.as_ptr().align_offset(limits::DIRECT_WRITE_ALIGN);
+        AlignedBuf { buf, start }
+    }
+}
+
+impl DirectStage {
+    /// Turns `O_DIRECT` on for an empty `file`; None (the writes stay buffered) when
+    /// the file system refuses, and in the fault-injection build, whose write faults
+    /// are injected in the buffered writes.
+    fn begin(file: &File) -> Option<DirectStage> {
+        if cfg!(feature = "fault-injection") {
+            return None;
+        }
+        set_direct(file, true).ok()?;
+        Some(DirectStage {
+            current: AlignedBuf::new(),
+            filled: 0,
+            offset: 0,
+            in_flight: None,
+        })
+    }
+
+    /// Copies what fits of `bytes`; returns how many.
+    fn take(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes
+            .len()
+            .min(limits::DIRECT_WRITE_STAGE_BYTES - self.filled);
+        let at = self.current.start + self.filled;
+        self.current.buf[at..at + n].copy_from_slice(&bytes[..n]);
+        self.filled += n;
+        n
+    }
+
+    fn is_full(&self) -> bool {
+        self.filled == limits::DIRECT_WRITE_STAGE_BYTES
+    }
+
+    /// Starts writing the staged bytes, after the write before has ended (its buffer
+    /// is the next stage).
+    async fn flush(&mut self, file: &Rc<File>) -> io::Result<()> {
+        let next = match self.settle().await? {
+            Some(buf) => buf,
+            None => AlignedBuf::new(),
+        };
+        let full = std::mem::replace(&mut self.current, next);
+        let (file, offset, len) = (file.clone(), self.offset, self.filled);
+        self.in_flight = Some(monoio::spawn(async move {
+            let AlignedBuf { buf, start } = full;
+            let (result, region) = file
+                .write_all_at(buf.slice(start..start + len), offset)
+                .await;
+            let buf = AlignedBuf {
+                buf: region.into_inner(),
+                start,
+            };
+            (result, buf)
+        }));
+        self.offset += len as u64;
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Waits for the write in flight; its buffer, if there was one.
+    async fn settle(&mut self) -> io::Result<Option<AlignedBuf>> {
+        match self.in_flight.take() {
+            Some(write) => {
+                let (result, buf) = write.await;
+                result.map(|()| Some(buf))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Waits for the write in flight, then writes what is staged at the end (of any
+    /// length) through the page cache, where `O_DIRECT`'s alignment does not hold; the
+    /// publishing fsync makes both durable.
+    async fn finish(mut self, file: &Rc<File>) -> io::Result<()> {
+        self.settle().await?;
+        if self.filled == 0 {
+            return Ok(());
+        }
+        set_direct(file, false)?;
+        let AlignedBuf { buf, start } = self.current;
+        let (result, _) = file
+            .write_all_at(buf.slice(start..start + self.filled), self.offset)
+            .await;
+        result
+    }
+}
+
+/// Turns `O_DIRECT` on or off for an open file.
+fn set_direct(file: &File, on: bool) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    let flags = if on {
+        flags | OFlag::O_DIRECT
+    } else {
+        flags - OFlag::O_DIRECT
+    };
+    fcntl(fd, FcntlArg::F_SETFL(flags))?;
+    Ok(())
 }
 
 /// The error `write` and `commit` return once a write has failed part-way.

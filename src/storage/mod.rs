@@ -210,7 +210,7 @@ impl Storage {
             return Ok(Upload::Sqlite(inline.create(data_id)?));
         }
         match self {
-            Storage::Local(local) => Ok(Upload::Local(local.create(data_id).await?)),
+            Storage::Local(local) => Ok(Upload::Local(local.create(data_id, size).await?)),
             Storage::Memory(memory) => Ok(Upload::Memory(memory.create(data_id)?)),
             Storage::Sqlite(sqlite) => Ok(Upload::Sqlite(sqlite.create(data_id)?)),
             Storage::Aws(aws) => Ok(Upload::Aws(aws.create(data_id, size).await?)),
