@@ -9,7 +9,10 @@ and reads the instruction total. Two runs (N and 2N requests) cancel out startup
 shutdown: the figure is (total(2N) - total(N)) / N, over every thread (the metadata
 and logging threads included).
 
-    scripts/callgrind_request.py [--bin target/release/bleepstore] [--op get|put|head] [-n 500]
+    scripts/callgrind_request.py [--bin target/release/bleepstore] [--op get|presigned-get|put|head] [-n 500]
+
+`presigned-get` sends what the wrk rows of scripts/bench_ceiling.sh send: GETs
+authenticated by a presigned URL's query instead of an Authorization header.
 """
 
 import argparse
@@ -75,6 +78,14 @@ def run(binary, op, count, size, keep=None):
         for i in range(count):
             if op == "put":
                 method, path, payload = "PUT", f"/cgbench/obj{i % 50}", body
+            elif op == "presigned-get":
+                query = sigv4.presign("GET", "/cgbench/obj", [], {"host": f"127.0.0.1:{port}"}, ACCESS, SECRET,
+                                      sigv4.amz_now())
+                conn.request("GET", f"/cgbench/obj?{query}")
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200, (op, response.status)
+                continue
             else:
                 method, path, payload = op.upper(), "/cgbench/obj", b""
             conn.request(method, path, body=payload or None, headers=signed(port, method, path, payload))
@@ -101,7 +112,7 @@ def run(binary, op, count, size, keep=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", default=os.path.join("target", "release", "bleepstore"))
-    parser.add_argument("--op", choices=["get", "head", "put"], default="get")
+    parser.add_argument("--op", choices=["get", "presigned-get", "head", "put"], default="get")
     parser.add_argument("-n", type=int, default=500, help="requests in the shorter run")
     parser.add_argument("--size", type=int, default=4096, help="object size in bytes")
     parser.add_argument("--keep", metavar="FILE", help="also keep the longer run's callgrind output here")

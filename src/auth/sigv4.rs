@@ -14,18 +14,61 @@ const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// AWS URI encoding: unreserved characters (A-Z a-z 0-9 - . _ ~) kept, every
 /// other byte as %XX with uppercase hex; '/' kept unless `encode_slash`.
 pub fn uri_encode(input: &[u8], encode_slash: bool, out: &mut String) {
-    for &byte in input {
-        let keep = byte.is_ascii_alphanumeric()
-            || matches!(byte, b'-' | b'.' | b'_' | b'~')
-            || (byte == b'/' && !encode_slash);
-        if keep {
-            out.push(byte as char);
-        } else {
+    let keep = |byte: u8| unreserved(byte) || (byte == b'/' && !encode_slash);
+    let mut rest = input;
+    while !rest.is_empty() {
+        // Runs of bytes kept as they are go in at once.
+        let run = rest.iter().position(|&b| !keep(b)).unwrap_or(rest.len());
+        // The run is ASCII (unreserved bytes and '/'), so it is UTF-8.
+        out.push_str(std::str::from_utf8(&rest[..run]).unwrap_or_default());
+        if let Some(&byte) = rest.get(run) {
             out.push('%');
             out.push(HEX_UPPER[(byte >> 4) as usize] as char);
             out.push(HEX_UPPER[(byte & 15) as usize] as char);
+            rest = &rest[run + 1..];
+        } else {
+            rest = &[];
         }
     }
+}
+
+/// The bytes SigV4 leaves unencoded.
+fn unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// A query name or value as SigV4 canonicalises it (decoded, then `uri_encode`d with
+/// '/' encoded): the raw text itself when it is in that form already, as SDKs send it.
+fn canonical_component(raw: &str) -> Result<std::borrow::Cow<'_, str>, S3Error> {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    let mut canonical = true;
+    while i < bytes.len() && canonical {
+        match bytes[i] {
+            b'%' => match bytes.get(i + 1..i + 3) {
+                Some(&[high, low])
+                    if matches!(high, b'0'..=b'9' | b'A'..=b'F')
+                        && matches!(low, b'0'..=b'9' | b'A'..=b'F')
+                        && !unreserved((hex_value(high) << 4) | hex_value(low)) =>
+                {
+                    i += 3
+                }
+                _ => canonical = false,
+            },
+            byte if unreserved(byte) => i += 1,
+            _ => canonical = false,
+        }
+    }
+    if canonical {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    let mut encoded = String::with_capacity(raw.len() + 8);
+    uri_encode(
+        &percent_decode(raw).ok_or_else(bad_uri)?,
+        true,
+        &mut encoded,
+    );
+    Ok(std::borrow::Cow::Owned(encoded))
 }
 
 /// `uri_encode` of `input` into a new string.
@@ -37,23 +80,19 @@ pub fn uri_encoded(input: &str, encode_slash: bool) -> String {
 
 /// Decodes %XX escapes only ('+' stays '+', as S3 paths and SigV4 want it).
 pub fn percent_decode(input: &str) -> Option<Vec<u8>> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            // Exactly two hex digits: `u8::from_str_radix` alone would take "+0".
-            let hex = bytes.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            out.push((hex_value(hex[0]) << 4) | hex_value(hex[1]));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+    let mut rest = input.as_bytes();
+    let mut out = Vec::with_capacity(rest.len());
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        out.extend_from_slice(&rest[..at]);
+        // Exactly two hex digits: `u8::from_str_radix` alone would take "+0".
+        let hex = rest.get(at + 1..at + 3)?;
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
         }
+        out.push((hex_value(hex[0]) << 4) | hex_value(hex[1]));
+        rest = &rest[at + 3..];
     }
+    out.extend_from_slice(rest);
     Some(out)
 }
 
@@ -112,25 +151,14 @@ pub(super) fn canonical_query_into(
     if raw_query.is_empty() {
         return Ok(());
     }
-    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut pairs = Vec::new();
     for part in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
-        let mut encoded_name = String::new();
-        uri_encode(
-            &percent_decode(name).ok_or_else(bad_uri)?,
-            true,
-            &mut encoded_name,
-        );
-        if skip_signature && encoded_name == "X-Amz-Signature" {
+        let name = canonical_component(name)?;
+        if skip_signature && name == "X-Amz-Signature" {
             continue;
         }
-        let mut encoded_value = String::new();
-        uri_encode(
-            &percent_decode(value).ok_or_else(bad_uri)?,
-            true,
-            &mut encoded_value,
-        );
-        pairs.push((encoded_name, encoded_value));
+        pairs.push((name, canonical_component(value)?));
     }
     pairs.sort();
     for (index, (name, value)) in pairs.iter().enumerate() {
@@ -246,5 +274,33 @@ mod tests {
         let mut out = String::new();
         canonical_header_value("  a   b \t c ", &mut out);
         assert_eq!(out, "a b c");
+    }
+
+    #[test]
+    fn query_components_already_canonical_are_borrowed() {
+        use std::borrow::Cow;
+        for raw in ["", "abc", "A-Z_a.z~09", "a%2Fb", "%C3%A9", "x%20y%2A"] {
+            assert!(matches!(canonical_component(raw).unwrap(), Cow::Borrowed(r) if r == raw));
+        }
+        // Anything else is decoded and encoded again, as before.
+        for (raw, canonical) in [
+            ("a%2fb", "a%2Fb"),
+            ("%41%7e", "A~"),
+            ("a b", "a%20b"),
+            ("a+b", "a%2Bb"),
+            ("a/b", "a%2Fb"),
+            ("é", "%C3%A9"),
+            ("%2", ""),
+        ] {
+            match canonical_component(raw) {
+                Ok(got) => {
+                    assert!(matches!(got, Cow::Owned(_)), "{raw}");
+                    assert_eq!(got, canonical, "{raw}");
+                }
+                Err(_) => assert_eq!(raw, "%2"),
+            }
+        }
+        assert!(canonical_component("a%zz").is_err());
+        assert!(canonical_component("%").is_err());
     }
 }

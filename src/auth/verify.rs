@@ -159,9 +159,10 @@ fn query_error(message: &str) -> S3Error {
 /// Authorization header or a presigned query; more than one is refused.
 pub fn parse_auth(parts: &RequestParts) -> Result<ParsedAuth, S3Error> {
     let header = parts.header("authorization");
-    let presigned = raw_query_value(parts.raw_query, "X-Amz-Algorithm").is_some()
-        || raw_query_value(parts.raw_query, "X-Amz-Credential").is_some();
-    let presigned_v2 = raw_query_value(parts.raw_query, "AWSAccessKeyId");
+    let pairs = query_pairs(parts.raw_query);
+    let presigned = raw_query_value(&pairs, "X-Amz-Algorithm").is_some()
+        || raw_query_value(&pairs, "X-Amz-Credential").is_some();
+    let presigned_v2 = raw_query_value(&pairs, "AWSAccessKeyId");
     let forms = usize::from(header.is_some())
         + usize::from(presigned)
         + usize::from(presigned_v2.is_some());
@@ -179,13 +180,13 @@ pub fn parse_auth(parts: &RequestParts) -> Result<ParsedAuth, S3Error> {
         return parse_header(value).map(ParsedAuth::Header);
     }
     if presigned {
-        return parse_presigned(parts.raw_query).map(ParsedAuth::Presigned);
+        return parse_presigned(&pairs).map(ParsedAuth::Presigned);
     }
     if let Some(access_key) = presigned_v2 {
         return crate::auth::sigv2::parse_query(
             access_key,
-            raw_query_value(parts.raw_query, "Signature"),
-            raw_query_value(parts.raw_query, "Expires"),
+            raw_query_value(&pairs, "Signature"),
+            raw_query_value(&pairs, "Expires"),
         )
         .map(ParsedAuth::V2);
     }
@@ -239,19 +240,26 @@ fn split_signed_headers(value: &str) -> Vec<String> {
 }
 
 /// The decoded value of a query parameter, straight from the raw query.
-fn raw_query_value(raw_query: &str, name: &str) -> Option<String> {
-    raw_query.split('&').find_map(|part| {
-        let (n, v) = part.split_once('=').unwrap_or((part, ""));
-        if n == name {
-            crate::auth::percent_decode(v).and_then(|b| String::from_utf8(b).ok())
-        } else {
-            None
-        }
-    })
+/// The (raw name, raw value) pairs of a raw query, in order.
+fn query_pairs(raw_query: &str) -> Vec<(&str, &str)> {
+    if raw_query.is_empty() {
+        return Vec::new();
+    }
+    raw_query
+        .split('&')
+        .map(|part| part.split_once('=').unwrap_or((part, "")))
+        .collect()
 }
 
-fn parse_presigned(raw_query: &str) -> Result<PresignedAuth, S3Error> {
-    let get = |name: &str| raw_query_value(raw_query, name);
+/// The decoded value of the first parameter whose raw name is `name`, among the
+/// (raw name, raw value) `pairs` of a query.
+fn raw_query_value(pairs: &[(&str, &str)], name: &str) -> Option<String> {
+    let (_, value) = pairs.iter().find(|(n, _)| *n == name)?;
+    crate::auth::percent_decode(value).and_then(|b| String::from_utf8(b).ok())
+}
+
+fn parse_presigned(pairs: &[(&str, &str)]) -> Result<PresignedAuth, S3Error> {
+    let get = |name: &str| raw_query_value(pairs, name);
     let algorithm =
         get("X-Amz-Algorithm").ok_or_else(|| query_error("X-Amz-Algorithm is missing."))?;
     if algorithm != ALGORITHM {
@@ -283,8 +291,7 @@ fn parse_presigned(raw_query: &str) -> Result<PresignedAuth, S3Error> {
     let signature =
         get("X-Amz-Signature").ok_or_else(|| query_error("X-Amz-Signature is missing."))?;
     let mut query_headers = Vec::new();
-    for part in raw_query.split('&') {
-        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+    for &(name, value) in pairs {
         let name = crate::auth::percent_decode(name)
             .and_then(|b| String::from_utf8(b).ok())
             .map(|n| n.to_ascii_lowercase())
