@@ -6,7 +6,8 @@ byte, and that recovery left no temp files. Repeats for --cycles cycles.
     scripts/kill9_loop.py --cycles 20 --writers 8
 
 Each writer PUTs objects of random size (0 B to 256 KiB, and now and then a
-two-part multipart upload of 5 MiB + tail) under unique keys and records a key
+two-part multipart upload of 5 MiB + tail, or an object of 8-10 MiB, which the
+local backend writes around the page cache) under unique keys and records a key
 only once the daemon answered 200. After the kill, the daemon restarts on the
 same data dir and every recorded key is read back and compared by MD5. After each
 restart's orphan sweep, every data file must be one a metadata row names (or one
@@ -90,7 +91,13 @@ def writer(s3, stop, acked, lock, seed, counts):
         n += 1
         key = f"w{seed}/{n}"
         try:
-            if rng.random() < 0.03:
+            draw = rng.random()
+            if draw < 0.02:
+                # Large enough to be written around the page cache (O_DIRECT), with an
+                # unaligned end written through it.
+                body = os.urandom(8 * 1024 * 1024 + rng.randint(1, 2 * 1024 * 1024))
+                s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+            elif draw < 0.05:
                 body = os.urandom(5 * 1024 * 1024) + os.urandom(rng.randint(0, 100_000))
                 upload = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
                 first = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=upload, PartNumber=1,
