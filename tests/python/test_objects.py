@@ -96,7 +96,7 @@ def test_large_object_round_trip(s3, bucket):
 @pytest.mark.parametrize("size", [8 * 1024 * 1024 + 1, 9 * 1024 * 1024, 13 * 1024 * 1024 + 4097])
 def test_objects_written_around_the_page_cache_round_trip(s3, bucket, size):
     """On the local backend an upload of 8 MiB or more writes its bytes around the page
-    cache in aligned 1 MiB stages, and its unaligned end through the page cache: every
+    cache in aligned stages, and its unaligned end through the page cache: every
     byte, at a stage boundary and at the end, reads back as sent."""
     body = os.urandom(size)
     s3.put_object(Bucket=bucket, Key="direct", Body=body)
