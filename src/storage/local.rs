@@ -490,7 +490,7 @@ impl TempObject {
         (result, buf)
     }
 
-    /// `write` past the switch to direct writes: `bytes` are staged, and each full stage
+    /// `write` of an upload written around the page cache: `bytes` are staged, and each full stage
     /// is written around the page cache.
     async fn write_direct(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
