@@ -3,6 +3,7 @@
 
 use crate::error::{ErrorCode, S3Error};
 use crate::http::line::LineBuffer;
+use crate::http::rate_window::RateWindow;
 use crate::limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +21,8 @@ pub(super) struct Body {
     /// Set when a read failed (timeout, too slow, cut off, bad framing): the stream
     /// position is lost, so the rest can only be abandoned with the connection.
     pub(crate) failed: bool,
-    /// The rate window: when it began, and the bytes received by then.
-    pub(crate) window: (std::time::Instant, u64),
+    /// The rate rule the client's sending is held to.
+    pub(crate) window: RateWindow,
 }
 
 #[derive(Debug)]
@@ -42,7 +43,7 @@ impl Body {
             state,
             received: 0,
             failed: false,
-            window: (std::time::Instant::now(), 0),
+            window: RateWindow::for_body(),
         }
     }
 
@@ -57,6 +58,7 @@ impl Body {
 
     pub(crate) fn count(&mut self, n: usize) {
         self.received += n as u64;
+        self.window.count(n as u64);
         if let BodyState::Length { remaining } = &mut self.state {
             *remaining -= n as u64;
             if *remaining == 0 {

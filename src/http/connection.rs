@@ -18,6 +18,7 @@ use crate::http::body::{Body, BodyState};
 use crate::http::buffer_pool::ConnectionBuffers;
 use crate::http::head::{Parsed, RequestHead};
 use crate::http::idle::IdleSet;
+use crate::http::rate_window::RateWindow;
 use crate::http::send_file;
 use crate::http::tls::{read_appending, read_with_timeout, ReadEnd, Transport};
 use crate::limits;
@@ -52,53 +53,6 @@ fn short_file() -> std::io::Error {
         std::io::ErrorKind::UnexpectedEof,
         "object file shorter than its metadata",
     )
-}
-
-/// The send-rate rule of a response: the client must take at least
-/// `SEND_RATE_MIN_BYTES_PER_SEC` over every window of `SEND_RATE_WINDOW_SECS`.
-struct SendPace {
-    began: Instant,
-    /// Bytes sent in the current window.
-    in_window: u64,
-}
-
-impl SendPace {
-    const WINDOW: Duration = Duration::from_secs(limits::SEND_RATE_WINDOW_SECS);
-    const NEEDED: u64 = limits::SEND_RATE_MIN_BYTES_PER_SEC * limits::SEND_RATE_WINDOW_SECS;
-
-    fn new() -> SendPace {
-        SendPace {
-            began: Instant::now(),
-            in_window: 0,
-        }
-    }
-
-    /// How long the next write may wait. A window that has ended is judged first: a
-    /// window's worth sent begins a new one, less is a `TimedOut` error.
-    fn time_left(&mut self) -> std::io::Result<Duration> {
-        let left = SendPace::WINDOW.saturating_sub(self.began.elapsed());
-        if !left.is_zero() {
-            return Ok(left);
-        }
-        if self.in_window < SendPace::NEEDED {
-            return Err(too_slow_reader());
-        }
-        *self = SendPace::new();
-        Ok(SendPace::WINDOW)
-    }
-
-    fn sent(&mut self, n: u64) {
-        self.in_window += n;
-        // A window's worth arrived: the next window starts now, so a stall is caught
-        // one window after it begins, however fast the start.
-        if self.in_window >= SendPace::NEEDED {
-            *self = SendPace::new();
-        }
-    }
-
-    fn window_over(&self) -> bool {
-        self.began.elapsed() >= SendPace::WINDOW
-    }
 }
 
 fn head_too_slow() -> S3Error {
@@ -360,11 +314,10 @@ impl Connection {
     pub(super) async fn write_all(&mut self, mut buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
         let len = buf.len();
         let mut sent = 0;
-        let mut pace = SendPace::new();
+        let mut pace = RateWindow::for_send();
         while sent < len {
-            let left = match pace.time_left() {
-                Ok(left) => left,
-                Err(error) => return (Err(error), buf),
+            let Some(left) = pace.time_left() else {
+                return (Err(too_slow_reader()), buf);
             };
             let canceller = Canceller::new();
             let write = self.stream.write(buf, sent, canceller.handle());
@@ -381,7 +334,7 @@ impl Connection {
                 Ok(n) if n > 0 => {
                     sent += n;
                     self.written += n as u64;
-                    pace.sent(n as u64);
+                    pace.count(n as u64);
                 }
                 // Cancelled at the window's end: judged by the next `time_left`.
                 _ if pace.window_over() => {}
@@ -412,7 +365,7 @@ impl Connection {
             return (0, Err(error));
         };
         let (socket, file) = (tcp.as_raw_fd(), file.as_raw_fd());
-        let mut pace = SendPace::new();
+        let mut pace = RateWindow::for_send();
         let mut sent = 0u64;
         while sent < len {
             let count = (len - sent).min(limits::SEND_FILE_CALL_BYTES) as usize;
@@ -421,15 +374,14 @@ impl Connection {
                 Ok(Some(n)) => {
                     sent += n as u64;
                     self.written += n as u64;
-                    pace.sent(n as u64);
+                    pace.count(n as u64);
                     continue;
                 }
                 Ok(None) => {}
                 Err(error) => return (sent, Err(error)),
             }
-            let left = match pace.time_left() {
-                Ok(left) => left,
-                Err(error) => return (sent, Err(error)),
+            let Some(left) = pace.time_left() else {
+                return (sent, Err(too_slow_reader()));
             };
             // A poll moves nothing: a timed-out one is dropped (cancelled) safely. The
             // window it ended is judged before the next call, which could find room the
@@ -439,8 +391,8 @@ impl Connection {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => return (sent, Err(error)),
                 Err(_) => {
-                    if let Err(error) = pace.time_left() {
-                        return (sent, Err(error));
+                    if pace.time_left().is_none() {
+                        return (sent, Err(too_slow_reader()));
                     }
                 }
             }
@@ -509,28 +461,13 @@ fn body_read_error(end: ReadEnd) -> S3Error {
     }
 }
 
-/// How long the body's current rate window has left. A window that has ended is
-/// judged first: enough bytes begin a new one, too few are `RequestTimeout`.
+/// How long the body's current rate window has left; a window that ended short of
+/// its bytes is `RequestTimeout`.
 fn window_left(body: &mut Body) -> Result<Duration, S3Error> {
-    let window = Duration::from_secs(limits::BODY_RATE_WINDOW_SECS);
-    let needed = limits::BODY_RATE_MIN_BYTES_PER_SEC * limits::BODY_RATE_WINDOW_SECS;
-    let (began, bytes_then) = body.window;
-    // A window's worth arrived: the next window starts now, so a stall is caught one
-    // window after it begins, however fast the body started.
-    if body.received() - bytes_then >= needed {
-        body.window = (Instant::now(), body.received());
-        return Ok(window);
-    }
-    let elapsed = began.elapsed();
-    if elapsed < window {
-        return Ok(window - elapsed);
-    }
-    if body.received() - bytes_then < needed {
-        return Err(S3Error::with_message(
+    body.window.time_left().ok_or_else(|| {
+        S3Error::with_message(
             ErrorCode::RequestTimeout,
             "Your socket connection to the server was not read from or written to within the timeout period.",
-        ));
-    }
-    body.window = (Instant::now(), body.received());
-    Ok(window)
+        )
+    })
 }

@@ -13,6 +13,7 @@ mod connection;
 mod head;
 mod idle;
 mod line;
+mod rate_window;
 mod response;
 mod send_file;
 mod serve;
