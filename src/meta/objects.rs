@@ -172,17 +172,107 @@ pub(crate) fn put_object(
     row: &ObjectRow,
     cond: &PutCondition,
 ) -> Result<Vec<String>, MetaError> {
+    let current = check_put(conn, row, cond)?;
+    apply_put(conn, row, current)
+}
+
+/// The object a PUT replaces, as much of it as the PUT needs.
+pub(crate) struct Replaced {
+    etag: String,
+    data_id: String,
+    has_parts: bool,
+}
+
+/// Every reason `put_object` may refuse a row, checked without changing anything;
+/// returns the object it replaces.
+pub(crate) fn check_put(
+    conn: &Connection,
+    row: &ObjectRow,
+    cond: &PutCondition,
+) -> Result<Option<Replaced>, MetaError> {
     if !bucket_exists(conn, &row.bucket)? {
         return Err(MetaError::NoSuchBucket);
     }
-    check_condition(current_etag(conn, &row.bucket, &row.key)?.as_deref(), cond)?;
-    let released = release_object(conn, &row.bucket, &row.key)?;
-    let sql = concat!(
-        "INSERT INTO objects (",
-        object_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21)"
-    );
+    let current = conn
+        .prepare_cached(
+            "SELECT etag, data_id, parts_count IS NOT NULL FROM objects
+             WHERE bucket = ?1 AND key = ?2",
+        )?
+        .query_row([&row.bucket, &row.key], |r| {
+            Ok(Replaced {
+                etag: r.get(0)?,
+                data_id: r.get(1)?,
+                has_parts: r.get(2)?,
+            })
+        })
+        .optional()?;
+    check_condition(current.as_ref().map(|c| c.etag.as_str()), cond)?;
+    Ok(current)
+}
+
+/// `put_object` once `check_put` has passed: refuses nothing, so an error here is
+/// SQLite's own. A replaced object's row is updated in place, which costs one
+/// statement where a delete and an insert cost two (and a row-count trigger each).
+pub(crate) fn apply_put(
+    conn: &Connection,
+    row: &ObjectRow,
+    current: Option<Replaced>,
+) -> Result<Vec<String>, MetaError> {
+    let mut released = Vec::new();
+    match current {
+        None => write_object(conn, INSERT_OBJECT, row)?,
+        Some(old) => {
+            write_object(conn, UPDATE_OBJECT, row)?;
+            if !old.data_id.is_empty() {
+                released.push(old.data_id);
+            }
+            if old.has_parts {
+                let mut stmt = conn.prepare_cached(
+                    "DELETE FROM object_parts WHERE bucket = ?1 AND key = ?2 RETURNING data_id",
+                )?;
+                let ids = stmt.query_map([&row.bucket, &row.key], |r| r.get::<_, String>(0))?;
+                for id in ids {
+                    released.push(id?);
+                }
+            }
+        }
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO object_parts (bucket, key, part_number, size, etag, data_id, checksum_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for part in &row.parts {
+        insert.execute(params![
+            row.bucket,
+            row.key,
+            part.part_number,
+            part.size as i64,
+            part.etag,
+            part.data_id,
+            part.checksum_value
+        ])?;
+    }
+    Ok(released
+        .into_iter()
+        .filter(|old| *old != row.data_id)
+        .collect())
+}
+
+/// The parameters of both statements are the columns in `object_columns!` order.
+const INSERT_OBJECT: &str = concat!(
+    "INSERT INTO objects (",
+    object_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+     ?18, ?19, ?20, ?21)"
+);
+const UPDATE_OBJECT: &str = "UPDATE objects SET size = ?3, etag = ?4, content_type = ?5, \
+     content_encoding = ?6, content_language = ?7, content_disposition = ?8, \
+     cache_control = ?9, expires = ?10, user_meta = ?11, storage_class = ?12, acl = ?13, \
+     last_modified_ms = ?14, data_id = ?15, checksum_algorithm = ?16, checksum_value = ?17, \
+     owner_id = ?18, parts_count = ?19, upload_id = ?20, checksum_type = ?21 \
+     WHERE bucket = ?1 AND key = ?2";
+
+fn write_object(conn: &Connection, sql: &str, row: &ObjectRow) -> Result<(), MetaError> {
     conn.prepare_cached(sql)?.execute(params![
         row.bucket,
         row.key,
@@ -206,25 +296,7 @@ pub(crate) fn put_object(
         row.upload_id,
         row.checksum_type,
     ])?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO object_parts (bucket, key, part_number, size, etag, data_id, checksum_value)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    for part in &row.parts {
-        insert.execute(params![
-            row.bucket,
-            row.key,
-            part.part_number,
-            part.size as i64,
-            part.etag,
-            part.data_id,
-            part.checksum_value
-        ])?;
-    }
-    Ok(released
-        .into_iter()
-        .filter(|old| *old != row.data_id)
-        .collect())
+    Ok(())
 }
 
 pub(crate) fn delete_object(

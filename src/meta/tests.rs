@@ -164,8 +164,74 @@ fn conditions_are_checked_with_the_write() {
 }
 
 #[test]
+fn an_overwrite_replaces_every_column_and_releases_every_data_id() {
+    let (meta, _thread) = start(&temp_db("overwrite")).unwrap();
+    let part = |n: u32| PartRef {
+        part_number: n,
+        size: 5,
+        etag: format!("pe{n}"),
+        data_id: format!("p{n}"),
+        checksum_value: Some(format!("pc{n}")),
+    };
+    let multipart = ObjectRow {
+        size: 10,
+        etag: "e-2".into(),
+        content_encoding: Some("gzip".into()),
+        content_language: Some("de".into()),
+        content_disposition: Some("inline".into()),
+        cache_control: Some("no-cache".into()),
+        expires: Some("tomorrow".into()),
+        checksum_algorithm: Some("CRC32".into()),
+        checksum_value: Some("c-2".into()),
+        checksum_type: Some("COMPOSITE".into()),
+        parts_count: Some(2),
+        upload_id: Some("u1".into()),
+        parts: vec![part(1), part(2)],
+        data_id: String::new(),
+        ..object("b", "k", "unused")
+    };
+    let plain = ObjectRow {
+        user_meta: Vec::new(),
+        storage_class: "REDUCED_REDUNDANCY".into(),
+        acl: "{\"x\":1}".into(),
+        last_modified_ms: 9,
+        owner_id: "o2".into(),
+        content_type: "image/png".into(),
+        ..object("b", "k", "d2")
+    };
+    block_on(async {
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        meta.put_object(object("b", "k", "d1"), PutCondition::None, None)
+            .await
+            .unwrap();
+        meta.put_object(multipart.clone(), PutCondition::None, None)
+            .await
+            .unwrap();
+        assert_eq!(released(), ["d1"]);
+        let stored = meta.get_object("b", "k").await.unwrap().unwrap();
+        assert_eq!(
+            stored,
+            ObjectRow {
+                parts: stored.parts.clone(),
+                ..multipart
+            }
+        );
+        meta.put_object(plain.clone(), PutCondition::None, None)
+            .await
+            .unwrap();
+        let mut gone = released();
+        gone.sort();
+        assert_eq!(gone, ["p1", "p2"], "the parts go with the object they made");
+        assert_eq!(meta.get_object("b", "k").await.unwrap(), Some(plain));
+        assert_eq!(meta.counts().await.unwrap().objects, 1);
+    });
+}
+
+#[test]
 fn racing_creators_have_one_winner_and_batches_keep_other_writes() {
-    let (meta, _thread) = start(&temp_db("race")).unwrap();
+    let (tx, _released) = flume::unbounded();
+    let (meta, _thread) = super::start(&temp_db("race"), tx, true).unwrap();
+    let blobs = meta.blobs().unwrap();
     block_on(meta.create_bucket(bucket("b", "o"))).unwrap();
     let handles: Vec<_> = (0..8)
         .map(|i| {
@@ -177,10 +243,17 @@ fn racing_creators_have_one_winner_and_batches_keep_other_writes() {
                         PutCondition::None,
                         None,
                     );
+                    // Each with its bytes: a refused PUT must leave none behind, and
+                    // the winner's must commit (a PUT has no savepoint of its own).
                     let race = meta.put_object(
                         object("b", "contested", &format!("r{i}")),
                         PutCondition::IfNoneMatchStar,
-                        None,
+                        Some(BlobTail {
+                            data_id: format!("r{i}"),
+                            seq: 0,
+                            bytes: vec![i as u8; 3],
+                            size: 3,
+                        }),
                     );
                     (own.await.is_ok(), race.await.is_ok())
                 })
@@ -190,6 +263,14 @@ fn racing_creators_have_one_winner_and_batches_keep_other_writes() {
     let results: Vec<(bool, bool)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(results.iter().all(|(own, _)| *own));
     assert_eq!(results.iter().filter(|(_, won)| *won).count(), 1);
+    let winner = block_on(meta.get_object("b", "contested"))
+        .unwrap()
+        .unwrap();
+    for i in 0..8 {
+        let id = format!("r{i}");
+        let stored = block_on(blobs.open(&id, 1024)).unwrap();
+        assert_eq!(stored.is_some(), id == winner.data_id, "bytes of {id}");
+    }
     let page = block_on(meta.list_objects(ListQuery {
         bucket: "b".into(),
         prefix: "own-".into(),
@@ -582,8 +663,8 @@ fn a_lone_failed_write_rolls_back_its_bytes_and_leaves_the_next_write_clean() {
         meta.put_object(object("b", "k", "d0"), PutCondition::None, Some(tail("d0")))
             .await
             .unwrap();
-        // Alone in its batch (the writes are sequential), the conditional PUT fails
-        // after its bytes were written: they roll back with the transaction.
+        // Alone in its batch (the writes are sequential), the conditional PUT is
+        // refused before its bytes are written.
         let refused = meta
             .put_object(
                 object("b", "k", "d1"),

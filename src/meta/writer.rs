@@ -13,7 +13,10 @@ use crate::limits;
 use crate::meta::blobs::BlobTail;
 use crate::meta::generations::Generations;
 use crate::meta::messages::{send, Reply, Write};
-use crate::meta::{blobs, buckets, credentials, objects, reclaim, uploads, MetaError, Released};
+use crate::meta::{
+    blobs, buckets, credentials, objects, reclaim, uploads, MetaError, ObjectRow, PutCondition,
+    Released,
+};
 
 /// What the writer has done, for tests and the curious.
 #[derive(Debug, Default)]
@@ -44,6 +47,8 @@ struct Batch {
     /// transaction, which holds nothing else (and a savepoint costs a statement at each
     /// end plus a copy of every page the write changes, a fifth of a lone small PUT).
     savepoints: bool,
+    /// Whether the write running now has a savepoint: `savepoints`, but for a PUT.
+    in_savepoint: bool,
 }
 
 /// Group-commits writes until every sender is gone.
@@ -321,7 +326,7 @@ fn settle_releasing<T: 'static>(
     });
     match recorded {
         Ok((value, ids)) => {
-            if batch.savepoints {
+            if batch.in_savepoint {
                 let _ = fixed(conn, "RELEASE request");
             }
             batch.released.extend(ids);
@@ -337,10 +342,11 @@ fn settle_releasing<T: 'static>(
 }
 
 /// Rolls back a failed write's savepoint, and notes when the failure took the whole
-/// transaction with it (SQLite is then in autocommit mode). A lone write has no
-/// savepoint: its transaction is rolled back, and counts as lost.
+/// transaction with it (SQLite is then in autocommit mode). A write without a
+/// savepoint (a lone one, or a PUT) takes its transaction with it: rolled back, and
+/// counted as lost.
 fn undo_write(conn: &Connection, error: &MetaError, batch: &mut Batch) {
-    if !batch.savepoints {
+    if !batch.in_savepoint {
         let _ = conn.execute_batch("ROLLBACK");
         batch.lost.get_or_insert_with(|| error.clone());
         return;
@@ -376,9 +382,11 @@ fn batch_lane(writes: &[Write]) -> crate::fault::Lane {
     }
 }
 
-/// Runs one write inside its savepoint (when the batch has more than one).
+/// Runs one write inside its savepoint (when the batch has more than one); a PUT of
+/// an object needs none (`put_object`).
 fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
-    if batch.savepoints {
+    batch.in_savepoint = batch.savepoints && !matches!(write, Write::PutObject(..));
+    if batch.in_savepoint {
         if let Err(error) = fixed(conn, "SAVEPOINT request") {
             write.fail(error.into());
             return;
@@ -404,10 +412,7 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
             settle(conn, reply, buckets::delete_bucket(conn, &name), batch)
         }
         Write::PutObject(row, cond, tail, reply) => {
-            let result = seal_tail(conn, tail.as_ref())
-                .and_then(|()| objects::put_object(conn, &row, &cond))
-                .map(no_release);
-            settle_releasing(conn, reply, result, batch)
+            put_object(conn, &row, &cond, tail.as_ref(), reply, batch)
         }
         Write::DeleteObject(bucket, key, if_match, reply) => {
             let result = objects::delete_object(conn, &bucket, &key, if_match.as_deref());
@@ -474,7 +479,36 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
     }
 }
 
-/// Seals the object whose last bytes came with its row, in the row's savepoint: the
+/// A PUT of an object, without the savepoint of other writes (the most frequent write
+/// saves its two statements and the copy of every page it changes): everything that
+/// can refuse it is checked before it changes anything, so a refusal has nothing to
+/// undo. An error after its first change is SQLite's own (I/O, a full disk): it takes
+/// the whole batch, as a lone write's failure does (`undo_write`).
+fn put_object(
+    conn: &Connection,
+    row: &ObjectRow,
+    cond: &PutCondition,
+    tail: Option<&BlobTail>,
+    reply: Reply<()>,
+    batch: &mut Batch,
+) {
+    let current = match objects::check_put(conn, row, cond) {
+        Ok(current) => current,
+        Err(error) => {
+            // Nothing to undo, unless SQLite rolled the transaction back on its own.
+            if conn.is_autocommit() && batch.lost.is_none() {
+                batch.lost = Some(error.clone());
+            }
+            return send(reply, Err(error));
+        }
+    };
+    let result = seal_tail(conn, tail)
+        .and_then(|()| objects::apply_put(conn, row, current))
+        .map(|released| ((), released));
+    settle_releasing(conn, reply, result, batch)
+}
+
+/// Seals the object whose last bytes came with its row, in the row's transaction: the
 /// row and the bytes it names commit together or not at all.
 fn seal_tail(conn: &Connection, tail: Option<&BlobTail>) -> Result<(), MetaError> {
     tail.map_or(Ok(()), |tail| blobs::seal(conn, tail))
