@@ -19,7 +19,7 @@ use crate::http::buffer_pool::ConnectionBuffers;
 use crate::http::head::{Parsed, RequestHead};
 use crate::http::idle::IdleSet;
 use crate::http::rate_window::RateWindow;
-use crate::http::send_file;
+use crate::http::send_file::{self, short_file};
 use crate::http::tls::{read_appending, read_with_timeout, ReadEnd, Transport};
 use crate::limits;
 
@@ -45,13 +45,6 @@ fn write_zero() -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::WriteZero,
         "the connection accepts no more bytes",
-    )
-}
-
-fn short_file() -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::UnexpectedEof,
-        "object file shorter than its metadata",
     )
 }
 

@@ -27,7 +27,7 @@ pub(crate) use head::Parsed;
 pub(crate) use head::RequestHead;
 pub(crate) use idle::IdleSet;
 pub(crate) use response::{Body, BodyStream, Labels, Response, ResponseHead};
-pub(crate) use send_file::FileRun;
+pub(crate) use send_file::{short_file, FileRun};
 pub(crate) use serve::{refuse, serve, BodyReader, Exchange, Service};
 pub(crate) use tls::{
     read_appending, read_with_timeout, server_config, Certificate, ReadEnd, TlsStream, Transport,

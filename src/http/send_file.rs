@@ -18,6 +18,15 @@ pub(crate) struct FileRun<'a> {
     pub len: u64,
 }
 
+/// The error of an object file that ends before the length its metadata records,
+/// whoever reads it (sendfile here, or a read of the file into memory).
+pub(crate) fn short_file() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "object file shorter than its metadata",
+    )
+}
+
 /// One sendfile(2) of up to `count` bytes of `file` from `offset` (advanced by what
 /// was sent) to `socket`, which is non-blocking for the call: `Ok(None)` when the
 /// socket has no room.

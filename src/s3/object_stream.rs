@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use crate::error::{storage_error, S3Error};
-use crate::http::{BodyStream, FileRun};
+use crate::http::{short_file, BodyStream, FileRun};
 use crate::limits;
 use crate::meta::ObjectRow;
 use crate::storage::{ByteCache, Object, Storage};
@@ -118,11 +118,7 @@ async fn read_whole(storage: &Storage, data_id: &str, size: u64) -> std::io::Res
         let result;
         (result, buf) = file.read_at(buf, bytes.len() as u64).await;
         match result? {
-            0 => {
-                return Err(std::io::Error::other(
-                    "object file shorter than its metadata",
-                ))
-            }
+            0 => return Err(short_file()),
             n => bytes.extend_from_slice(&buf[..n.min(size as usize - bytes.len())]),
         }
     }
@@ -174,12 +170,7 @@ impl BodyStream for ObjectStream {
         buf.reserve(want);
         let (result, mut buf) = segment.file.read_at(buf, segment.offset).await;
         match result {
-            Ok(0) => (
-                Err(std::io::Error::other(
-                    "object file shorter than its metadata",
-                )),
-                buf,
-            ),
+            Ok(0) => (Err(short_file()), buf),
             Ok(n) => {
                 let n = n.min(want);
                 buf.truncate(n);
