@@ -458,6 +458,25 @@ pub struct TempObject {
     storage: LocalStorage,
 }
 
+/// `TempObject::write` of an upload written around the page cache: `bytes` are
+/// staged, and each full stage is written around the page cache; `len` counts them.
+async fn write_direct(
+    stage: &mut DirectStage,
+    file: &Rc<File>,
+    len: &mut u64,
+    mut bytes: &[u8],
+) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let taken = stage.take(bytes);
+        bytes = &bytes[taken..];
+        *len += taken as u64;
+        if stage.is_full() {
+            stage.flush(file).await?;
+        }
+    }
+    Ok(())
+}
+
 impl TempObject {
     /// Appends `buf` at the current end, continuing partial writes, and hands the buffer back
     /// for reuse. After an error the object can only be aborted.
@@ -465,8 +484,8 @@ impl TempObject {
         if self.write_failed {
             return (Err(earlier_write_failed()), buf);
         }
-        if self.direct.is_some() {
-            let result = self.write_direct(&buf).await;
+        if let Some(stage) = &mut self.direct {
+            let result = write_direct(stage, &self.file, &mut self.len, &buf).await;
             if result.is_err() {
                 self.write_failed = true;
             }
@@ -488,23 +507,6 @@ impl TempObject {
             Err(_) => self.write_failed = true,
         }
         (result, buf)
-    }
-
-    /// `write` of an upload written around the page cache: `bytes` are staged, and each full stage
-    /// is written around the page cache.
-    async fn write_direct(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            let Some(stage) = &mut self.direct else {
-                return Err(io::Error::other("no direct stage"));
-            };
-            let taken = stage.take(bytes);
-            bytes = &bytes[taken..];
-            self.len += taken as u64;
-            if stage.is_full() {
-                stage.flush(&self.file).await?;
-            }
-        }
-        Ok(())
     }
 
     /// Starts the writeback of what was written since the last kick, without waiting
