@@ -388,6 +388,15 @@ def test_disk_full_is_insufficient_storage(tmp_path):
             assert info.value.response["Error"]["Code"] == "InsufficientStorage"
             assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 507
             assert files_under(os.path.join(d.data_dir, "tmp")) == 0, "the temp file is removed"
+            # A plain Content-Length of 8 MiB or more is written around the page cache in
+            # staged writes (storage/local.rs): the disk fills in the middle of a stage's.
+            url = s3.generate_presigned_url("put_object", Params={"Bucket": "full", "Key": "direct"})
+            request = urllib.request.Request(url, data=os.urandom(8 * 1024 * 1024 + 4097), method="PUT")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            assert refused.value.code == 507
+            assert b"<Code>InsufficientStorage</Code>" in refused.value.read()
+            assert files_under(os.path.join(d.data_dir, "tmp")) == 0, "the staged temp file is removed"
             # The daemon keeps serving, and the space of the failed write is free again.
             assert s3.get_object(Bucket="full", Key="small")["Body"].read() == b"fits"
             s3.put_object(Bucket="full", Key="after", Body=b"x" * 100_000)
