@@ -151,6 +151,8 @@ pub(crate) const DIRECT_WRITE_MIN_BYTES: u64 = WRITEBACK_KICK_BYTES;
 pub(crate) const DIRECT_WRITE_ALIGN: usize = 4096;
 /// Bytes per direct write.
 pub(crate) const DIRECT_WRITE_STAGE_BYTES: usize = 512 * 1024;
+/// Direct writes one upload keeps in flight; it holds one stage more than this.
+pub(crate) const DIRECT_WRITES_IN_FLIGHT: usize = 2;
 /// Bytes moved per read and write by the storage copies that pass through user space.
 pub(crate) const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 /// Bytes read per call while a small body is gathered or an unread one drained.

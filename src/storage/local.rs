@@ -3,6 +3,7 @@
 //! read, remove) through monoio so it never blocks a runtime thread. Blocking work
 //! monoio has no call for (copies, directory walks) runs on the bounded pool.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -581,15 +582,17 @@ impl TempObject {
 /// and the length of each write aligned to the device's blocks, which the body's chunks
 /// are not. A large upload's bytes then cost one copy into a stage (hot in the cache)
 /// instead of the kernel's copy into the page cache and its writeback. A full stage is
-/// written by a task of its own while the next one fills (a direct write waits for the
-/// device): at most one write is in flight.
+/// written by a task of its own while the next ones fill (a direct write waits for the
+/// device). Up to `DIRECT_WRITES_IN_FLIGHT` writes are in flight, so that a slow write
+/// stalls the upload only once the device is that many stages behind.
 struct DirectStage {
     current: AlignedBuf,
     /// Bytes staged in `current`.
     filled: usize,
     /// Where in the file the staged bytes go.
     offset: u64,
-    in_flight: Option<monoio::task::JoinHandle<(io::Result<()>, AlignedBuf)>>,
+    /// The writes in flight, oldest first.
+    in_flight: VecDeque<monoio::task::JoinHandle<(io::Result<()>, AlignedBuf)>>,
 }
 
 /// A buffer and where its aligned region of `DIRECT_WRITE_STAGE_BYTES` begins.
@@ -619,7 +622,7 @@ impl DirectStage {
             current: AlignedBuf::new(),
             filled: 0,
             offset: 0,
-            in_flight: None,
+            in_flight: VecDeque::with_capacity(limits::DIRECT_WRITES_IN_FLIGHT),
         })
     }
 
@@ -638,16 +641,17 @@ impl DirectStage {
         self.filled == limits::DIRECT_WRITE_STAGE_BYTES
     }
 
-    /// Starts writing the staged bytes, after the write before has ended (its buffer
-    /// is the next stage).
+    /// Starts writing the staged bytes, once fewer than `DIRECT_WRITES_IN_FLIGHT` writes
+    /// are in flight (the oldest one's buffer is then the next stage).
     async fn flush(&mut self, file: &Rc<File>) -> io::Result<()> {
-        let next = match self.settle().await? {
-            Some(buf) => buf,
-            None => AlignedBuf::new(),
+        let next = if self.in_flight.len() >= limits::DIRECT_WRITES_IN_FLIGHT {
+            self.settle_oldest().await?
+        } else {
+            AlignedBuf::new()
         };
         let full = std::mem::replace(&mut self.current, next);
         let (file, offset, len) = (file.clone(), self.offset, self.filled);
-        self.in_flight = Some(monoio::spawn(async move {
+        self.in_flight.push_back(monoio::spawn(async move {
             let AlignedBuf { buf, start } = full;
             let (result, region) = file
                 .write_all_at(buf.slice(start..start + len), offset)
@@ -663,22 +667,23 @@ impl DirectStage {
         Ok(())
     }
 
-    /// Waits for the write in flight; its buffer, if there was one.
-    async fn settle(&mut self) -> io::Result<Option<AlignedBuf>> {
-        match self.in_flight.take() {
-            Some(write) => {
-                let (result, buf) = write.await;
-                result.map(|()| Some(buf))
-            }
-            None => Ok(None),
-        }
+    /// Waits for the oldest write in flight (there is one) and gives back its buffer.
+    async fn settle_oldest(&mut self) -> io::Result<AlignedBuf> {
+        let write = self
+            .in_flight
+            .pop_front()
+            .ok_or_else(|| io::Error::other("no direct write in flight"))?;
+        let (result, buf) = write.await;
+        result.map(|()| buf)
     }
 
-    /// Waits for the write in flight, then writes what is staged at the end (of any
+    /// Waits for the writes in flight, then writes what is staged at the end (of any
     /// length) through the page cache, where `O_DIRECT`'s alignment does not hold; the
     /// publishing fsync makes both durable.
     async fn finish(mut self, file: &Rc<File>) -> io::Result<()> {
-        self.settle().await?;
+        while !self.in_flight.is_empty() {
+            self.settle_oldest().await?;
+        }
         if self.filled == 0 {
             return Ok(());
         }
