@@ -150,9 +150,9 @@ pub(crate) const DIRECT_WRITE_MIN_BYTES: u64 = WRITEBACK_KICK_BYTES;
 /// devices of 512-byte and 4 KiB blocks.
 pub(crate) const DIRECT_WRITE_ALIGN: usize = 4096;
 /// Bytes per direct write.
-pub(crate) const DIRECT_WRITE_STAGE_BYTES: usize = 512 * 1024;
+pub(crate) const DIRECT_WRITE_STAGE_BYTES: usize = 256 * 1024;
 /// Direct writes one upload keeps in flight; it holds one stage more than this.
-pub(crate) const DIRECT_WRITES_IN_FLIGHT: usize = 2;
+pub(crate) const DIRECT_WRITES_IN_FLIGHT: usize = 3;
 /// Bytes moved per read and write by the storage copies that pass through user space.
 pub(crate) const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 /// Bytes read per call while a small body is gathered or an unread one drained.
