@@ -644,10 +644,14 @@ impl DirectStage {
     /// Starts writing the staged bytes, once fewer than `DIRECT_WRITES_IN_FLIGHT` writes
     /// are in flight (the oldest one's buffer is then the next stage).
     async fn flush(&mut self, file: &Rc<File>) -> io::Result<()> {
-        let next = if self.in_flight.len() >= limits::DIRECT_WRITES_IN_FLIGHT {
-            self.settle_oldest().await?
+        let oldest = if self.in_flight.len() >= limits::DIRECT_WRITES_IN_FLIGHT {
+            self.in_flight.pop_front()
         } else {
-            AlignedBuf::new()
+            None
+        };
+        let next = match oldest {
+            Some(write) => settled(write).await?,
+            None => AlignedBuf::new(),
         };
         let full = std::mem::replace(&mut self.current, next);
         let (file, offset, len) = (file.clone(), self.offset, self.filled);
@@ -667,22 +671,12 @@ impl DirectStage {
         Ok(())
     }
 
-    /// Waits for the oldest write in flight (there is one) and gives back its buffer.
-    async fn settle_oldest(&mut self) -> io::Result<AlignedBuf> {
-        let write = self
-            .in_flight
-            .pop_front()
-            .ok_or_else(|| io::Error::other("no direct write in flight"))?;
-        let (result, buf) = write.await;
-        result.map(|()| buf)
-    }
-
     /// Waits for the writes in flight, then writes what is staged at the end (of any
     /// length) through the page cache, where `O_DIRECT`'s alignment does not hold; the
     /// publishing fsync makes both durable.
     async fn finish(mut self, file: &Rc<File>) -> io::Result<()> {
-        while !self.in_flight.is_empty() {
-            self.settle_oldest().await?;
+        while let Some(write) = self.in_flight.pop_front() {
+            settled(write).await?;
         }
         if self.filled == 0 {
             return Ok(());
@@ -694,6 +688,14 @@ impl DirectStage {
             .await;
         result
     }
+}
+
+/// Waits for a direct write and gives back its buffer.
+async fn settled(
+    write: monoio::task::JoinHandle<(io::Result<()>, AlignedBuf)>,
+) -> io::Result<AlignedBuf> {
+    let (result, buf) = write.await;
+    result.map(|()| buf)
 }
 
 /// Turns `O_DIRECT` on or off for an open file.
