@@ -13,8 +13,8 @@ pub use signing_key_cache::SigningKeyCache;
 #[cfg(feature = "fuzzing")]
 pub(crate) use sigv2::string_to_sign as sigv2_string_to_sign;
 pub use sigv4::{
-    canonical_query, canonical_uri, derive_signing_key, hmac_sha256, percent_decode, sha256_hex,
-    uri_encode, uri_encoded, EMPTY_SHA256,
+    canonical_query, canonical_uri, derive_signing_key, hmac_sha256, percent_decode,
+    percent_decode_str, sha256_hex, uri_encode, uri_encoded, EMPTY_SHA256,
 };
 pub(crate) use verify::{client_string_to_sign, sign_hex};
 pub use verify::{

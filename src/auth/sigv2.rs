@@ -271,8 +271,8 @@ pub(crate) fn string_to_sign(parts: &RequestParts, date_line: &str) -> Result<St
         if SIGNED_SUBRESOURCES.contains(&name) {
             let value = match value {
                 Some(v) => Some(
-                    crate::auth::percent_decode(v)
-                        .and_then(|b| String::from_utf8(b).ok())
+                    crate::auth::percent_decode_str(v)
+                        .map(std::borrow::Cow::into_owned)
                         .ok_or_else(|| S3Error::new(ErrorCode::InvalidURI))?,
                 ),
                 None => None,

@@ -1,6 +1,8 @@
 //! The arithmetic of SigV4: URI encoding, canonical URI and query, the signing
 //! key chain, and hashing helpers.
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
@@ -39,7 +41,7 @@ fn unreserved(byte: u8) -> bool {
 
 /// A query name or value as SigV4 canonicalises it (decoded, then `uri_encode`d with
 /// '/' encoded): the raw text itself when it is in that form already, as SDKs send it.
-fn canonical_component(raw: &str) -> Result<std::borrow::Cow<'_, str>, S3Error> {
+fn canonical_component(raw: &str) -> Result<Cow<'_, str>, S3Error> {
     let bytes = raw.as_bytes();
     let mut i = 0;
     let mut canonical = true;
@@ -60,7 +62,7 @@ fn canonical_component(raw: &str) -> Result<std::borrow::Cow<'_, str>, S3Error> 
         }
     }
     if canonical {
-        return Ok(std::borrow::Cow::Borrowed(raw));
+        return Ok(Cow::Borrowed(raw));
     }
     let mut encoded = String::with_capacity(raw.len() + 8);
     uri_encode(
@@ -68,7 +70,7 @@ fn canonical_component(raw: &str) -> Result<std::borrow::Cow<'_, str>, S3Error> 
         true,
         &mut encoded,
     );
-    Ok(std::borrow::Cow::Owned(encoded))
+    Ok(Cow::Owned(encoded))
 }
 
 /// `uri_encode` of `input` into a new string.
@@ -79,10 +81,14 @@ pub fn uri_encoded(input: &str, encode_slash: bool) -> String {
 }
 
 /// Decodes %XX escapes only ('+' stays '+', as S3 paths and SigV4 want it).
-pub fn percent_decode(input: &str) -> Option<Vec<u8>> {
+pub fn percent_decode(input: &str) -> Option<Cow<'_, [u8]>> {
     let mut rest = input.as_bytes();
+    let Some(first) = rest.iter().position(|&b| b == b'%') else {
+        return Some(Cow::Borrowed(rest));
+    };
     let mut out = Vec::with_capacity(rest.len());
-    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+    let mut at = first;
+    loop {
         out.extend_from_slice(&rest[..at]);
         // Exactly two hex digits: `u8::from_str_radix` alone would take "+0".
         let hex = rest.get(at + 1..at + 3)?;
@@ -91,9 +97,22 @@ pub fn percent_decode(input: &str) -> Option<Vec<u8>> {
         }
         out.push((hex_value(hex[0]) << 4) | hex_value(hex[1]));
         rest = &rest[at + 3..];
+        match rest.iter().position(|&b| b == b'%') {
+            Some(next) => at = next,
+            None => break,
+        }
     }
     out.extend_from_slice(rest);
-    Some(out)
+    Some(Cow::Owned(out))
+}
+
+/// `percent_decode` to UTF-8: None for a bad escape or bytes that are not UTF-8.
+/// Borrows `input` when it has nothing to decode.
+pub fn percent_decode_str(input: &str) -> Option<Cow<'_, str>> {
+    match percent_decode(input)? {
+        Cow::Borrowed(_) => Some(Cow::Borrowed(input)),
+        Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
+    }
 }
 
 /// The value of one ASCII hex digit (checked by the caller).
@@ -237,14 +256,22 @@ mod tests {
         out.clear();
         uri_encode(b"a/b", true, &mut out);
         assert_eq!(out, "a%2Fb");
-        assert_eq!(percent_decode("a%2fb+c").unwrap(), b"a/b+c");
+        assert_eq!(&*percent_decode("a%2fb+c").unwrap(), b"a/b+c");
+        // Nothing to decode: the input itself, borrowed.
+        assert!(matches!(
+            percent_decode("a/b+c"),
+            Some(Cow::Borrowed(b"a/b+c"))
+        ));
+        assert!(matches!(percent_decode_str("k"), Some(Cow::Borrowed("k"))));
+        assert_eq!(percent_decode_str("%e2%82%ac").as_deref(), Some("\u{20ac}"));
+        assert_eq!(percent_decode_str("%ff"), None);
         assert_eq!(percent_decode("a%2"), None);
         assert_eq!(percent_decode("a%zz"), None);
         // Two hex digits, exactly: no sign, no blank (u8::from_str_radix would take both).
         for bad in ["%+0", "%+f", "% 1", "%1 ", "%-1"] {
             assert_eq!(percent_decode(bad), None, "{bad}");
         }
-        assert_eq!(percent_decode("%41%7e%7E").unwrap(), b"A~~");
+        assert_eq!(&*percent_decode("%41%7e%7E").unwrap(), b"A~~");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! presigned URL, or none), then check it against the secret of its access key.
 //! The result says what remains to be checked on the body as it streams.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha256};
 
 use crate::auth::sigv4::{
@@ -184,9 +186,9 @@ pub fn parse_auth(parts: &RequestParts) -> Result<ParsedAuth, S3Error> {
     }
     if let Some(access_key) = presigned_v2 {
         return crate::auth::sigv2::parse_query(
-            access_key,
-            raw_query_value(&pairs, "Signature"),
-            raw_query_value(&pairs, "Expires"),
+            access_key.into_owned(),
+            raw_query_value(&pairs, "Signature").map(Cow::into_owned),
+            raw_query_value(&pairs, "Expires").map(Cow::into_owned),
         )
         .map(ParsedAuth::V2);
     }
@@ -253,9 +255,9 @@ fn query_pairs(raw_query: &str) -> Vec<(&str, &str)> {
 
 /// The decoded value of the first parameter whose raw name is `name`, among the
 /// (raw name, raw value) `pairs` of a query.
-fn raw_query_value(pairs: &[(&str, &str)], name: &str) -> Option<String> {
+fn raw_query_value<'a>(pairs: &[(&'a str, &'a str)], name: &str) -> Option<Cow<'a, str>> {
     let (_, value) = pairs.iter().find(|(n, _)| *n == name)?;
-    crate::auth::percent_decode(value).and_then(|b| String::from_utf8(b).ok())
+    crate::auth::percent_decode_str(value)
 }
 
 fn parse_presigned(pairs: &[(&str, &str)]) -> Result<PresignedAuth, S3Error> {
@@ -292,24 +294,25 @@ fn parse_presigned(pairs: &[(&str, &str)]) -> Result<PresignedAuth, S3Error> {
         get("X-Amz-Signature").ok_or_else(|| query_error("X-Amz-Signature is missing."))?;
     let mut query_headers = Vec::new();
     for &(name, value) in pairs {
-        let name = crate::auth::percent_decode(name)
-            .and_then(|b| String::from_utf8(b).ok())
-            .map(|n| n.to_ascii_lowercase())
-            .unwrap_or_default();
-        if name.starts_with("x-amz-") && name != "x-amz-signature" {
-            let value = crate::auth::percent_decode(value)
-                .and_then(|b| String::from_utf8(b).ok())
+        let Some(name) = crate::auth::percent_decode_str(name) else {
+            continue;
+        };
+        let amz = name
+            .get(..6)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("x-amz-"));
+        if amz && !name.eq_ignore_ascii_case("x-amz-signature") {
+            let value = crate::auth::percent_decode_str(value)
                 .ok_or_else(|| query_error("A query parameter is not valid UTF-8."))?;
-            query_headers.push((name, value));
+            query_headers.push((name.to_ascii_lowercase(), value.into_owned()));
         }
     }
     Ok(PresignedAuth {
         credential,
         signed_headers: split_signed_headers(&signed),
-        signature,
-        amz_date,
+        signature: signature.into_owned(),
+        amz_date: amz_date.into_owned(),
         expires,
-        content_sha256: get("X-Amz-Content-Sha256"),
+        content_sha256: get("X-Amz-Content-Sha256").map(Cow::into_owned),
         query_headers,
     })
 }

@@ -4,7 +4,7 @@
 //! refused here, before authorization and before any handler. Each operation names
 //! the access it needs (`Operation::access`), which `s3::authorize` checks.
 
-use crate::auth::percent_decode;
+use crate::auth::percent_decode_str;
 use crate::checksum::base64_decode;
 use crate::clock;
 use crate::error::{ErrorCode, S3Error};
@@ -688,9 +688,7 @@ fn parse_copy_source(value: &str) -> Result<CopySource, S3Error> {
     if let Some(version) = version.filter(|v| *v != "null") {
         return Err(invalid_version("versionId", version));
     }
-    let decoded = percent_decode(path)
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid)?;
+    let decoded = percent_decode_str(path).ok_or_else(invalid)?;
     let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
     let (bucket, key) = decoded.split_once('/').ok_or_else(invalid)?;
     if bucket.is_empty() || key.is_empty() {

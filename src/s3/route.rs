@@ -2,49 +2,70 @@
 //! (`ROUTES`); `s3::operation` then parses the operation's inputs, so no handler
 //! looks at the raw query again.
 
-use crate::auth::percent_decode;
+use std::ops::Range;
+
+use crate::auth::{percent_decode, percent_decode_str};
 use crate::error::{ErrorCode, S3Error};
 use crate::limits;
 
-/// The decoded query string: names and values percent-decoded, in request order.
+/// The decoded query string: names and values percent-decoded, in request order. The
+/// decoded text is kept in one string, each pair as two ranges of it, so parsing a
+/// query costs two allocations however many parameters it has.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Query {
-    pairs: Vec<(String, String)>,
+    text: String,
+    pairs: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl Query {
     /// Parses a raw query string; a bad escape or non-UTF-8 is `InvalidArgument`.
     pub(crate) fn parse(raw: &str) -> Result<Query, S3Error> {
-        let mut pairs = Vec::new();
+        let mut query = Query::default();
+        if raw.is_empty() {
+            return Ok(query);
+        }
+        // Decoding never lengthens a component.
+        query.text.reserve(raw.len());
+        query
+            .pairs
+            .reserve(raw.bytes().filter(|&b| b == b'&').count() + 1);
         for part in raw.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
-            pairs.push((decode_component(name)?, decode_component(value)?));
+            let name = query.push_decoded(name)?;
+            let value = query.push_decoded(value)?;
+            query.pairs.push((name, value));
         }
-        Ok(Query { pairs })
+        Ok(query)
+    }
+
+    /// Appends one decoded component to the text; returns where it lies.
+    fn push_decoded(&mut self, raw: &str) -> Result<Range<usize>, S3Error> {
+        let start = self.text.len();
+        let decoded = percent_decode(raw).ok_or_else(|| {
+            S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "Invalid percent-encoding in query",
+            )
+        })?;
+        let decoded = std::str::from_utf8(&decoded)
+            .map_err(|_| S3Error::with_message(ErrorCode::InvalidArgument, "Query is not UTF-8"))?;
+        self.text.push_str(decoded);
+        Ok(start..self.text.len())
     }
 
     /// The first value of `name`, if present.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| self.text[n.clone()] == *name)
+            .map(|(_, v)| &self.text[v.clone()])
     }
 
     pub(crate) fn has(&self, name: &str) -> bool {
-        self.pairs.iter().any(|(n, _)| n == name)
+        self.pairs
+            .iter()
+            .any(|(n, _)| self.text[n.clone()] == *name)
     }
-}
-
-fn decode_component(raw: &str) -> Result<String, S3Error> {
-    let bytes = percent_decode(raw).ok_or_else(|| {
-        S3Error::with_message(
-            ErrorCode::InvalidArgument,
-            "Invalid percent-encoding in query",
-        )
-    })?;
-    String::from_utf8(bytes)
-        .map_err(|_| S3Error::with_message(ErrorCode::InvalidArgument, "Query is not UTF-8"))
 }
 
 /// Where a request points: an optional bucket and an optional key.
@@ -64,11 +85,9 @@ pub(crate) fn resolve_target(
     raw_path: &str,
     domain: Option<&str>,
 ) -> Result<Target, S3Error> {
-    let path = percent_decode(raw_path)
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| {
-            S3Error::with_message(ErrorCode::InvalidURI, "Couldn't parse the specified URI.")
-        })?;
+    let path = percent_decode_str(raw_path).ok_or_else(|| {
+        S3Error::with_message(ErrorCode::InvalidURI, "Couldn't parse the specified URI.")
+    })?;
     if path.contains('\0') {
         return Err(S3Error::with_message(
             ErrorCode::InvalidURI,

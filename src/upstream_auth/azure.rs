@@ -10,7 +10,7 @@
 //! `http://127.0.0.1:10000/<account>/<container>/<blob>`, where the path begins
 //! with the account name and the resource therefore names it twice.
 
-use crate::auth::{hmac_sha256, percent_decode, SecretKey};
+use crate::auth::{hmac_sha256, percent_decode_str, SecretKey};
 use crate::checksum::{base64_decode, base64_encode};
 use crate::clock;
 use crate::upstream_auth::{AuthError, OutgoingRequest};
@@ -242,8 +242,8 @@ pub fn canonicalized_resource(
 
 /// One query name or value, percent-decoded to UTF-8.
 fn decode_query_part(text: &str, query: &str) -> Result<String, AuthError> {
-    percent_decode(text)
-        .and_then(|bytes| String::from_utf8(bytes).ok())
+    percent_decode_str(text)
+        .map(std::borrow::Cow::into_owned)
         .ok_or_else(|| {
             AuthError::Request(format!(
                 "query {query:?} is not validly percent-encoded UTF-8"
