@@ -38,6 +38,7 @@
 //! systemd to restart, instead of leaving a silent dead core behind a healthy
 //! `/readyz`.
 
+pub mod allocator;
 pub mod auth;
 pub mod checksum;
 pub mod clock;

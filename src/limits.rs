@@ -153,6 +153,12 @@ pub(crate) const DIRECT_WRITE_ALIGN: usize = 4096;
 pub(crate) const DIRECT_WRITE_STAGE_BYTES: usize = 256 * 1024;
 /// Direct writes one upload keeps in flight; it holds one stage more than this.
 pub(crate) const DIRECT_WRITES_IN_FLIGHT: usize = 3;
+/// Blocks at least this large get an mmap of their own from glibc, given back whole
+/// when freed (`allocator`): glibc's own starting value, kept fixed.
+pub(crate) const MALLOC_MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
+/// Free memory at the top of a glibc heap beyond this is given back (`allocator`):
+/// glibc's own starting value, kept fixed.
+pub(crate) const MALLOC_TRIM_THRESHOLD_BYTES: i32 = 128 * 1024;
 /// Bytes moved per read and write by the storage copies that pass through user space.
 pub(crate) const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 /// Bytes read per call while a small body is gathered or an unread one drained.

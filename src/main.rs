@@ -6,6 +6,7 @@ use bleepstore::config::{file, Command, Config, CredentialsAction, Flags};
 use bleepstore::meta::{admin, CredentialRow};
 
 fn main() -> ExitCode {
+    bleepstore::allocator::tune();
     let mut flags: Flags = argh::from_env();
     if let Some(Command::Routes(_)) = flags.command {
         println!("{}", bleepstore::routes_json());
