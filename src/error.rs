@@ -48,6 +48,8 @@ pub enum ErrorCode {
     NoSuchBucket,
     NoSuchKey,
     NoSuchUpload,
+    NoSuchVersion,
+    IllegalVersioningConfigurationException,
     NotImplemented,
     NotModified,
     PreconditionFailed,
@@ -101,6 +103,10 @@ impl ErrorCode {
             ErrorCode::NoSuchBucket => "NoSuchBucket",
             ErrorCode::NoSuchKey => "NoSuchKey",
             ErrorCode::NoSuchUpload => "NoSuchUpload",
+            ErrorCode::NoSuchVersion => "NoSuchVersion",
+            ErrorCode::IllegalVersioningConfigurationException => {
+                "IllegalVersioningConfigurationException"
+            }
             ErrorCode::NotImplemented => "NotImplemented",
             ErrorCode::NotModified => "NotModified",
             ErrorCode::PreconditionFailed => "PreconditionFailed",
@@ -154,6 +160,8 @@ impl ErrorCode {
             ErrorCode::NoSuchBucket => 404,
             ErrorCode::NoSuchKey => 404,
             ErrorCode::NoSuchUpload => 404,
+            ErrorCode::NoSuchVersion => 404,
+            ErrorCode::IllegalVersioningConfigurationException => 400,
             ErrorCode::NotImplemented => 501,
             ErrorCode::NotModified => 304,
             ErrorCode::PreconditionFailed => 412,
@@ -231,6 +239,10 @@ impl ErrorCode {
             ErrorCode::NoSuchBucket => "The specified bucket does not exist.",
             ErrorCode::NoSuchKey => "The specified key does not exist.",
             ErrorCode::NoSuchUpload => "The specified multipart upload does not exist.",
+            ErrorCode::NoSuchVersion => "The specified version does not exist.",
+            ErrorCode::IllegalVersioningConfigurationException => {
+                "The versioning configuration specified in the request is invalid."
+            }
             ErrorCode::NotImplemented => {
                 "A header or query you provided implies functionality that is not implemented."
             }
@@ -353,6 +365,8 @@ pub fn meta_error(error: MetaError, bucket: &str, key: Option<&str>) -> S3Error 
             S3Error::new(ErrorCode::PreconditionFailed).field("Condition", "If-Match")
         }
         MetaError::NoSuchUpload => S3Error::new(ErrorCode::NoSuchUpload),
+        MetaError::NoSuchVersion => S3Error::new(ErrorCode::NoSuchVersion)
+            .field("Key", key.unwrap_or_default()),
         MetaError::InvalidPart(number) => {
             S3Error::new(ErrorCode::InvalidPart).field("PartNumber", number.to_string())
         }

@@ -448,8 +448,10 @@ pub fn canonical_request(data: &[u8]) {
 
 /// Target `xml_bodies`: the request documents S3 clients send, each through the parser
 /// its handler uses (DeleteObjects, CompleteMultipartUpload, AccessControlPolicy,
-/// CreateBucketConfiguration), and the element tree beneath them.
+/// CreateBucketConfiguration, VersioningConfiguration), and the element trees beneath
+/// them (the hand-written one, and quick-xml's for configurations).
 pub fn xml_bodies(data: &[u8]) {
+    let _ = crate::s3::versioning::requested_versioning(data);
     let _ = crate::s3::xml::parse_document(data);
     let _ = crate::s3::object::delete_request(data);
     let _ = crate::s3::multipart::completion_parts(data);

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rusqlite::OpenFlags;
 
-use crate::meta::{blobs, credentials};
+use crate::meta::{blobs, credentials, versions};
 use crate::meta::{schema, CredentialRow, MetaError};
 
 /// Adds or replaces a key pair.
@@ -27,7 +27,7 @@ pub fn remove_credential(db_path: &Path, access_key: &str) -> Result<bool, MetaE
     credentials::remove_credential(&schema::open(db_path)?, access_key)
 }
 
-/// Every data id a row references (objects, object parts, upload parts) or the reclaim
+/// Every data id a row references (objects and their versions, their parts, upload parts) or the reclaim
 /// table holds (released, waiting for its readers), read in one statement on a
 /// read-only connection: one snapshot, and WAL lets it run beside the metadata thread's
 /// writes without holding them up, whatever the size of the tables.
@@ -39,6 +39,8 @@ pub fn referenced_data_ids(db_path: &Path) -> Result<HashSet<String>, MetaError>
     let mut stmt = conn.prepare(
         "SELECT data_id FROM objects WHERE data_id != ''
          UNION ALL SELECT data_id FROM object_parts
+         UNION ALL SELECT data_id FROM object_versions WHERE data_id != ''
+         UNION ALL SELECT data_id FROM version_parts
          UNION ALL SELECT data_id FROM multipart_parts
          UNION ALL SELECT data_id FROM reclaim",
     )?;
@@ -111,6 +113,28 @@ pub fn forget_missing_data(
          WHERE o.bucket = object_parts.bucket AND o.key = object_parts.key AND o.data_id = '')",
         [],
     )?;
+    let single_versions = tx.execute(
+        &format!(
+            "DELETE FROM object_versions WHERE delete_marker = 0 AND data_id != ''
+             AND data_id {missing}"
+        ),
+        [],
+    )?;
+    let assembled_versions = tx.execute(
+        &format!(
+            "DELETE FROM object_versions WHERE delete_marker = 0 AND data_id = ''
+             AND (bucket, key, version_seq) IN
+             (SELECT bucket, key, version_seq FROM version_parts WHERE data_id {missing})"
+        ),
+        [],
+    )?;
+    tx.execute(
+        "DELETE FROM version_parts WHERE NOT EXISTS (SELECT 1 FROM object_versions v
+         WHERE v.bucket = version_parts.bucket AND v.key = version_parts.key
+           AND v.version_seq = version_parts.version_seq AND v.data_id = '')",
+        [],
+    )?;
+    versions::restore_invariant(&tx)?;
     let upload_parts = tx.execute(
         &format!("DELETE FROM multipart_parts WHERE data_id {missing}"),
         [],
@@ -119,7 +143,7 @@ pub fn forget_missing_data(
     tx.execute_batch("DROP TABLE present")?;
     tx.commit()?;
     Ok(Forgotten {
-        objects: single + assembled,
+        objects: single + assembled + single_versions + assembled_versions,
         upload_parts,
     })
 }

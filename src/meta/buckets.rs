@@ -3,12 +3,12 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::meta::columns::col;
-use crate::meta::{BucketRow, CreateBucketOutcome, MetaError};
+use crate::meta::{BucketRow, CreateBucketOutcome, MetaError, Versioning};
 
 /// The buckets table's columns, for `concat!` and `col!`.
 macro_rules! bucket_columns {
     () => {
-        "name, owner_id, region, acl, created_ms"
+        "name, owner_id, region, acl, created_ms, versioning"
     };
 }
 
@@ -19,7 +19,40 @@ fn bucket_from_row(row: &Row<'_>) -> rusqlite::Result<BucketRow> {
         region: row.get(col!(bucket_columns!(), "region"))?,
         acl: row.get(col!(bucket_columns!(), "acl"))?,
         created_ms: row.get(col!(bucket_columns!(), "created_ms"))?,
+        versioning: versioning_from(row.get(col!(bucket_columns!(), "versioning"))?),
     })
+}
+
+fn versioning_from(status: Option<String>) -> Versioning {
+    Versioning::from_status(status.as_deref()).unwrap_or_default()
+}
+
+/// A bucket's versioning state; `None` when there is no such bucket. The check of
+/// every object write, which needs no more of the row.
+pub(crate) fn bucket_versioning(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<Versioning>, MetaError> {
+    let mut stmt = conn.prepare_cached("SELECT versioning FROM buckets WHERE name = ?1")?;
+    Ok(stmt
+        .query_row([name], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .map(versioning_from))
+}
+
+/// Turns versioning on or suspends it (never off: the s3 layer refuses that).
+pub(crate) fn set_versioning(
+    conn: &Connection,
+    name: &str,
+    versioning: Versioning,
+) -> Result<(), MetaError> {
+    let changed = conn
+        .prepare_cached("UPDATE buckets SET versioning = ?2 WHERE name = ?1")?
+        .execute(params![name, versioning.status()])?;
+    if changed == 0 {
+        return Err(MetaError::NoSuchBucket);
+    }
+    Ok(())
 }
 
 pub(crate) fn get_bucket(conn: &Connection, name: &str) -> Result<Option<BucketRow>, MetaError> {
@@ -60,14 +93,15 @@ pub(crate) fn create_bucket(
     let sql = concat!(
         "INSERT INTO buckets (",
         bucket_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
     );
     conn.prepare_cached(sql)?.execute(params![
         row.name,
         row.owner_id,
         row.region,
         row.acl,
-        row.created_ms
+        row.created_ms,
+        row.versioning.status()
     ])?;
     Ok(CreateBucketOutcome::Created)
 }
@@ -79,6 +113,7 @@ pub(crate) fn delete_bucket(conn: &Connection, name: &str) -> Result<(), MetaErr
     let busy: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?1)
+                 OR EXISTS (SELECT 1 FROM object_versions WHERE bucket = ?1)
                  OR EXISTS (SELECT 1 FROM multipart_uploads WHERE bucket = ?1)",
         )?
         .query_row([name], |r| r.get(0))?;

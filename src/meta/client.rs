@@ -13,8 +13,9 @@ use crate::meta::uploads::UploadQuery;
 use crate::meta::writer::WriterStats;
 use crate::meta::{
     readers, schema, writer, BucketObject, BucketRow, CompleteRequest, CompletedUpload,
-    CreateBucketOutcome, CredentialRow, ListPage, ListQuery, MetaCounts, MetaError, ObjectRow,
-    PartRow, PutCondition, ReapedUploads, Released, UploadPage, UploadRow,
+    CreateBucketOutcome, CredentialRow, DeleteSpec, Deleted, ListPage, ListQuery, MetaCounts,
+    MetaError, ObjectRow, PartRow, PutCondition, ReapedUploads, Released, UploadPage, UploadRow,
+    VersionPage, VersionQuery, VersionSel, Versioning,
 };
 
 /// Sends requests to the metadata threads: reads to the readers, writes to the
@@ -190,13 +191,14 @@ impl MetaClient {
     /// current row in the same transaction step as the write, so two racing
     /// creators cannot both win. The replaced object's data files are released
     /// to the reclaimer. A `tail` (the sqlite backend's) seals the object's bytes in
-    /// the same step: row and bytes commit together or not at all.
+    /// the same step: row and bytes commit together or not at all. In a bucket with
+    /// versioning enabled the row is a new version, whose id is returned.
     pub async fn put_object(
         &self,
         row: ObjectRow,
         cond: PutCondition,
         tail: Option<BlobTail>,
-    ) -> Result<(), MetaError> {
+    ) -> Result<Option<String>, MetaError> {
         self.write(|reply| Write::PutObject(Box::new(row), cond, tail, reply))
             .await
     }
@@ -221,37 +223,53 @@ impl MetaClient {
             .await
     }
 
-    /// Removes an object (nothing when it was absent), releasing its data files.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), MetaError> {
-        self.write(|reply| Write::DeleteObject(bucket.to_string(), key.to_string(), None, reply))
-            .await
-    }
-
-    /// Deletes only when the current object has this ETag (`If-Match` on DELETE).
-    pub async fn delete_object_if_match(
+    /// A bucket and one version of one of its objects (a delete marker included).
+    pub async fn get_bucket_object_version(
         &self,
         bucket: &str,
         key: &str,
-        etag: &str,
-    ) -> Result<(), MetaError> {
+        version: VersionSel,
+    ) -> Result<BucketObject, MetaError> {
         let request = |reply| {
-            Write::DeleteObject(
-                bucket.to_string(),
-                key.to_string(),
-                Some(etag.to_string()),
-                reply,
-            )
+            Read::GetBucketObjectVersion(bucket.to_string(), key.to_string(), version, reply)
         };
-        self.write(request).await
+        self.read(request).await
     }
 
-    /// Deletes many keys in one transaction; returns each key's outcome.
+    /// Removes an object or one version of it, or (a bucket with versioning on, no
+    /// version named) hides it behind a new delete marker; releases the data files of
+    /// what it removed.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        spec: DeleteSpec,
+    ) -> Result<Deleted, MetaError> {
+        self.write(|reply| Write::DeleteObject(bucket.to_string(), spec, reply))
+            .await
+    }
+
+    /// Deletes many keys (or versions) in one transaction; returns each one's outcome.
     pub async fn delete_objects(
         &self,
         bucket: &str,
-        keys: Vec<String>,
-    ) -> Result<Vec<Result<(), MetaError>>, MetaError> {
-        self.write(|reply| Write::DeleteObjects(bucket.to_string(), keys, reply))
+        specs: Vec<DeleteSpec>,
+    ) -> Result<Vec<Result<Deleted, MetaError>>, MetaError> {
+        self.write(|reply| Write::DeleteObjects(bucket.to_string(), specs, reply))
+            .await
+    }
+
+    /// ListObjectVersions: versions and delete markers, newest first by key.
+    pub async fn list_versions(&self, query: VersionQuery) -> Result<VersionPage, MetaError> {
+        self.read(|reply| Read::ListVersions(query, reply)).await
+    }
+
+    /// Turns a bucket's versioning on or suspends it.
+    pub async fn set_versioning(
+        &self,
+        bucket: &str,
+        versioning: Versioning,
+    ) -> Result<(), MetaError> {
+        self.write(|reply| Write::SetBucketVersioning(bucket.to_string(), versioning, reply))
             .await
     }
 
@@ -353,15 +371,18 @@ impl MetaClient {
             .await
     }
 
-    /// Replaces an object's ACL (JSON text); NoSuchKey when the object is gone.
+    /// Replaces the ACL (JSON text) of an object or one version of it; NoSuchKey (or
+    /// NoSuchVersion) when it is gone.
     pub async fn set_object_acl(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<VersionSel>,
         acl: String,
     ) -> Result<(), MetaError> {
-        self.write(|reply| Write::SetObjectAcl(bucket.to_string(), key.to_string(), acl, reply))
-            .await
+        let request =
+            |reply| Write::SetObjectAcl(bucket.to_string(), key.to_string(), version, acl, reply);
+        self.write(request).await
     }
 }
 

@@ -6,8 +6,9 @@ use crate::meta::blobs::{BlobInfo, BlobTail};
 use crate::meta::uploads::UploadQuery;
 use crate::meta::{
     BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
-    ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition, ReapedUploads,
-    UploadPage, UploadRow,
+    DeleteSpec, Deleted, ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow,
+    PutCondition, ReapedUploads, UploadPage, UploadRow, VersionPage, VersionQuery, VersionSel,
+    Versioning,
 };
 
 pub(crate) type Reply<T> = flume::Sender<Result<T, MetaError>>;
@@ -36,7 +37,10 @@ pub(crate) enum Read {
     GetObject(String, String, Reply<Option<ObjectRow>>),
     /// A bucket and one of its objects in one snapshot (the object is absent without the bucket).
     GetBucketObject(String, String, Reply<BucketObject>),
+    /// A bucket and one version of one of its objects (a delete marker included).
+    GetBucketObjectVersion(String, String, VersionSel, Reply<BucketObject>),
     ListObjects(ListQuery, Reply<ListPage>),
+    ListVersions(VersionQuery, Reply<VersionPage>),
     GetCredential(String, Reply<Option<CredentialRow>>),
     Ping(Reply<()>),
     Counts(Reply<MetaCounts>),
@@ -51,14 +55,25 @@ pub(crate) enum Read {
 pub(crate) enum Write {
     CreateBucket(BucketRow, Reply<CreateBucketOutcome>),
     DeleteBucket(String, Reply<()>),
-    /// An object's row, with the end of its bytes when the database holds them.
-    PutObject(Box<ObjectRow>, PutCondition, Option<BlobTail>, Reply<()>),
-    DeleteObject(String, String, Option<String>, Reply<()>),
-    DeleteObjects(String, Vec<String>, Reply<Vec<Result<(), MetaError>>>),
+    /// An object's row, with the end of its bytes when the database holds them; the
+    /// reply is the version id made, in a bucket with versioning enabled.
+    PutObject(
+        Box<ObjectRow>,
+        PutCondition,
+        Option<BlobTail>,
+        Reply<Option<String>>,
+    ),
+    DeleteObject(String, DeleteSpec, Reply<Deleted>),
+    DeleteObjects(
+        String,
+        Vec<DeleteSpec>,
+        Reply<Vec<Result<Deleted, MetaError>>>,
+    ),
     PutCredential(CredentialRow, Reply<()>),
     CreateUpload(Box<UploadRow>, Reply<()>),
     SetBucketAcl(String, String, Reply<()>),
-    SetObjectAcl(String, String, String, Reply<()>),
+    SetObjectAcl(String, String, Option<VersionSel>, String, Reply<()>),
+    SetBucketVersioning(String, Versioning, Reply<()>),
     PutPart(PartRow, Option<BlobTail>, Reply<()>),
     CompleteUpload(CompleteRequest, Reply<CompletedUpload>),
     AbortUpload(String, Reply<()>),
@@ -98,12 +113,13 @@ impl Write {
             Write::CreateBucket(_, reply) => send(reply, Err(error)),
             Write::DeleteBucket(_, reply) => send(reply, Err(error)),
             Write::PutObject(_, _, _, reply) => send(reply, Err(error)),
-            Write::DeleteObject(_, _, _, reply) => send(reply, Err(error)),
+            Write::DeleteObject(_, _, reply) => send(reply, Err(error)),
             Write::DeleteObjects(_, _, reply) => send(reply, Err(error)),
             Write::PutCredential(_, reply) => send(reply, Err(error)),
             Write::CreateUpload(_, reply) => send(reply, Err(error)),
             Write::SetBucketAcl(_, _, reply) => send(reply, Err(error)),
-            Write::SetObjectAcl(_, _, _, reply) => send(reply, Err(error)),
+            Write::SetObjectAcl(_, _, _, _, reply) => send(reply, Err(error)),
+            Write::SetBucketVersioning(_, _, reply) => send(reply, Err(error)),
             Write::PutPart(_, _, reply) => send(reply, Err(error)),
             Write::CompleteUpload(_, reply) => send(reply, Err(error)),
             Write::AbortUpload(_, reply) => send(reply, Err(error)),
@@ -125,7 +141,9 @@ impl Read {
             Read::ListBuckets(reply) => send(reply, Err(error)),
             Read::GetObject(_, _, reply) => send(reply, Err(error)),
             Read::GetBucketObject(_, _, reply) => send(reply, Err(error)),
+            Read::GetBucketObjectVersion(_, _, _, reply) => send(reply, Err(error)),
             Read::ListObjects(_, reply) => send(reply, Err(error)),
+            Read::ListVersions(_, reply) => send(reply, Err(error)),
             Read::GetCredential(_, reply) => send(reply, Err(error)),
             Read::Ping(reply) => send(reply, Err(error)),
             Read::Counts(reply) => send(reply, Err(error)),

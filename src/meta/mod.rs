@@ -24,6 +24,7 @@ mod reclaim;
 mod row_cache;
 mod schema;
 mod uploads;
+mod versions;
 mod writer;
 
 pub use blobs::{BlobInfo, BlobTail};
@@ -31,6 +32,7 @@ pub use client::{start, BlobClient, MetaClient, MetaThread};
 pub use generations::{Generations, Stamp};
 pub use row_cache::{CachedRows, RowCache};
 pub use uploads::{UploadQuery, PART_BYTES_MIN};
+pub use versions::{format_version_id, parse_version_id};
 pub use writer::WriterStats;
 
 use std::fmt;
@@ -43,6 +45,66 @@ pub struct BucketRow {
     /// Access control list as JSON text, owned by the s3 layer.
     pub acl: String,
     pub created_ms: i64,
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state. Once versioning is on, a bucket never returns to
+/// `Unversioned`: it can only be suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Versioning {
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+impl Versioning {
+    /// The S3 name (`Status` of a VersioningConfiguration); none when never enabled.
+    pub fn status(self) -> Option<&'static str> {
+        match self {
+            Versioning::Unversioned => None,
+            Versioning::Enabled => Some("Enabled"),
+            Versioning::Suspended => Some("Suspended"),
+        }
+    }
+
+    pub fn from_status(status: Option<&str>) -> Option<Versioning> {
+        match status {
+            None => Some(Versioning::Unversioned),
+            Some("Enabled") => Some(Versioning::Enabled),
+            Some("Suspended") => Some(Versioning::Suspended),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A version of a key, as a request names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSel {
+    /// The `null` version: the one written while versioning was off or suspended.
+    Null,
+    /// A version written while versioning was enabled, by its sequence number.
+    Seq(i64),
+}
+
+/// What a DeleteObject did, as its response headers tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Deleted {
+    /// `x-amz-version-id`: the marker made, or the version removed (`null` included).
+    pub version_id: Option<String>,
+    /// `x-amz-delete-marker: true`: a marker was made, or the version removed was one.
+    pub delete_marker: bool,
+}
+
+/// One DELETE of a key: of a version, or (none named) of the current object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteSpec {
+    pub key: String,
+    pub version: Option<VersionSel>,
+    /// `If-Match`: only when the current object has this ETag.
+    pub if_match: Option<String>,
+    /// Who deletes: the owner of a delete marker it makes.
+    pub owner_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +140,21 @@ pub struct ObjectRow {
     /// The ordered part files of a multipart object (empty for a single PUT, whose
     /// bytes are in `data_id`). The object is its parts, by reference: completion copies nothing.
     pub parts: Vec<PartRef>,
+    /// The version id; none for the `null` version (every object of a bucket that
+    /// never had versioning on).
+    pub version_id: Option<String>,
+    /// The order of the key's versions (greater is newer); the metadata thread sets it.
+    pub version_seq: i64,
+    /// A delete marker: a version without bytes that hides the ones before it.
+    pub delete_marker: bool,
 }
 
 impl ObjectRow {
+    /// The version id as S3 shows it: `null` for the null version.
+    pub fn version_label(&self) -> &str {
+        self.version_id.as_deref().unwrap_or("null")
+    }
+
     /// (data id, offset, length) pieces holding bytes `first..first + length`, in order:
     /// one piece of a single-PUT object, or the parts a range touches (never an empty one).
     pub fn ranges(&self, first: u64, length: u64) -> Vec<(String, u64, u64)> {
@@ -187,6 +261,8 @@ pub struct CompletedUpload {
     pub size: u64,
     /// (algorithm, value, type) of the object's checksum, when the upload had one.
     pub checksum: Option<(String, String, String)>,
+    /// `x-amz-version-id` of the object made, in a bucket with versioning enabled.
+    pub version_id: Option<String>,
 }
 
 /// Row counts, for the gauges of /metrics.
@@ -263,6 +339,31 @@ pub struct ListQuery {
     pub max_keys: usize,
 }
 
+/// Where ListObjectVersions starts: after `list.after` (the key marker), or within
+/// it, after the version `version_after` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionQuery {
+    pub list: ListQuery,
+    pub version_after: Option<VersionSel>,
+}
+
+/// One entry of ListObjectVersions: a version or a delete marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    pub row: ObjectRow,
+    pub is_latest: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VersionPage {
+    pub entries: Vec<VersionEntry>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    /// The last key (or common prefix) and version returned, when truncated.
+    pub next_key: Option<String>,
+    pub next_version: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListPage {
     pub objects: Vec<ObjectRow>,
@@ -277,6 +378,8 @@ pub enum MetaError {
     NoSuchBucket,
     BucketNotEmpty,
     NoSuchKey,
+    /// A version id names no version of the key.
+    NoSuchVersion,
     NoSuchUpload,
     PreconditionFailed,
     /// A part named in a completion is missing or its ETag differs (part number given).
@@ -304,6 +407,7 @@ impl fmt::Display for MetaError {
             MetaError::NoSuchBucket => f.write_str("no such bucket"),
             MetaError::BucketNotEmpty => f.write_str("bucket not empty"),
             MetaError::NoSuchKey => f.write_str("no such key"),
+            MetaError::NoSuchVersion => f.write_str("no such version"),
             MetaError::NoSuchUpload => f.write_str("no such upload"),
             MetaError::InvalidPart(n) => write!(f, "invalid part {n}"),
             MetaError::InvalidPartOrder => f.write_str("parts not in ascending order"),

@@ -5,10 +5,14 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::limits;
-use crate::meta::buckets::{bucket_exists, get_bucket};
+use crate::meta::buckets::bucket_versioning;
 use crate::meta::columns::col;
 use crate::meta::json::{decode_pairs, encode_pairs};
-use crate::meta::{BucketObject, ListPage, ListQuery, MetaError, ObjectRow, PartRef, PutCondition};
+use crate::meta::versions;
+use crate::meta::{
+    DeleteSpec, Deleted, ListPage, ListQuery, MetaError, ObjectRow, PartRef, PutCondition,
+    Versioning,
+};
 
 /// The objects table's columns, for `concat!` and `col!`: statements are built at
 /// compile time, not formatted for every query.
@@ -17,11 +21,13 @@ macro_rules! object_columns {
         "bucket, key, size, etag, content_type, content_encoding, content_language, \
          content_disposition, cache_control, expires, user_meta, storage_class, acl, \
          last_modified_ms, data_id, checksum_algorithm, checksum_value, owner_id, parts_count, \
-         upload_id, checksum_type"
+         upload_id, checksum_type, version_id, version_seq"
     };
 }
 
-fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
+pub(crate) use object_columns;
+
+pub(crate) fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     let user_meta: String = row.get(col!(object_columns!(), "user_meta"))?;
     Ok(ObjectRow {
         bucket: row.get(col!(object_columns!(), "bucket"))?,
@@ -48,20 +54,10 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
         upload_id: row.get(col!(object_columns!(), "upload_id"))?,
         checksum_type: row.get(col!(object_columns!(), "checksum_type"))?,
         parts: Vec::new(),
+        version_id: row.get(col!(object_columns!(), "version_id"))?,
+        version_seq: row.get(col!(object_columns!(), "version_seq"))?,
+        delete_marker: false,
     })
-}
-
-/// Both reads run on this thread, which also runs every write, so nothing can
-/// change between them.
-pub(crate) fn get_bucket_object(
-    conn: &Connection,
-    bucket: &str,
-    key: &str,
-) -> Result<BucketObject, MetaError> {
-    let Some(bucket_row) = get_bucket(conn, bucket)? else {
-        return Ok((None, None));
-    };
-    Ok((Some(bucket_row), get_object(conn, bucket, key)?))
 }
 
 pub(crate) fn get_object(
@@ -165,37 +161,45 @@ pub(crate) fn check_condition(current: Option<&str>, cond: &PutCondition) -> Res
     }
 }
 
-/// Inserts or replaces an object (and its part rows); returns the data ids the
+/// Inserts or replaces an object (and its part rows), as a new version when the
+/// bucket has versioning on; returns the version id to report and the data ids the
 /// replaced object used, for the caller to delete after the commit.
 pub(crate) fn put_object(
     conn: &Connection,
     row: &ObjectRow,
     cond: &PutCondition,
-) -> Result<Vec<String>, MetaError> {
-    let current = check_put(conn, row, cond)?;
-    apply_put(conn, row, current)
+) -> Result<(Option<String>, Vec<String>), MetaError> {
+    let plan = check_put(conn, row, cond)?;
+    apply_put(conn, row, plan)
 }
 
-/// The object a PUT replaces, as much of it as the PUT needs.
+/// The current object a PUT replaces, as much of it as the PUT needs.
 pub(crate) struct Replaced {
     etag: String,
     data_id: String,
     has_parts: bool,
+    version_id: Option<String>,
+    version_seq: i64,
 }
 
-/// Every reason `put_object` may refuse a row, checked without changing anything;
-/// returns the object it replaces.
+/// What `check_put` found: the bucket's versioning, the current object, and the
+/// place of the key's newest version.
+pub(crate) struct PutPlan {
+    versioning: Versioning,
+    current: Option<Replaced>,
+    latest_seq: i64,
+}
+
+/// Every reason `put_object` may refuse a row, checked without changing anything.
 pub(crate) fn check_put(
     conn: &Connection,
     row: &ObjectRow,
     cond: &PutCondition,
-) -> Result<Option<Replaced>, MetaError> {
-    if !bucket_exists(conn, &row.bucket)? {
-        return Err(MetaError::NoSuchBucket);
-    }
+) -> Result<PutPlan, MetaError> {
+    let versioning = bucket_versioning(conn, &row.bucket)?.ok_or(MetaError::NoSuchBucket)?;
     let current = conn
         .prepare_cached(
-            "SELECT etag, data_id, parts_count IS NOT NULL FROM objects
+            "SELECT etag, data_id, parts_count IS NOT NULL, version_id, version_seq FROM objects
              WHERE bucket = ?1 AND key = ?2",
         )?
         .query_row([&row.bucket, &row.key], |r| {
@@ -203,36 +207,66 @@ pub(crate) fn check_put(
                 etag: r.get(0)?,
                 data_id: r.get(1)?,
                 has_parts: r.get(2)?,
+                version_id: r.get(3)?,
+                version_seq: r.get(4)?,
             })
         })
         .optional()?;
     check_condition(current.as_ref().map(|c| c.etag.as_str()), cond)?;
-    Ok(current)
+    let latest_seq = match (&current, versioning) {
+        (Some(current), _) => current.version_seq,
+        // A bucket that never had versioning on has no other versions.
+        (None, Versioning::Unversioned) => 0,
+        (None, _) => versions::latest_seq(conn, &row.bucket, &row.key)?,
+    };
+    Ok(PutPlan {
+        versioning,
+        current,
+        latest_seq,
+    })
 }
 
 /// `put_object` once `check_put` has passed: refuses nothing, so an error here is
-/// SQLite's own. A replaced object's row is updated in place, which costs one
-/// statement where a delete and an insert cost two (and a row-count trigger each).
+/// SQLite's own. The current object's row is updated in place, which costs one
+/// statement where a delete and an insert cost two (and a row-count trigger each);
+/// with versioning on it is first copied into the versions table, unless it is the
+/// `null` version a suspended bucket's write replaces.
 pub(crate) fn apply_put(
     conn: &Connection,
     row: &ObjectRow,
-    current: Option<Replaced>,
-) -> Result<Vec<String>, MetaError> {
+    plan: PutPlan,
+) -> Result<(Option<String>, Vec<String>), MetaError> {
+    let seq = versions::next_seq(plan.latest_seq);
+    let version_id =
+        (plan.versioning == Versioning::Enabled).then(|| versions::format_version_id(seq));
     let mut released = Vec::new();
-    match current {
-        None => write_object(conn, INSERT_OBJECT, row)?,
+    if plan.versioning == Versioning::Suspended {
+        released.extend(versions::remove_null_version(conn, &row.bucket, &row.key)?);
+    }
+    match plan.current {
+        None => write_object(conn, INSERT_OBJECT, row, version_id.as_deref(), seq)?,
         Some(old) => {
-            write_object(conn, UPDATE_OBJECT, row)?;
-            if !old.data_id.is_empty() {
-                released.push(old.data_id);
+            let keep = match plan.versioning {
+                Versioning::Unversioned => false,
+                Versioning::Enabled => true,
+                Versioning::Suspended => old.version_id.is_some(),
+            };
+            if keep {
+                versions::archive_current(conn, &row.bucket, &row.key)?;
             }
-            if old.has_parts {
-                let mut stmt = conn.prepare_cached(
-                    "DELETE FROM object_parts WHERE bucket = ?1 AND key = ?2 RETURNING data_id",
-                )?;
-                let ids = stmt.query_map([&row.bucket, &row.key], |r| r.get::<_, String>(0))?;
-                for id in ids {
-                    released.push(id?);
+            write_object(conn, UPDATE_OBJECT, row, version_id.as_deref(), seq)?;
+            if !keep {
+                if !old.data_id.is_empty() {
+                    released.push(old.data_id);
+                }
+                if old.has_parts {
+                    let mut stmt = conn.prepare_cached(
+                        "DELETE FROM object_parts WHERE bucket = ?1 AND key = ?2 RETURNING data_id",
+                    )?;
+                    let ids = stmt.query_map([&row.bucket, &row.key], |r| r.get::<_, String>(0))?;
+                    for id in ids {
+                        released.push(id?);
+                    }
                 }
             }
         }
@@ -252,10 +286,11 @@ pub(crate) fn apply_put(
             part.checksum_value
         ])?;
     }
-    Ok(released
+    let released = released
         .into_iter()
         .filter(|old| *old != row.data_id)
-        .collect())
+        .collect();
+    Ok((version_id, released))
 }
 
 /// The parameters of both statements are the columns in `object_columns!` order.
@@ -263,16 +298,22 @@ const INSERT_OBJECT: &str = concat!(
     "INSERT INTO objects (",
     object_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-     ?18, ?19, ?20, ?21)"
+     ?18, ?19, ?20, ?21, ?22, ?23)"
 );
 const UPDATE_OBJECT: &str = "UPDATE objects SET size = ?3, etag = ?4, content_type = ?5, \
      content_encoding = ?6, content_language = ?7, content_disposition = ?8, \
      cache_control = ?9, expires = ?10, user_meta = ?11, storage_class = ?12, acl = ?13, \
      last_modified_ms = ?14, data_id = ?15, checksum_algorithm = ?16, checksum_value = ?17, \
-     owner_id = ?18, parts_count = ?19, upload_id = ?20, checksum_type = ?21 \
-     WHERE bucket = ?1 AND key = ?2";
+     owner_id = ?18, parts_count = ?19, upload_id = ?20, checksum_type = ?21, \
+     version_id = ?22, version_seq = ?23 WHERE bucket = ?1 AND key = ?2";
 
-fn write_object(conn: &Connection, sql: &str, row: &ObjectRow) -> Result<(), MetaError> {
+fn write_object(
+    conn: &Connection,
+    sql: &str,
+    row: &ObjectRow,
+    version_id: Option<&str>,
+    version_seq: i64,
+) -> Result<(), MetaError> {
     conn.prepare_cached(sql)?.execute(params![
         row.bucket,
         row.key,
@@ -295,40 +336,61 @@ fn write_object(conn: &Connection, sql: &str, row: &ObjectRow) -> Result<(), Met
         row.parts_count.map(i64::from),
         row.upload_id,
         row.checksum_type,
+        version_id,
+        version_seq,
     ])?;
     Ok(())
 }
 
+/// A DELETE: of the current object (leaving a delete marker when the bucket has
+/// versioning on) or of the version the spec names. Returns what it did and the data
+/// ids it released.
 pub(crate) fn delete_object(
     conn: &Connection,
     bucket: &str,
-    key: &str,
-    if_match: Option<&str>,
-) -> Result<Vec<String>, MetaError> {
-    if !bucket_exists(conn, bucket)? {
-        return Err(MetaError::NoSuchBucket);
-    }
-    if let Some(etag) = if_match {
+    spec: &DeleteSpec,
+) -> Result<(Deleted, Vec<String>), MetaError> {
+    let versioning = bucket_versioning(conn, bucket)?.ok_or(MetaError::NoSuchBucket)?;
+    if let Some(etag) = &spec.if_match {
         check_condition(
-            current_etag(conn, bucket, key)?.as_deref(),
-            &PutCondition::IfMatch(etag.to_string()),
+            current_etag(conn, bucket, &spec.key)?.as_deref(),
+            &PutCondition::IfMatch(etag.clone()),
         )?;
     }
-    release_object(conn, bucket, key)
+    delete_in(conn, bucket, versioning, spec)
 }
 
-/// Deletes up to a thousand keys in one step; each key's outcome separately.
+fn delete_in(
+    conn: &Connection,
+    bucket: &str,
+    versioning: Versioning,
+    spec: &DeleteSpec,
+) -> Result<(Deleted, Vec<String>), MetaError> {
+    match (spec.version, versioning) {
+        (None, Versioning::Unversioned) => {
+            Ok((Deleted::default(), release_object(conn, bucket, &spec.key)?))
+        }
+        (None, _) => {
+            versions::delete_with_marker(conn, bucket, &spec.key, versioning, &spec.owner_id)
+        }
+        (Some(sel), _) => versions::delete_version(conn, bucket, &spec.key, sel),
+    }
+}
+
+/// What one delete did, and the data ids it released.
+pub(crate) type DeleteOutcome = Result<(Deleted, Vec<String>), MetaError>;
+
+/// Deletes up to a thousand keys (or versions) in one step; each one's outcome
+/// separately.
 pub(crate) fn delete_objects(
     conn: &Connection,
     bucket: &str,
-    keys: &[String],
-) -> Result<Vec<Result<Vec<String>, MetaError>>, MetaError> {
-    if !bucket_exists(conn, bucket)? {
-        return Err(MetaError::NoSuchBucket);
-    }
-    Ok(keys
+    specs: &[DeleteSpec],
+) -> Result<Vec<DeleteOutcome>, MetaError> {
+    let versioning = bucket_versioning(conn, bucket)?.ok_or(MetaError::NoSuchBucket)?;
+    Ok(specs
         .iter()
-        .map(|key| release_object(conn, bucket, key))
+        .map(|spec| delete_in(conn, bucket, versioning, spec))
         .collect())
 }
 
@@ -350,7 +412,7 @@ pub(crate) fn set_object_acl(
 /// The smallest string greater than every string that starts with `prefix`:
 /// the last character moved to the next code point. UTF-8 keeps code point
 /// order in byte order, which is the order SQLite compares TEXT in.
-fn prefix_successor(prefix: &str) -> Option<String> {
+pub(crate) fn prefix_successor(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         let mut next = last as u32 + 1;

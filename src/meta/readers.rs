@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 use crate::meta::messages::{send, BlobRead, Read};
-use crate::meta::{blobs, buckets, counts, credentials, objects, reclaim, uploads};
+use crate::meta::{blobs, buckets, counts, credentials, objects, reclaim, uploads, versions};
 
 /// Serves reads until every sender is gone.
 pub(crate) fn run(conn: Connection, rx: flume::Receiver<Read>) {
@@ -39,9 +39,14 @@ fn serve(conn: &Connection, read: Read) {
             send(reply, objects::get_object(conn, &bucket, &key))
         }
         Read::GetBucketObject(bucket, key, reply) => {
-            send(reply, objects::get_bucket_object(conn, &bucket, &key))
+            send(reply, versions::get_bucket_object(conn, &bucket, &key))
         }
+        Read::GetBucketObjectVersion(bucket, key, sel, reply) => send(
+            reply,
+            versions::get_bucket_object_version(conn, &bucket, &key, sel),
+        ),
         Read::ListObjects(query, reply) => send(reply, objects::list_objects(conn, &query)),
+        Read::ListVersions(query, reply) => send(reply, versions::list_versions(conn, &query)),
         Read::GetCredential(key, reply) => send(reply, credentials::get_credential(conn, &key)),
         Read::Ping(reply) => send(reply, counts::ping(conn)),
         Read::Counts(reply) => send(reply, counts::counts(conn)),

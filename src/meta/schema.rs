@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::limits;
 use crate::meta::MetaError;
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // Version 1: the tables of the S3 scope. Keys are TEXT with the default BINARY
     // collation, so ORDER BY key is UTF-8 byte order, which is S3's list order.
     "CREATE TABLE buckets (
@@ -128,6 +128,54 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (data_id, seq)
     );
     CREATE TABLE blobs (data_id TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;",
+    // Version 8: versioning. `objects` keeps each key's current version (so reads and
+    // listings of current objects are as before) with its id (NULL: the `null`
+    // version) and its place in the key's order; every other version, and every
+    // delete marker, is a row of `object_versions`, newest first by key, with the
+    // parts of multipart ones in `version_parts`. An object of an older database is
+    // its key's `null` version, the oldest of any.
+    "ALTER TABLE buckets ADD COLUMN versioning TEXT;
+    ALTER TABLE objects ADD COLUMN version_id TEXT;
+    ALTER TABLE objects ADD COLUMN version_seq INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE object_versions (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        content_encoding TEXT,
+        content_language TEXT,
+        content_disposition TEXT,
+        cache_control TEXT,
+        expires TEXT,
+        user_meta TEXT NOT NULL,
+        storage_class TEXT NOT NULL,
+        acl TEXT NOT NULL,
+        last_modified_ms INTEGER NOT NULL,
+        data_id TEXT NOT NULL,
+        checksum_algorithm TEXT,
+        checksum_value TEXT,
+        owner_id TEXT NOT NULL,
+        parts_count INTEGER,
+        upload_id TEXT,
+        checksum_type TEXT,
+        version_id TEXT,
+        version_seq INTEGER NOT NULL,
+        delete_marker INTEGER NOT NULL,
+        PRIMARY KEY (bucket, key, version_seq DESC)
+    ) WITHOUT ROWID;
+    CREATE INDEX object_versions_null ON object_versions (bucket, key) WHERE version_id IS NULL;
+    CREATE TABLE version_parts (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        version_seq INTEGER NOT NULL,
+        part_number INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        data_id TEXT NOT NULL,
+        checksum_value TEXT,
+        PRIMARY KEY (bucket, key, version_seq, part_number)
+    ) WITHOUT ROWID;",
 ];
 
 /// Opens the database with the durability settings the daemon relies on.

@@ -48,6 +48,17 @@ fn bucket(name: &str, owner: &str) -> BucketRow {
         region: "us-east-1".into(),
         acl: "{}".into(),
         created_ms: 1,
+        versioning: Versioning::Unversioned,
+    }
+}
+
+/// A DELETE of the current object of `key`, by owner `o`.
+fn remove(key: &str) -> DeleteSpec {
+    DeleteSpec {
+        key: key.into(),
+        version: None,
+        if_match: None,
+        owner_id: "o".into(),
     }
 }
 
@@ -75,6 +86,9 @@ fn object(bucket: &str, key: &str, data_id: &str) -> ObjectRow {
         parts_count: None,
         upload_id: None,
         parts: Vec::new(),
+        version_id: None,
+        version_seq: 0,
+        delete_marker: false,
     }
 }
 
@@ -99,7 +113,14 @@ fn buckets_and_objects_round_trip() {
             .unwrap();
         assert!(released().is_empty());
         let got = meta.get_object("b", "k").await.unwrap().unwrap();
-        assert_eq!(got, object("b", "k", "d1"));
+        assert!(got.version_seq > 0, "the writer places every version");
+        assert_eq!(
+            got,
+            ObjectRow {
+                version_seq: got.version_seq,
+                ..object("b", "k", "d1")
+            }
+        );
         meta.put_object(object("b", "k", "d2"), PutCondition::None, None)
             .await
             .unwrap();
@@ -113,9 +134,9 @@ fn buckets_and_objects_round_trip() {
             meta.delete_bucket("b").await,
             Err(MetaError::BucketNotEmpty)
         );
-        meta.delete_object("b", "k").await.unwrap();
+        meta.delete_object("b", remove("k")).await.unwrap();
         assert_eq!(released(), ["d2"]);
-        meta.delete_object("b", "k").await.unwrap();
+        meta.delete_object("b", remove("k")).await.unwrap();
         assert!(released().is_empty());
         // Released files wait in the reclaim table, committed with the change, until
         // the reclaimer has removed them.
@@ -158,7 +179,7 @@ fn conditions_are_checked_with_the_write() {
                 None,
             )
             .await;
-        assert_eq!(replaced, Ok(()));
+        assert_eq!(replaced, Ok(None));
         assert_eq!(released(), ["d1"]);
     });
 }
@@ -213,6 +234,7 @@ fn an_overwrite_replaces_every_column_and_releases_every_data_id() {
             stored,
             ObjectRow {
                 parts: stored.parts.clone(),
+                version_seq: stored.version_seq,
                 ..multipart
             }
         );
@@ -222,7 +244,14 @@ fn an_overwrite_replaces_every_column_and_releases_every_data_id() {
         let mut gone = released();
         gone.sort();
         assert_eq!(gone, ["p1", "p2"], "the parts go with the object they made");
-        assert_eq!(meta.get_object("b", "k").await.unwrap(), Some(plain));
+        let stored = meta.get_object("b", "k").await.unwrap().unwrap();
+        assert_eq!(
+            stored,
+            ObjectRow {
+                version_seq: stored.version_seq,
+                ..plain
+            }
+        );
         assert_eq!(meta.counts().await.unwrap().objects, 1);
     });
 }
@@ -388,7 +417,7 @@ fn row_counts_follow_inserts_overwrites_and_deletes() {
             .unwrap();
         let counts = meta.counts().await.unwrap();
         assert_eq!((counts.buckets, counts.objects, counts.uploads), (1, 2, 0));
-        meta.delete_object("b", "k2").await.unwrap();
+        meta.delete_object("b", remove("k2")).await.unwrap();
         assert_eq!(meta.counts().await.unwrap().objects, 1);
     });
     drop(meta);
@@ -457,13 +486,13 @@ fn queued_writes_commit_in_one_transaction_and_a_failure_rolls_back_only_itself(
         .collect();
     wait_until("eight writes to queue", || meta.queued_writes() == N);
     drop(lock);
-    assert_eq!(first.join().unwrap(), Ok(()));
+    assert_eq!(first.join().unwrap(), Ok(None));
     let outcomes: Vec<_> = queued.into_iter().map(|t| t.join().unwrap()).collect();
     for (i, outcome) in outcomes.iter().enumerate() {
         if i == 3 {
             assert_eq!(outcome, &Err(MetaError::PreconditionFailed));
         } else {
-            assert_eq!(outcome, &Ok(()), "write {i}");
+            assert_eq!(outcome, &Ok(None), "write {i}");
         }
     }
     assert_eq!(
@@ -517,7 +546,7 @@ fn reads_never_wait_behind_a_commit() {
         "the write is still waiting for the lock"
     );
     drop(lock);
-    assert_eq!(pending.join().unwrap(), Ok(()));
+    assert_eq!(pending.join().unwrap(), Ok(None));
     assert!(block_on(meta.get_object("b", "k2")).unwrap().is_some());
 }
 
@@ -567,7 +596,7 @@ fn a_write_that_loses_the_transaction_fails_its_whole_batch() {
         })
         .collect();
     drop(lock);
-    assert_eq!(first.join().unwrap(), Ok(()));
+    assert_eq!(first.join().unwrap(), Ok(None));
     for (key, write) in keys.iter().zip(queued) {
         assert!(write.join().unwrap().is_err(), "{key} was answered Ok");
     }
@@ -612,13 +641,13 @@ fn cached_rows_follow_every_commit_that_touches_them() {
         let (_, again) = cache.bucket_object(&meta, "b", "k").await.unwrap().unwrap();
         assert!(std::rc::Rc::ptr_eq(&first.unwrap(), &again.unwrap()));
         assert!(meta.generations().current(before));
-        meta.set_object_acl("b", "k", "{\"x\":1}".into())
+        meta.set_object_acl("b", "k", None, "{\"x\":1}".into())
             .await
             .unwrap();
         assert!(!meta.generations().current(before));
         let (_, row) = cache.bucket_object(&meta, "b", "k").await.unwrap().unwrap();
         assert_eq!(row.unwrap().acl, "{\"x\":1}");
-        meta.delete_object("b", "k").await.unwrap();
+        meta.delete_object("b", remove("k")).await.unwrap();
         assert_eq!(
             etag(cache.bucket_object(&meta, "b", "k").await.unwrap()),
             None
@@ -684,4 +713,159 @@ fn a_lone_failed_write_rolls_back_its_bytes_and_leaves_the_next_write_clean() {
         let replaced = meta.get_object("b", "k").await.unwrap().unwrap();
         assert_eq!(replaced.data_id, "d2");
     });
+}
+
+/// A database made by the schema before versioning (version 7), with a single-PUT
+/// object and a multipart one, in a bucket as that release wrote it.
+fn database_before_versioning(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        .unwrap();
+    for (index, sql) in schema::MIGRATIONS[..7].iter().enumerate() {
+        conn.execute_batch(sql).unwrap();
+        conn.execute("INSERT INTO schema_version VALUES (?1)", [index as i64 + 1])
+            .unwrap();
+    }
+    conn.execute_batch(
+        "INSERT INTO buckets VALUES ('b', 'o', 'us-east-1', '{}', 1);
+         INSERT INTO objects (bucket, key, size, etag, content_type, user_meta, storage_class,
+            acl, last_modified_ms, data_id, owner_id)
+         VALUES ('b', 'single', 3, 'e1', 'text/plain', '{}', 'STANDARD', '{}', 5, 'd1', 'o');
+         INSERT INTO objects (bucket, key, size, etag, content_type, user_meta, storage_class,
+            acl, last_modified_ms, data_id, owner_id, parts_count, upload_id)
+         VALUES ('b', 'multi', 10, 'e2-2', 'text/plain', '{}', 'STANDARD', '{}', 6, '', 'o', 2,
+            'u1');
+         INSERT INTO object_parts VALUES ('b', 'multi', 1, 5, 'pe1', 'p1', NULL);
+         INSERT INTO object_parts VALUES ('b', 'multi', 2, 5, 'pe2', 'p2', NULL);",
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_older_database_opens_with_its_objects_as_null_versions() {
+    let path = temp_db("upgrade");
+    database_before_versioning(&path);
+    let (meta, thread) = start(&path).unwrap();
+    let query = |bucket: &str| VersionQuery {
+        list: ListQuery {
+            bucket: bucket.into(),
+            prefix: String::new(),
+            delimiter: None,
+            after: None,
+            max_keys: 1000,
+        },
+        version_after: None,
+    };
+    block_on(async {
+        let bucket_row = meta.get_bucket("b").await.unwrap().unwrap();
+        assert_eq!(bucket_row.versioning, Versioning::Unversioned);
+        let page = meta.list_versions(query("b")).await.unwrap();
+        let listed: Vec<_> = page
+            .entries
+            .iter()
+            .map(|e| (e.row.key.as_str(), e.row.version_label(), e.is_latest))
+            .collect();
+        assert_eq!(listed, [("multi", "null", true), ("single", "null", true)]);
+        // Versioning on: an overwrite keeps the old object as the null version, parts
+        // and all, and releases nothing.
+        meta.set_versioning("b", Versioning::Enabled).await.unwrap();
+        let made = meta
+            .put_object(object("b", "multi", "d3"), PutCondition::None, None)
+            .await
+            .unwrap()
+            .expect("a version id");
+        assert!(released().is_empty());
+        let (_, old) = meta
+            .get_bucket_object_version("b", "multi", VersionSel::Null)
+            .await
+            .unwrap();
+        let old = old.unwrap();
+        assert_eq!((old.etag.as_str(), old.parts.len()), ("e2-2", 2));
+        let (_, new) = meta.get_bucket_object("b", "multi").await.unwrap();
+        assert_eq!(new.unwrap().version_id.as_deref(), Some(made.as_str()));
+        // Deleting the null version by id frees exactly its bytes.
+        let spec = DeleteSpec {
+            version: Some(VersionSel::Null),
+            ..remove("multi")
+        };
+        let deleted = meta.delete_object("b", spec).await.unwrap();
+        assert_eq!(deleted.version_id.as_deref(), Some("null"));
+        let mut gone = released();
+        gone.sort();
+        assert_eq!(gone, ["p1", "p2"]);
+    });
+    drop(meta);
+    thread.join();
+}
+
+#[test]
+fn versions_keep_their_bytes_until_deleted_by_id() {
+    let path = temp_db("versions");
+    let (meta, thread) = start(&path).unwrap();
+    let by_id = |key: &str, id: &str| DeleteSpec {
+        version: Some(parse_version_id(id).unwrap()),
+        ..remove(key)
+    };
+    block_on(async {
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        meta.set_versioning("b", Versioning::Enabled).await.unwrap();
+        let put = |data_id: &'static str| {
+            let meta = meta.clone();
+            async move {
+                meta.put_object(object("b", "k", data_id), PutCondition::None, None)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let v1 = put("d1").await;
+        let v2 = put("d2").await;
+        assert!(v1 < v2, "ids order by time");
+        let marker = meta.delete_object("b", remove("k")).await.unwrap();
+        assert!(marker.delete_marker);
+        assert!(released().is_empty(), "a marker frees nothing");
+        let (_, hidden) = meta.get_bucket_object("b", "k").await.unwrap();
+        assert!(hidden.unwrap().delete_marker);
+        // Deleting the newest object version (under the marker) frees its bytes only.
+        meta.delete_object("b", by_id("k", &v2)).await.unwrap();
+        assert_eq!(released(), ["d2"]);
+        // Removing the marker makes v1 current again.
+        let removed = meta
+            .delete_object("b", by_id("k", marker.version_id.as_deref().unwrap()))
+            .await
+            .unwrap();
+        assert!(removed.delete_marker);
+        let (_, current) = meta.get_bucket_object("b", "k").await.unwrap();
+        let current = current.unwrap();
+        assert_eq!(
+            (current.data_id.as_str(), current.version_id),
+            ("d1", Some(v1.clone()))
+        );
+        // Suspended: a write replaces the null version only, and keeps v1.
+        meta.set_versioning("b", Versioning::Suspended)
+            .await
+            .unwrap();
+        assert_eq!(put_suspended(&meta, "n1").await, None);
+        assert!(released().is_empty());
+        assert_eq!(put_suspended(&meta, "n2").await, None);
+        assert_eq!(released(), ["n1"]);
+        // The bucket is not empty while any version is left.
+        meta.delete_object("b", by_id("k", "null")).await.unwrap();
+        assert_eq!(released(), ["n2"]);
+        assert_eq!(
+            meta.delete_bucket("b").await,
+            Err(MetaError::BucketNotEmpty)
+        );
+        meta.delete_object("b", by_id("k", &v1)).await.unwrap();
+        assert_eq!(released(), ["d1"]);
+        meta.delete_bucket("b").await.unwrap();
+    });
+    drop(meta);
+    thread.join();
+}
+
+async fn put_suspended(meta: &MetaClient, data_id: &str) -> Option<String> {
+    meta.put_object(object("b", "k", data_id), PutCondition::None, None)
+        .await
+        .unwrap()
 }

@@ -62,6 +62,9 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
             parts_count: None,
             upload_id: None,
             parts: Vec::new(),
+            version_id: None,
+            version_seq: 0,
+            delete_marker: false,
         },
     })
 }
@@ -307,7 +310,7 @@ pub(crate) fn complete_upload(
             checksum_value: checksum.and(p.checksum_value.clone()),
         })
         .collect();
-    let mut released = put_object(conn, &row, &PutCondition::None)?;
+    let (version_id, mut released) = put_object(conn, &row, &PutCondition::None)?;
     let used: Vec<&str> = chosen.iter().map(|p| p.data_id.as_str()).collect();
     released.extend(
         all.iter()
@@ -320,6 +323,7 @@ pub(crate) fn complete_upload(
         size,
         checksum: object_checksum
             .map(|(alg, kind, value)| (alg.as_str().to_string(), value, kind.as_str().to_string())),
+        version_id,
     };
     Ok((done, released))
 }
@@ -335,24 +339,39 @@ fn strip_part_count(value: &str) -> &str {
 /// The answer to completing an upload that no longer exists: its object, if this
 /// upload made the current one, else NoSuchUpload.
 fn completed_before(conn: &Connection, upload_id: &str) -> Result<CompletedUpload, MetaError> {
-    type Done = (String, i64, Option<String>, Option<String>, Option<String>);
+    type Done = (
+        String,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
     let done: Option<Done> = conn
         .prepare_cached(
-            "SELECT etag, size, checksum_algorithm, checksum_value, checksum_type
+            "SELECT etag, size, checksum_algorithm, checksum_value, checksum_type, version_id
              FROM objects WHERE upload_id = ?1",
         )?
         .query_row([upload_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
         .optional()?;
     match done {
-        Some((etag, size, alg, value, kind)) => Ok(CompletedUpload {
+        Some((etag, size, alg, value, kind, version_id)) => Ok(CompletedUpload {
             etag,
             size: size as u64,
             checksum: match (alg, value, kind) {
                 (Some(alg), Some(value), Some(kind)) => Some((alg, value, kind)),
                 _ => None,
             },
+            version_id,
         }),
         None => Err(MetaError::NoSuchUpload),
     }

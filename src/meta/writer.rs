@@ -14,8 +14,8 @@ use crate::meta::blobs::BlobTail;
 use crate::meta::generations::Generations;
 use crate::meta::messages::{send, Reply, Write};
 use crate::meta::{
-    blobs, buckets, credentials, objects, reclaim, uploads, MetaError, ObjectRow, PutCondition,
-    Released,
+    blobs, buckets, credentials, objects, reclaim, uploads, versions, MetaError, ObjectRow,
+    PutCondition, Released,
 };
 
 /// What the writer has done, for tests and the curious.
@@ -187,15 +187,15 @@ impl Touched {
         let mut buckets = false;
         for write in writes {
             match write {
-                Write::CreateBucket(..) | Write::DeleteBucket(..) | Write::SetBucketAcl(..) => {
-                    buckets = true
-                }
+                Write::CreateBucket(..)
+                | Write::DeleteBucket(..)
+                | Write::SetBucketAcl(..)
+                | Write::SetBucketVersioning(..) => buckets = true,
                 Write::PutObject(row, ..) => key(&row.bucket, &row.key),
-                Write::DeleteObject(bucket, name, ..) | Write::SetObjectAcl(bucket, name, ..) => {
-                    key(bucket, name)
-                }
-                Write::DeleteObjects(bucket, names, _) => {
-                    names.iter().for_each(|name| key(bucket, name))
+                Write::DeleteObject(bucket, spec, _) => key(bucket, &spec.key),
+                Write::SetObjectAcl(bucket, name, ..) => key(bucket, name),
+                Write::DeleteObjects(bucket, specs, _) => {
+                    specs.iter().for_each(|spec| key(bucket, &spec.key))
                 }
                 Write::CompleteUpload(request, _) => {
                     key(&request.template.bucket, &request.template.key)
@@ -414,16 +414,21 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
         Write::PutObject(row, cond, tail, reply) => {
             put_object(conn, &row, &cond, tail.as_ref(), reply, batch)
         }
-        Write::DeleteObject(bucket, key, if_match, reply) => {
-            let result = objects::delete_object(conn, &bucket, &key, if_match.as_deref());
-            settle_releasing(conn, reply, result.map(no_release), batch)
+        Write::DeleteObject(bucket, spec, reply) => {
+            let result = objects::delete_object(conn, &bucket, &spec);
+            settle_releasing(conn, reply, result, batch)
         }
-        Write::DeleteObjects(bucket, keys, reply) => {
-            let result = objects::delete_objects(conn, &bucket, &keys).map(|outcomes| {
+        Write::DeleteObjects(bucket, specs, reply) => {
+            let result = objects::delete_objects(conn, &bucket, &specs).map(|outcomes| {
                 let mut all = Vec::new();
                 let each = outcomes
                     .into_iter()
-                    .map(|outcome| outcome.map(|ids| all.extend(ids)))
+                    .map(|outcome| {
+                        outcome.map(|(deleted, ids)| {
+                            all.extend(ids);
+                            deleted
+                        })
+                    })
                     .collect();
                 (each, all)
             });
@@ -441,8 +446,15 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
             buckets::set_bucket_acl(conn, &name, &acl),
             batch,
         ),
-        Write::SetObjectAcl(bucket, key, acl, reply) => {
-            let result = objects::set_object_acl(conn, &bucket, &key, &acl);
+        Write::SetObjectAcl(bucket, key, version, acl, reply) => {
+            let result = match version {
+                None => objects::set_object_acl(conn, &bucket, &key, &acl),
+                Some(sel) => versions::set_version_acl(conn, &bucket, &key, sel, &acl),
+            };
+            settle(conn, reply, result, batch)
+        }
+        Write::SetBucketVersioning(name, versioning, reply) => {
+            let result = buckets::set_versioning(conn, &name, versioning);
             settle(conn, reply, result, batch)
         }
         Write::PutPart(part, tail, reply) => {
@@ -489,11 +501,11 @@ fn put_object(
     row: &ObjectRow,
     cond: &PutCondition,
     tail: Option<&BlobTail>,
-    reply: Reply<()>,
+    reply: Reply<Option<String>>,
     batch: &mut Batch,
 ) {
-    let current = match objects::check_put(conn, row, cond) {
-        Ok(current) => current,
+    let plan = match objects::check_put(conn, row, cond) {
+        Ok(plan) => plan,
         Err(error) => {
             // Nothing to undo, unless SQLite rolled the transaction back on its own.
             if conn.is_autocommit() && batch.lost.is_none() {
@@ -502,9 +514,7 @@ fn put_object(
             return send(reply, Err(error));
         }
     };
-    let result = seal_tail(conn, tail)
-        .and_then(|()| objects::apply_put(conn, row, current))
-        .map(|released| ((), released));
+    let result = seal_tail(conn, tail).and_then(|()| objects::apply_put(conn, row, plan));
     settle_releasing(conn, reply, result, batch)
 }
 

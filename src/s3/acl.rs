@@ -424,7 +424,7 @@ mod handlers {
     use crate::error::meta_error;
     use crate::http::ResponseHead;
     use crate::limits;
-    use crate::meta::{BucketRow, ObjectRow};
+    use crate::meta::{BucketRow, ObjectRow, VersionSel};
     use crate::s3::context::{reply, RequestContext, S3Response};
 
     fn policy_response(ctx: &RequestContext<'_, '_>, acl: &Acl, owner: &str) -> S3Response {
@@ -466,12 +466,13 @@ mod handlers {
         ctx: &mut RequestContext<'_, '_>,
         bucket: &BucketRow,
         row: &ObjectRow,
+        version: Option<VersionSel>,
     ) -> Result<S3Response, S3Error> {
         let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
         let acl = requested_acl(&ctx.head.headers, &body, &row.owner_id, &bucket.owner_id)?;
         ctx.state
             .meta
-            .set_object_acl(&bucket.name, &row.key, acl.to_json())
+            .set_object_acl(&bucket.name, &row.key, version, acl.to_json())
             .await
             .map_err(|e| meta_error(e, &bucket.name, Some(&row.key)))?;
         Ok(reply(ResponseHead::new(200)))

@@ -26,6 +26,9 @@ pub(crate) fn get_object_attributes(input: AttributesInput, row: &ObjectRow) -> 
         "Last-Modified",
         clock::format_http_date(row.last_modified_ms.div_euclid(1000)),
     );
+    if let Some(version_id) = &row.version_id {
+        response.head.header("x-amz-version-id", version_id);
+    }
     response
 }
 

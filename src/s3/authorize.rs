@@ -9,11 +9,11 @@ use crate::error::{meta_error, no_such_bucket};
 use crate::error::{ErrorCode, S3Error};
 use std::rc::Rc;
 
-use crate::meta::{BucketRow, ObjectRow};
+use crate::meta::{BucketRow, ObjectRow, VersionSel};
 use crate::reclaim::ReadLease;
 use crate::s3::acl::{Acl, Permission};
 use crate::s3::authenticate::Principal;
-use crate::s3::operation::{invalid_version, Access, ObjectRef};
+use crate::s3::operation::{version_sel, Access, ObjectRef};
 
 /// What authorization read and allowed.
 #[derive(Default)]
@@ -85,19 +85,28 @@ pub(crate) async fn authorize<'a>(
             permission,
             data,
         } => {
+            // A version id no version can have is refused once the bucket is known.
+            let version = match version_sel(version) {
+                Ok(version) => version,
+                Err(error) => {
+                    existing_bucket(state, &object.bucket).await?;
+                    return Err(error);
+                }
+            };
             // Begun before the row is read (see `reclaim`).
             let lease = data.then(|| state.reads.begin());
-            let (bucket, row) = object_rows(state, object).await?;
-            // Without versioning, every object is its own `null` version.
-            if let Some(version) = version.filter(|v| *v != "null") {
-                return Err(invalid_version("versionId", version));
-            }
+            let (bucket, row) = object_rows(state, object, version).await?;
+            let may_list = bucket_allows(&bucket, requester, Permission::Read);
             let row = match row {
+                Some(row) if row.delete_marker => {
+                    if !may_list {
+                        return Err(S3Error::new(ErrorCode::AccessDenied));
+                    }
+                    return Err(marker_error(&row, version.is_some()));
+                }
                 Some(row) => row,
                 // Only those who may list the bucket learn that a key is absent.
-                None if bucket_allows(&bucket, requester, Permission::Read) => {
-                    return Err(S3Error::new(ErrorCode::NoSuchKey).field("Key", object.key.clone()));
-                }
+                None if may_list => return Err(missing(object, version)),
                 None => return Err(S3Error::new(ErrorCode::AccessDenied)),
             };
             if !object_allows(&row, requester, permission) {
@@ -115,14 +124,23 @@ pub(crate) async fn authorize<'a>(
                 return Err(S3Error::new(ErrorCode::AccessDenied));
             }
             let lease = state.reads.begin();
-            let source = ObjectRef {
+            let source_ref = ObjectRef {
                 bucket: source.bucket.clone(),
                 key: source.key.clone(),
             };
-            let (_, row) = object_rows(state, &source).await?;
-            let row = row.ok_or_else(|| {
-                S3Error::new(ErrorCode::NoSuchKey).field("Key", source.key.clone())
-            })?;
+            let (_, row) = object_rows(state, &source_ref, source.version).await?;
+            let row = match row {
+                Some(row) if row.delete_marker && source.version.is_some() => {
+                    return Err(S3Error::with_message(
+                        ErrorCode::InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete \
+                         marker by version id.",
+                    ))
+                }
+                Some(row) if row.delete_marker => return Err(marker_error(&row, false)),
+                Some(row) => row,
+                None => return Err(missing(&source_ref, source.version)),
+            };
             if !object_allows(&row, requester, Permission::Read) {
                 return Err(S3Error::new(ErrorCode::AccessDenied));
             }
@@ -132,6 +150,41 @@ pub(crate) async fn authorize<'a>(
                 lease: Some(lease),
             })
         }
+    }
+}
+
+/// The answer to a read of a key whose current version is a delete marker (404
+/// NoSuchKey), or of a marker by its version id (405 MethodNotAllowed): either way
+/// with the marker's headers, as S3 gives them.
+fn marker_error(marker: &ObjectRow, by_version: bool) -> S3Error {
+    let error = if by_version {
+        S3Error::new(ErrorCode::MethodNotAllowed)
+            .field("Method", "GET")
+            .field("ResourceType", "DeleteMarker")
+            .header("Allow", "DELETE")
+    } else {
+        S3Error::new(ErrorCode::NoSuchKey).field("Key", marker.key.clone())
+    };
+    error
+        .header("x-amz-delete-marker", "true")
+        .header("x-amz-version-id", marker.version_label())
+}
+
+/// NoSuchKey, or NoSuchVersion for a version id that names none.
+fn missing(object: &ObjectRef, version: Option<VersionSel>) -> S3Error {
+    match version {
+        None => S3Error::new(ErrorCode::NoSuchKey).field("Key", object.key.clone()),
+        Some(sel) => S3Error::new(ErrorCode::NoSuchVersion)
+            .field("Key", object.key.clone())
+            .field("VersionId", version_label(sel)),
+    }
+}
+
+/// A version id as S3 shows it.
+pub(crate) fn version_label(sel: VersionSel) -> String {
+    match sel {
+        VersionSel::Null => "null".to_string(),
+        VersionSel::Seq(seq) => crate::meta::format_version_id(seq),
     }
 }
 
@@ -166,16 +219,28 @@ async fn existing_bucket(state: &CoreState, name: &str) -> Result<Rc<BucketRow>,
         .ok_or_else(|| no_such_bucket(name))
 }
 
-/// The bucket and the object, as one snapshot: from this core's cache of current
-/// rows, or in one metadata trip.
+/// The bucket and the object (its current version, or the one `version` names), as
+/// one snapshot: a current row from this core's cache of them, or in one metadata trip.
 async fn object_rows(
     state: &CoreState,
     object: &ObjectRef,
+    version: Option<VersionSel>,
 ) -> Result<(Rc<BucketRow>, Option<Rc<ObjectRow>>), S3Error> {
-    state
-        .rows
-        .bucket_object(&state.meta, &object.bucket, &object.key)
-        .await
-        .map_err(|e| meta_error(e, &object.bucket, Some(&object.key)))?
-        .ok_or_else(|| no_such_bucket(&object.bucket))
+    let fail = |e| meta_error(e, &object.bucket, Some(&object.key));
+    let rows = match version {
+        None => state
+            .rows
+            .bucket_object(&state.meta, &object.bucket, &object.key)
+            .await
+            .map_err(fail)?,
+        Some(sel) => {
+            let (bucket, row) = state
+                .meta
+                .get_bucket_object_version(&object.bucket, &object.key, sel)
+                .await
+                .map_err(fail)?;
+            bucket.map(|bucket| (Rc::new(bucket), row.map(Rc::new)))
+        }
+    };
+    rows.ok_or_else(|| no_such_bucket(&object.bucket))
 }

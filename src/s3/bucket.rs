@@ -5,7 +5,7 @@ use crate::clock;
 use crate::error::{meta_error, ErrorCode, S3Error};
 use crate::http::ResponseHead;
 use crate::limits;
-use crate::meta::{BucketRow, CreateBucketOutcome};
+use crate::meta::{BucketRow, CreateBucketOutcome, Versioning};
 use crate::s3::context::{reply, xml_reply, RequestContext, S3Response};
 use crate::s3::xml::XmlWriter;
 
@@ -64,6 +64,7 @@ pub(crate) async fn create_bucket(
         region: region.clone(),
         acl: acl.to_json(),
         created_ms: clock::now_unix_millis(),
+        versioning: Versioning::Unversioned,
     };
     let outcome = ctx
         .state

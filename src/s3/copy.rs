@@ -113,6 +113,7 @@ pub(crate) async fn copy_object(
     row.last_modified_ms = clock::now_unix_millis();
     let copied = copy_data(ctx, source).await?;
     let source_etag = source.etag.clone();
+    let source_version = source.version_label().to_string();
     let other_object = !same_object;
     let bucket_name = bucket.name.clone();
     drop(granted);
@@ -140,10 +141,13 @@ pub(crate) async fn copy_object(
         .clone()
         .zip(row.checksum_value.clone());
     let checksum_type = row.checksum_type.clone();
-    if let Err(error) = ctx.state.meta.put_object(row, input.condition, None).await {
-        discard_unrecorded(ctx, &new_ids).await;
-        return Err(meta_error(error, &bucket_name, Some(key)));
-    }
+    let version_id = match ctx.state.meta.put_object(row, input.condition, None).await {
+        Ok(version_id) => version_id,
+        Err(error) => {
+            discard_unrecorded(ctx, &new_ids).await;
+            return Err(meta_error(error, &bucket_name, Some(key)));
+        }
+    };
     let mut xml = XmlWriter::new();
     xml.root("CopyObjectResult");
     xml.element("LastModified", &clock::format_iso8601_millis(last_modified));
@@ -155,7 +159,12 @@ pub(crate) async fn copy_object(
     xml.close("CopyObjectResult");
     let mut response = xml_reply(xml);
     if other_object {
-        response.head.header("x-amz-copy-source-version-id", "null");
+        response
+            .head
+            .header("x-amz-copy-source-version-id", &source_version);
+    }
+    if let Some(version_id) = &version_id {
+        response.head.header("x-amz-version-id", version_id);
     }
     Ok(response)
 }

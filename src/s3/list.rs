@@ -6,7 +6,7 @@ use crate::checksum::base64_encode;
 use crate::clock;
 use crate::error::meta_error;
 use crate::error::S3Error;
-use crate::meta::{BucketRow, ListPage, ListQuery, ObjectRow};
+use crate::meta::{BucketRow, ListPage, ListQuery, ObjectRow, VersionQuery, VersionSel};
 use crate::s3::context::{xml_reply, RequestContext, S3Response};
 use crate::s3::operation::{ListParams, ListV2Start};
 use crate::s3::xml::XmlWriter;
@@ -171,18 +171,33 @@ fn write_object(
     xml.close("Contents");
 }
 
-/// ListObjectVersions for a bucket that never had versioning: every object is
-/// its own `null` version, the latest, so versioning-aware tools (cleaners,
-/// sync tools) see exactly what is stored and can delete it.
+/// ListObjectVersions: every version and delete marker, newest first within a key,
+/// paged by key and version id markers. In a bucket that never had versioning on
+/// every object is its own `null` version, the latest.
 pub(crate) async fn list_object_versions(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
     params: ListParams,
     key_marker: String,
     version_marker: String,
+    version_after: Option<VersionSel>,
 ) -> Result<S3Response, S3Error> {
-    let after = (!key_marker.is_empty()).then(|| key_marker.clone());
-    let page = fetch(ctx, &bucket.name, &params, after).await?;
+    let query = VersionQuery {
+        list: ListQuery {
+            bucket: bucket.name.clone(),
+            prefix: params.prefix.clone(),
+            delimiter: params.delimiter.clone(),
+            after: (!key_marker.is_empty()).then(|| key_marker.clone()),
+            max_keys: params.max_keys,
+        },
+        version_after,
+    };
+    let page = ctx
+        .state
+        .meta
+        .list_versions(query)
+        .await
+        .map_err(|e| meta_error(e, &bucket.name, None))?;
     let mut xml = XmlWriter::new();
     xml.root("ListVersionsResult");
     xml.element("Name", &bucket.name);
@@ -190,9 +205,11 @@ pub(crate) async fn list_object_versions(
     xml.element("KeyMarker", &encoded(&params, &key_marker));
     xml.element("VersionIdMarker", &version_marker);
     if page.is_truncated {
-        if let Some(next) = &page.next_after {
+        if let Some(next) = &page.next_key {
             xml.element("NextKeyMarker", &encoded(&params, next));
-            xml.element("NextVersionIdMarker", "null");
+        }
+        if let Some(next) = &page.next_version {
+            xml.element("NextVersionIdMarker", next);
         }
     }
     xml.element("MaxKeys", &params.max_keys.to_string());
@@ -203,20 +220,33 @@ pub(crate) async fn list_object_versions(
         xml.element("EncodingType", "url");
     }
     xml.element("IsTruncated", bool_text(page.is_truncated));
-    for row in &page.objects {
-        xml.open("Version");
+    for entry in &page.entries {
+        let row = &entry.row;
+        let element = if row.delete_marker {
+            "DeleteMarker"
+        } else {
+            "Version"
+        };
+        xml.open(element);
         xml.element("Key", &encoded(&params, &row.key));
-        xml.element("VersionId", "null");
-        xml.element("IsLatest", "true");
+        xml.element("VersionId", row.version_label());
+        xml.element("IsLatest", bool_text(entry.is_latest));
         xml.element(
             "LastModified",
             &clock::format_iso8601_millis(row.last_modified_ms),
         );
-        xml.element("ETag", &format!("\"{}\"", row.etag));
-        xml.element("Size", &row.size.to_string());
+        if !row.delete_marker {
+            xml.element("ETag", &format!("\"{}\"", row.etag));
+            if let Some(alg) = &row.checksum_algorithm {
+                xml.element("ChecksumAlgorithm", alg);
+            }
+            xml.element("Size", &row.size.to_string());
+        }
         ctx.write_owner(&mut xml, "Owner", &row.owner_id);
-        xml.element("StorageClass", &row.storage_class);
-        xml.close("Version");
+        if !row.delete_marker {
+            xml.element("StorageClass", &row.storage_class);
+        }
+        xml.close(element);
     }
     for prefix in &page.common_prefixes {
         xml.open("CommonPrefixes");
@@ -225,13 +255,4 @@ pub(crate) async fn list_object_versions(
     }
     xml.close("ListVersionsResult");
     Ok(xml_reply(xml))
-}
-
-/// GetBucketVersioning: versioning was never enabled, which S3 answers with an
-/// empty configuration.
-pub(crate) fn get_bucket_versioning() -> S3Response {
-    let mut xml = XmlWriter::new();
-    xml.root("VersioningConfiguration");
-    xml.close("VersioningConfiguration");
-    xml_reply(xml)
 }

@@ -247,7 +247,11 @@ pub(crate) async fn complete_multipart_upload(
         xml.element("ChecksumType", kind);
     }
     xml.close("CompleteMultipartUploadResult");
-    Ok(xml_reply(xml))
+    let mut response = xml_reply(xml);
+    if let Some(version_id) = &done.version_id {
+        response.head.header("x-amz-version-id", version_id);
+    }
+    Ok(response)
 }
 
 /// The object checksum sent with a completion (`x-amz-checksum-<alg>`), checked against
@@ -419,6 +423,7 @@ pub(crate) async fn upload_part_copy(
     let upload = require_upload(ctx, &part.object, &part.upload_id).await?;
     // Read under a read lease by authorization, held until the bytes are copied.
     let source = granted.object()?;
+    let source_version = source.version_id.clone();
     crate::s3::copy::check_source_conditions(ctx, source)?;
     let (first, length) = match &input.range {
         None => (0, source.size),
@@ -486,7 +491,13 @@ pub(crate) async fn upload_part_copy(
         );
     }
     xml.close("CopyPartResult");
-    Ok(xml_reply(xml))
+    let mut response = xml_reply(xml);
+    if let Some(version_id) = &source_version {
+        response
+            .head
+            .header("x-amz-copy-source-version-id", version_id);
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

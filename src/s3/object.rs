@@ -7,7 +7,9 @@ use crate::clock;
 use crate::error::{meta_error, ErrorCode, S3Error};
 use crate::http::{Body, Response, ResponseHead};
 use crate::limits;
-use crate::meta::{BucketRow, ObjectRow, PutCondition};
+use crate::meta::{
+    parse_version_id, BucketRow, DeleteSpec, ObjectRow, PutCondition, VersionSel, Versioning,
+};
 use crate::s3::authorize::Granted;
 use crate::s3::context::{reply, xml_reply, RequestContext, S3Response};
 use crate::s3::object_stream::ObjectStream;
@@ -35,11 +37,17 @@ pub(crate) async fn put_object(
         row.checksum_value = Some(value.clone());
         row.checksum_type = Some(ChecksumType::FullObject.as_str().to_string());
     }
-    if let Err(error) = ctx.state.meta.put_object(row, condition, tail).await {
-        discard_unrecorded(ctx, &[data_id]).await;
-        return Err(meta_error(error, &bucket.name, Some(&object.key)));
-    }
+    let version_id = match ctx.state.meta.put_object(row, condition, tail).await {
+        Ok(version_id) => version_id,
+        Err(error) => {
+            discard_unrecorded(ctx, &[data_id]).await;
+            return Err(meta_error(error, &bucket.name, Some(&object.key)));
+        }
+    };
     let mut head = ResponseHead::new(200);
+    if let Some(version_id) = &version_id {
+        head.header("x-amz-version-id", version_id);
+    }
     head.header_quoted("ETag", &hex_encode(&verified.md5));
     if let Some((alg, value)) = verified.checksum {
         head.header(alg.header_name(), value);
@@ -140,7 +148,11 @@ enum ObjectHead {
 
 /// The status, headers and byte range of a GET or HEAD (or the 304 / 412 its
 /// preconditions call for).
-fn object_head(input: &GetObjectInput, row: &ObjectRow) -> Result<ObjectHead, S3Error> {
+fn object_head(
+    input: &GetObjectInput,
+    bucket: &BucketRow,
+    row: &ObjectRow,
+) -> Result<ObjectHead, S3Error> {
     let last_modified = row.last_modified_ms.div_euclid(1000);
     let modified = clock::format_http_date(last_modified);
     match evaluate_preconditions(&input.conditions, &row.etag, last_modified) {
@@ -175,6 +187,10 @@ fn object_head(input: &GetObjectInput, row: &ObjectRow) -> Result<ObjectHead, S3
     head.header_quoted("ETag", &row.etag);
     head.header("Last-Modified", modified);
     head.header("Accept-Ranges", "bytes");
+    // A bucket that ever had versioning on names every version, `null` included.
+    if row.version_id.is_some() || bucket.versioning != Versioning::Unversioned {
+        head.header("x-amz-version-id", row.version_label());
+    }
     if let Some(r) = range {
         head.header(
             "Content-Range",
@@ -209,7 +225,7 @@ pub(crate) async fn get_object(
     // releases stay until they are open here, so every header and every byte sent
     // belong to the one version this row describes.
     let row = granted.object()?;
-    let (head, range) = match object_head(&input, row)? {
+    let (head, range) = match object_head(&input, granted.bucket()?, row)? {
         ObjectHead::Send(head, range) => (head, range),
         ObjectHead::NotModified(head) => return Ok(reply(head)),
     };
@@ -222,8 +238,12 @@ pub(crate) async fn get_object(
 }
 
 /// HeadObject: GetObject's answer without the bytes (and without opening a file).
-pub(crate) fn head_object(input: GetObjectInput, row: &ObjectRow) -> Result<S3Response, S3Error> {
-    Ok(match object_head(&input, row)? {
+pub(crate) fn head_object(
+    input: GetObjectInput,
+    granted: &Granted<'_>,
+) -> Result<S3Response, S3Error> {
+    let row = granted.object()?;
+    Ok(match object_head(&input, granted.bucket()?, row)? {
         ObjectHead::Send(head, range) => {
             Response::new(head, Body::Length(range_length(range, row.size)))
         }
@@ -341,29 +361,52 @@ fn add_representation_headers(input: &GetObjectInput, row: &ObjectRow, head: &mu
 
 pub(crate) async fn delete_object(
     ctx: &mut RequestContext<'_, '_>,
+    bucket: &BucketRow,
     object: ObjectRef,
+    version: Option<VersionSel>,
     if_match: Option<String>,
 ) -> Result<S3Response, S3Error> {
-    let removed = match if_match {
-        Some(etag) => {
-            ctx.state
-                .meta
-                .delete_object_if_match(&object.bucket, &object.key, &etag)
-                .await
-        }
-        None => {
-            ctx.state
-                .meta
-                .delete_object(&object.bucket, &object.key)
-                .await
-        }
+    let spec = DeleteSpec {
+        key: object.key.clone(),
+        version,
+        if_match,
+        owner_id: deleter(ctx, bucket),
     };
-    removed.map_err(|e| meta_error(e, &object.bucket, Some(&object.key)))?;
-    Ok(reply(ResponseHead::new(204)))
+    let deleted = ctx
+        .state
+        .meta
+        .delete_object(&object.bucket, spec)
+        .await
+        .map_err(|e| meta_error(e, &object.bucket, Some(&object.key)))?;
+    let mut head = ResponseHead::new(204);
+    if deleted.delete_marker {
+        head.header("x-amz-delete-marker", "true");
+    }
+    if let Some(version_id) = &deleted.version_id {
+        head.header("x-amz-version-id", version_id);
+    }
+    Ok(reply(head))
 }
 
-/// The Quiet flag and the keys of a DeleteObjects body (`<Delete>`), keys exactly as sent.
-pub(crate) fn delete_request(body: &[u8]) -> Result<(bool, Vec<String>), S3Error> {
+/// The owner of a delete marker a DELETE makes: the requester, or for an anonymous
+/// one (where an ACL lets anyone write) the bucket's owner.
+fn deleter(ctx: &RequestContext<'_, '_>, bucket: &BucketRow) -> String {
+    ctx.principal
+        .requester()
+        .unwrap_or(&bucket.owner_id)
+        .to_string()
+}
+
+/// One `<Object>` of a DeleteObjects body: the key exactly as sent, and its
+/// `VersionId` as sent (checked when the entry is run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeleteEntry {
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+/// The Quiet flag and the entries of a DeleteObjects body (`<Delete>`).
+pub(crate) fn delete_request(body: &[u8]) -> Result<(bool, Vec<DeleteEntry>), S3Error> {
     let root = crate::s3::xml::parse_document(body)?;
     if root.name != "Delete" {
         return Err(S3Error::new(ErrorCode::MalformedXML));
@@ -371,50 +414,89 @@ pub(crate) fn delete_request(body: &[u8]) -> Result<(bool, Vec<String>), S3Error
     let quiet = root
         .child_text("Quiet")
         .is_some_and(|q| q.eq_ignore_ascii_case("true"));
-    let mut keys = Vec::new();
+    let mut entries = Vec::new();
     for object in root.children_named("Object") {
         let key = object
             .child("Key")
             .map(|k| k.text.clone())
             .ok_or_else(|| S3Error::new(ErrorCode::MalformedXML))?;
-        keys.push(key);
+        let version_id = object.child_text("VersionId").map(str::to_string);
+        entries.push(DeleteEntry { key, version_id });
     }
-    if keys.is_empty() || keys.len() > limits::DELETE_OBJECTS_KEYS_MAX {
+    if entries.is_empty() || entries.len() > limits::DELETE_OBJECTS_KEYS_MAX {
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
-    Ok((quiet, keys))
+    Ok((quiet, entries))
 }
 
-/// DeleteObjects: up to 1000 keys removed in one metadata transaction, each
-/// key's outcome reported (only errors in Quiet mode). Keys are taken exactly as
-/// sent, whitespace included.
+/// DeleteObjects: up to 1000 keys (or versions) removed in one metadata transaction,
+/// each one's outcome reported (only errors in Quiet mode), with the version and
+/// delete-marker fields S3 gives. Keys are taken exactly as sent, whitespace included.
 pub(crate) async fn delete_objects(
     ctx: &mut RequestContext<'_, '_>,
     bucket: &BucketRow,
 ) -> Result<S3Response, S3Error> {
     let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
-    let (quiet, keys) = delete_request(&body)?;
+    let (quiet, entries) = delete_request(&body)?;
+    let owner_id = deleter(ctx, bucket);
+    // A malformed version id fails its own entry only.
+    let mut specs = Vec::with_capacity(entries.len());
+    let mut refused = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let version = match entry.version_id.as_deref().map(parse_version_id) {
+            None => None,
+            Some(Some(sel)) => Some(sel),
+            Some(None) => {
+                refused.push(index);
+                continue;
+            }
+        };
+        specs.push(DeleteSpec {
+            key: entry.key.clone(),
+            version,
+            if_match: None,
+            owner_id: owner_id.clone(),
+        });
+    }
     let outcomes = ctx
         .state
         .meta
-        .delete_objects(&bucket.name, keys.clone())
+        .delete_objects(&bucket.name, specs)
         .await
         .map_err(|e| meta_error(e, &bucket.name, None))?;
+    let mut outcomes = outcomes.into_iter();
     let mut xml = crate::s3::xml::XmlWriter::new();
     xml.root("DeleteResult");
-    for (key, outcome) in keys.iter().zip(outcomes) {
+    for (index, entry) in entries.iter().enumerate() {
+        let outcome = if refused.contains(&index) {
+            Err(crate::s3::operation::invalid_version(
+                "versionId",
+                entry.version_id.as_deref().unwrap_or_default(),
+            ))
+        } else {
+            outcomes
+                .next()
+                .ok_or_else(|| S3Error::internal("a delete went unanswered"))?
+                .map_err(|error| meta_error(error, &bucket.name, Some(&entry.key)))
+        };
         match outcome {
-            Ok(()) => {
-                if !quiet {
-                    xml.open("Deleted");
-                    xml.element("Key", key);
-                    xml.close("Deleted");
+            Ok(deleted) => {
+                if quiet {
+                    continue;
                 }
+                xml.open("Deleted");
+                xml.element("Key", &entry.key);
+                xml.optional("VersionId", entry.version_id.as_deref());
+                if deleted.delete_marker {
+                    xml.element("DeleteMarker", "true");
+                    xml.optional("DeleteMarkerVersionId", deleted.version_id.as_deref());
+                }
+                xml.close("Deleted");
             }
             Err(error) => {
-                let error = meta_error(error, &bucket.name, Some(key));
                 xml.open("Error");
-                xml.element("Key", key);
+                xml.element("Key", &entry.key);
+                xml.optional("VersionId", entry.version_id.as_deref());
                 xml.element("Code", error.code.as_str());
                 xml.element("Message", &error.message);
                 xml.close("Error");
@@ -467,9 +549,13 @@ mod tests {
     fn delete_request_documents() {
         let doc = b"<Delete><Quiet>True</Quiet><Object><Key> a&amp;b </Key></Object>\
                     <Object><Key>c</Key><VersionId>null</VersionId></Object></Delete>";
+        let entry = |key: &str, version: Option<&str>| DeleteEntry {
+            key: key.to_string(),
+            version_id: version.map(str::to_string),
+        };
         assert_eq!(
             delete_request(doc).unwrap(),
-            (true, vec![" a&b ".to_string(), "c".to_string()])
+            (true, vec![entry(" a&b ", None), entry("c", Some("null"))])
         );
         let many: String = (0..=limits::DELETE_OBJECTS_KEYS_MAX)
             .map(|i| format!("<Object><Key>{i}</Key></Object>"))

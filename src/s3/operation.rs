@@ -10,7 +10,7 @@ use crate::clock;
 use crate::error::{ErrorCode, S3Error};
 use crate::http::RequestHead;
 use crate::limits;
-use crate::meta::{PutCondition, UploadQuery};
+use crate::meta::{parse_version_id, PutCondition, UploadQuery, VersionSel};
 use crate::s3::acl::Permission;
 use crate::s3::route::{validate_bucket_name, OperationKind, Query, Target};
 
@@ -69,8 +69,8 @@ pub(crate) struct ReadConditions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GetObjectInput {
     pub object: ObjectRef,
-    /// `versionId`, resolved by authorization (only `null` exists without versioning).
-    pub version_id: Option<String>,
+    /// `versionId`: the version to read (the current one when none).
+    pub version: Option<VersionArg>,
     /// `partNumber=N` (the raw text too, for the error that names it).
     pub part_number: Option<(u32, String)>,
     pub range: Option<RangeRequest>,
@@ -86,6 +86,8 @@ pub(crate) struct GetObjectInput {
 pub(crate) struct CopySource {
     pub bucket: String,
     pub key: String,
+    /// `?versionId=`: the version to copy (the current one when none).
+    pub version: Option<VersionSel>,
 }
 
 /// What `x-amz-metadata-directive` asks of a copy.
@@ -139,7 +141,7 @@ pub(crate) const ATTRIBUTES: [&str; 5] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AttributesInput {
     pub object: ObjectRef,
-    pub version_id: Option<String>,
+    pub version: Option<VersionArg>,
     /// Names from `ATTRIBUTES`, in answer order.
     pub wanted: Vec<&'static str>,
     pub max_parts: u32,
@@ -155,6 +157,7 @@ pub(crate) enum Operation {
     HeadBucket(String),
     GetBucketLocation(String),
     GetBucketVersioning(String),
+    PutBucketVersioning(String),
     GetBucketAcl(String),
     PutBucketAcl(String),
     ListObjects {
@@ -171,7 +174,9 @@ pub(crate) enum Operation {
         bucket: String,
         params: ListParams,
         key_marker: String,
+        /// `version-id-marker` as sent, and the version it names.
         version_marker: String,
+        version_after: Option<VersionSel>,
     },
     ListMultipartUploads(UploadQuery),
     DeleteObjects(String),
@@ -183,11 +188,12 @@ pub(crate) enum Operation {
     HeadObject(GetObjectInput),
     DeleteObject {
         object: ObjectRef,
+        version: Option<VersionArg>,
         if_match: Option<String>,
     },
     CopyObject(CopyObjectInput),
-    GetObjectAcl(ObjectRef),
-    PutObjectAcl(ObjectRef),
+    GetObjectAcl(ObjectRef, Option<VersionArg>),
+    PutObjectAcl(ObjectRef, Option<VersionArg>),
     GetObjectAttributes(AttributesInput),
     CreateMultipartUpload(ObjectRef),
     UploadPart(PartRef),
@@ -219,7 +225,7 @@ pub(crate) enum Access<'a> {
     /// object's bytes will be read, so the row is read under a read lease (see `reclaim`).
     Object {
         object: &'a ObjectRef,
-        version: Option<&'a str>,
+        version: Option<&'a VersionArg>,
         permission: Permission,
         data: bool,
     },
@@ -255,6 +261,7 @@ impl Operation {
             K::HeadBucket => Operation::HeadBucket(bucket()),
             K::GetBucketLocation => Operation::GetBucketLocation(bucket()),
             K::GetBucketVersioning => Operation::GetBucketVersioning(bucket()),
+            K::PutBucketVersioning => Operation::PutBucketVersioning(bucket()),
             K::GetBucketAcl => Operation::GetBucketAcl(bucket()),
             K::PutBucketAcl => Operation::PutBucketAcl(bucket()),
             K::ListObjects => Operation::ListObjects {
@@ -278,15 +285,29 @@ impl Operation {
                 },
             },
             K::ListObjectVersions => {
+                let key_marker = query.get("key-marker").unwrap_or_default();
                 let version_marker = query.get("version-id-marker").unwrap_or_default();
-                if !version_marker.is_empty() && version_marker != "null" {
-                    return Err(invalid_version("version-id-marker", version_marker));
-                }
+                let version_after = match version_marker {
+                    "" => None,
+                    _ if key_marker.is_empty() => {
+                        return Err(S3Error::with_message(
+                            ErrorCode::InvalidArgument,
+                            "A version-id marker cannot be specified without a key marker.",
+                        )
+                        .field("ArgumentName", "version-id-marker")
+                        .field("ArgumentValue", version_marker))
+                    }
+                    marker => Some(
+                        parse_version_id(marker)
+                            .ok_or_else(|| invalid_version("version-id-marker", marker))?,
+                    ),
+                };
                 Operation::ListObjectVersions {
                     bucket: bucket(),
                     params: list_params(query)?,
-                    key_marker: query.get("key-marker").unwrap_or_default().to_string(),
+                    key_marker: key_marker.to_string(),
                     version_marker: version_marker.to_string(),
+                    version_after,
                 }
             }
             K::ListMultipartUploads => Operation::ListMultipartUploads(UploadQuery {
@@ -312,6 +333,7 @@ impl Operation {
             K::HeadObject => Operation::HeadObject(get_object_input(object(), query, head)?),
             K::DeleteObject => Operation::DeleteObject {
                 object: object(),
+                version: version_param(query),
                 if_match: head.header("if-match").map(|e| unquote(e).to_string()),
             },
             K::CopyObject => {
@@ -334,11 +356,11 @@ impl Operation {
                     condition: put_condition(head)?,
                 })
             }
-            K::GetObjectAcl => Operation::GetObjectAcl(object()),
-            K::PutObjectAcl => Operation::PutObjectAcl(object()),
+            K::GetObjectAcl => Operation::GetObjectAcl(object(), version_param(query)),
+            K::PutObjectAcl => Operation::PutObjectAcl(object(), version_param(query)),
             K::GetObjectAttributes => Operation::GetObjectAttributes(AttributesInput {
                 object: object(),
-                version_id: query.get("versionId").map(str::to_string),
+                version: version_param(query),
                 wanted: requested_attributes(head)?,
                 max_parts: count_header(head, "x-amz-max-parts", limits::LIST_KEYS_MAX as u32)?
                     .min(limits::LIST_KEYS_MAX as u32),
@@ -396,7 +418,8 @@ impl Operation {
             }
             Operation::DeleteBucket(b)
             | Operation::GetBucketLocation(b)
-            | Operation::GetBucketVersioning(b) => Access::BucketOwner(b),
+            | Operation::GetBucketVersioning(b)
+            | Operation::PutBucketVersioning(b) => Access::BucketOwner(b),
             Operation::HeadBucket(b) => Access::Bucket(b, Read),
             Operation::GetBucketAcl(b) => Access::Bucket(b, ReadAcp),
             Operation::PutBucketAcl(b) => Access::Bucket(b, WriteAcp),
@@ -416,31 +439,31 @@ impl Operation {
             }
             Operation::GetObject(input) => Access::Object {
                 object: &input.object,
-                version: input.version_id.as_deref(),
+                version: input.version.as_ref(),
                 permission: Read,
                 data: true,
             },
             Operation::HeadObject(input) => Access::Object {
                 object: &input.object,
-                version: input.version_id.as_deref(),
+                version: input.version.as_ref(),
                 permission: Read,
                 data: false,
             },
             Operation::GetObjectAttributes(input) => Access::Object {
                 object: &input.object,
-                version: input.version_id.as_deref(),
+                version: input.version.as_ref(),
                 permission: Read,
                 data: false,
             },
-            Operation::GetObjectAcl(object) => Access::Object {
+            Operation::GetObjectAcl(object, version) => Access::Object {
                 object,
-                version: None,
+                version: version.as_ref(),
                 permission: ReadAcp,
                 data: false,
             },
-            Operation::PutObjectAcl(object) => Access::Object {
+            Operation::PutObjectAcl(object, version) => Access::Object {
                 object,
-                version: None,
+                version: version.as_ref(),
                 permission: WriteAcp,
                 data: false,
             },
@@ -453,6 +476,27 @@ impl Operation {
                 source: &input.source,
             },
         }
+    }
+}
+
+/// A `versionId` as sent: the version it names, or the text of one this server never
+/// makes, refused with InvalidArgument (`version_sel`) only once the bucket is known to
+/// exist, as S3 orders its errors.
+pub(crate) type VersionArg = Result<VersionSel, String>;
+
+/// The `versionId` query parameter, when there is one.
+fn version_param(query: &Query) -> Option<VersionArg> {
+    query
+        .get("versionId")
+        .map(|text| parse_version_id(text).ok_or_else(|| text.to_string()))
+}
+
+/// The version a `versionId` names, or InvalidArgument for one no version can have.
+pub(crate) fn version_sel(arg: Option<&VersionArg>) -> Result<Option<VersionSel>, S3Error> {
+    match arg {
+        None => Ok(None),
+        Some(Ok(sel)) => Ok(Some(*sel)),
+        Some(Err(text)) => Err(invalid_version("versionId", text)),
     }
 }
 
@@ -599,7 +643,7 @@ fn get_object_input(
     let date = |name: &str| head.header(name).and_then(clock::parse_http_date);
     Ok(GetObjectInput {
         object,
-        version_id: query.get("versionId").map(str::to_string),
+        version: version_param(query),
         part_number,
         range: head.header("range").and_then(parse_range_spec),
         conditions: ReadConditions {
@@ -685,9 +729,9 @@ fn parse_copy_source(value: &str) -> Result<CopySource, S3Error> {
         Some((path, version)) => (path, Some(version)),
         None => (value, None),
     };
-    if let Some(version) = version.filter(|v| *v != "null") {
-        return Err(invalid_version("versionId", version));
-    }
+    let version = version
+        .map(|text| parse_version_id(text).ok_or_else(|| invalid_version("versionId", text)))
+        .transpose()?;
     let decoded = percent_decode_str(path).ok_or_else(invalid)?;
     let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
     let (bucket, key) = decoded.split_once('/').ok_or_else(invalid)?;
@@ -697,6 +741,7 @@ fn parse_copy_source(value: &str) -> Result<CopySource, S3Error> {
     Ok(CopySource {
         bucket: bucket.to_string(),
         key: key.to_string(),
+        version,
     })
 }
 
@@ -813,11 +858,23 @@ mod tests {
         let source = |b: &str, k: &str| CopySource {
             bucket: b.into(),
             key: k.into(),
+            version: None,
         };
         assert_eq!(parse_copy_source("/b/k%20x").unwrap(), source("b", "k x"));
         assert_eq!(
             parse_copy_source("b/dir/k?versionId=null").unwrap(),
-            source("b", "dir/k")
+            CopySource {
+                version: Some(VersionSel::Null),
+                ..source("b", "dir/k")
+            }
+        );
+        let id = crate::meta::format_version_id(42);
+        assert_eq!(
+            parse_copy_source(&format!("b/k?versionId={id}")).unwrap(),
+            CopySource {
+                version: Some(VersionSel::Seq(42)),
+                ..source("b", "k")
+            }
         );
         assert_eq!(parse_copy_source("b/a%2Fb").unwrap(), source("b", "a/b"));
         for bad in ["", "/b", "b/", "/b/k?versionId=3", "%zz/k"] {

@@ -19,9 +19,9 @@ use crate::s3::authenticate;
 use crate::s3::authorize::{authorize, Granted};
 use crate::s3::context::{reply, RequestContext, S3Response};
 use crate::s3::object_stream::ObjectStream;
-use crate::s3::operation::Operation;
+use crate::s3::operation::{version_sel, Operation};
 use crate::s3::route::{self, Query, Target};
-use crate::s3::{acl, attributes, bucket, copy, list, multipart, object, xml};
+use crate::s3::{acl, attributes, bucket, copy, list, multipart, object, versioning, xml};
 
 /// The daemon's front: one per core.
 pub(crate) struct Front {
@@ -232,7 +232,12 @@ async fn dispatch(
         Operation::DeleteBucket(_) => bucket::delete_bucket(ctx, granted.bucket()?).await,
         Operation::HeadBucket(_) => Ok(bucket::head_bucket(granted.bucket()?)),
         Operation::GetBucketLocation(_) => Ok(bucket::get_bucket_location(granted.bucket()?)),
-        Operation::GetBucketVersioning(_) => Ok(list::get_bucket_versioning()),
+        Operation::GetBucketVersioning(_) => {
+            Ok(versioning::get_bucket_versioning(granted.bucket()?))
+        }
+        Operation::PutBucketVersioning(_) => {
+            versioning::put_bucket_versioning(ctx, granted.bucket()?).await
+        }
         Operation::GetBucketAcl(_) => Ok(acl::get_bucket_acl(ctx, granted.bucket()?)),
         Operation::PutBucketAcl(_) => acl::put_bucket_acl(ctx, granted.bucket()?).await,
         Operation::ListObjects { params, marker, .. } => {
@@ -245,10 +250,19 @@ async fn dispatch(
             params,
             key_marker,
             version_marker,
+            version_after,
             ..
         } => {
-            list::list_object_versions(ctx, granted.bucket()?, params, key_marker, version_marker)
-                .await
+            let bucket = granted.bucket()?;
+            list::list_object_versions(
+                ctx,
+                bucket,
+                params,
+                key_marker,
+                version_marker,
+                version_after,
+            )
+            .await
         }
         Operation::ListMultipartUploads(query) => {
             multipart::list_multipart_uploads(ctx, query).await
@@ -258,14 +272,20 @@ async fn dispatch(
             object::put_object(ctx, granted.bucket()?, object, condition).await
         }
         Operation::GetObject(input) => object::get_object(ctx, input, granted).await,
-        Operation::HeadObject(input) => object::head_object(input, granted.object()?),
-        Operation::DeleteObject { object, if_match } => {
-            object::delete_object(ctx, object, if_match).await
+        Operation::HeadObject(input) => object::head_object(input, &granted),
+        Operation::DeleteObject {
+            object,
+            version,
+            if_match,
+        } => {
+            let version = version_sel(version.as_ref())?;
+            object::delete_object(ctx, granted.bucket()?, object, version, if_match).await
         }
         Operation::CopyObject(input) => copy::copy_object(ctx, input, granted).await,
-        Operation::GetObjectAcl(_) => Ok(acl::get_object_acl(ctx, granted.object()?)),
-        Operation::PutObjectAcl(_) => {
-            acl::put_object_acl(ctx, granted.bucket()?, granted.object()?).await
+        Operation::GetObjectAcl(..) => Ok(acl::get_object_acl(ctx, granted.object()?)),
+        Operation::PutObjectAcl(_, version) => {
+            let version = version_sel(version.as_ref())?;
+            acl::put_object_acl(ctx, granted.bucket()?, granted.object()?, version).await
         }
         Operation::GetObjectAttributes(input) => {
             Ok(attributes::get_object_attributes(input, granted.object()?))

@@ -175,6 +175,9 @@ pub(crate) fn object_row_from_headers(
         parts_count: None,
         upload_id: None,
         parts: Vec::new(),
+        version_id: None,
+        version_seq: 0,
+        delete_marker: false,
     })
 }
 

@@ -649,6 +649,7 @@ fn sqlite_bytes_commit_with_the_row_or_not_at_all() {
                 region: "us-east-1".into(),
                 acl: "{}".into(),
                 created_ms: 0,
+                versioning: crate::meta::Versioning::Unversioned,
             };
             meta.create_bucket(bucket).await.unwrap();
             let stored = |body: &'static [u8]| {
@@ -684,6 +685,9 @@ fn sqlite_bytes_commit_with_the_row_or_not_at_all() {
                 parts_count: None,
                 upload_id: None,
                 parts: Vec::new(),
+                version_id: None,
+                version_seq: 0,
+                delete_marker: false,
             };
             let (first, tail) = stored(b"first").await;
             meta.put_object(row(&first), PutCondition::IfNoneMatchStar, tail)

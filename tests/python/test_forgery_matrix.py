@@ -63,6 +63,8 @@ def recipes(fx):
         f'<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{fx["part_etag"]}</ETag></Part>'
         "</CompleteMultipartUpload>")
     delete, delete_md5 = xml_body("<Delete><Object><Key>k</Key></Object></Delete>")
+    versioning, versioning_md5 = xml_body(
+        "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>")
     return {
         "ListBuckets": (Req("GET", "/"), False),
         "ListMultipartUploads": (Req("GET", f"/{VICTIM}", [("uploads", "")]), False),
@@ -71,6 +73,7 @@ def recipes(fx):
         "PutBucketAcl": (Req("PUT", f"/{VICTIM}", [("acl", "")], {"x-amz-acl": "public-read"}), True),
         "ListObjectVersions": (Req("GET", f"/{VICTIM}", [("versions", "")]), False),
         "GetBucketVersioning": (Req("GET", f"/{VICTIM}", [("versioning", "")]), False),
+        "PutBucketVersioning": (Req("PUT", f"/{VICTIM}", [("versioning", "")], versioning_md5, versioning), True),
         "GetBucketLocation": (Req("GET", f"/{VICTIM}", [("location", "")]), False),
         "HeadBucket": (Req("HEAD", f"/{VICTIM}"), False),
         "ListObjectsV2": (Req("GET", f"/{VICTIM}", [("list-type", "2")]), False),
@@ -120,8 +123,9 @@ def reset(s3):
         name = b["Name"]
         for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
             s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-        for o in s3.list_objects_v2(Bucket=name).get("Contents", []):
-            s3.delete_object(Bucket=name, Key=o["Key"])
+        listed = s3.list_object_versions(Bucket=name)
+        for v in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
         s3.delete_bucket(Bucket=name)
     for name in (VICTIM, OTHER, EMPTY):
         s3.create_bucket(Bucket=name)
@@ -133,7 +137,8 @@ def reset(s3):
 
 
 def probe(s3):
-    """Everything a forged request could have created, changed or deleted."""
+    """Everything a forged request could have created, changed or deleted (versions,
+    delete markers and the versioning state included)."""
     state = {}
     for b in s3.list_buckets()["Buckets"]:
         name = b["Name"]
@@ -147,7 +152,11 @@ def probe(s3):
         for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
             parts = s3.list_parts(Bucket=name, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", [])
             uploads[(u["Key"], u["UploadId"])] = [(p["PartNumber"], p["ETag"], p["Size"]) for p in parts]
-        state[name] = (str(s3.get_bucket_acl(Bucket=name)["Grants"]), objects, uploads)
+        listed = s3.list_object_versions(Bucket=name)
+        versions = sorted((v["Key"], v["VersionId"], v["IsLatest"], kind)
+                          for kind in ("Versions", "DeleteMarkers") for v in listed.get(kind, []))
+        status = s3.get_bucket_versioning(Bucket=name).get("Status")
+        state[name] = (str(s3.get_bucket_acl(Bucket=name)["Grants"]), objects, uploads, versions, status)
     return state
 
 

@@ -116,3 +116,35 @@ def test_a_quick_restart_removes_what_a_crash_left(fresh):
     assert stored(fresh) == live
     assert fresh.client().get_object(Bucket="left", Key="live")["Body"].read() == b"still here"
     assert fresh.client().get_object(Bucket="left", Key="big")["Body"].read() == b"B" * FILE_PAD
+
+
+def test_every_version_keeps_its_bytes_and_deleted_ones_go(fresh):
+    """Noncurrent versions are referenced data: a restart's orphan sweep keeps their
+    files and inline objects, and deleting a version by id (only then) frees them."""
+    s3 = fresh.client()
+    s3.create_bucket(Bucket="kept")
+    s3.put_bucket_versioning(Bucket="kept", VersioningConfiguration={"Status": "Enabled"})
+    bodies = {}
+    for body in (b"first" * 10, b"F" * FILE_PAD, b"third"):
+        bodies[s3.put_object(Bucket="kept", Key="k", Body=body)["VersionId"]] = body
+    marker = s3.delete_object(Bucket="kept", Key="k")["VersionId"]
+    assert len(stored(fresh)) == 3, "every version keeps its bytes under a delete marker"
+    offset = os.path.getsize(fresh.log_path)
+    fresh.kill9()
+    fresh.start()
+
+    def swept():
+        with open(fresh.log_path, "rb") as log:
+            log.seek(offset)
+            return b"orphan sweep examined" in log.read()
+
+    wait_for(swept, "the orphan sweep")
+    s3 = fresh.client()
+    assert len(stored(fresh)) == 3, "the sweep took a noncurrent version's bytes"
+    for version, body in bodies.items():
+        assert s3.get_object(Bucket="kept", Key="k", VersionId=version)["Body"].read() == body
+    big = next(v for v, b in bodies.items() if len(b) == FILE_PAD)
+    s3.delete_object(Bucket="kept", Key="k", VersionId=big)
+    wait_for(lambda: len(stored(fresh)) == 2 and data_files(fresh) == [], "the deleted version's file to go")
+    s3.delete_object(Bucket="kept", Key="k", VersionId=marker)
+    assert len(stored(fresh)) == 2, "removing a marker frees nothing"
