@@ -43,25 +43,25 @@ python3 -m pytest -q tests/python "$@"
 # BLEEPSTORE_TEST_BACKEND selects); the tests of files on disk stay local-only.
 BLEEPSTORE_TEST_BACKEND=memory python3 -m pytest -q "$@" \
     tests/python/test_{objects,multipart,copy,list,checksums,delete_objects,acl,auth,buckets}.py \
-    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning}.py
+    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning,object_lock}.py
 # And on the sqlite backend, with the kill -9 test: its bytes share the group commits.
 BLEEPSTORE_TEST_BACKEND=sqlite python3 -m pytest -q "$@" \
     tests/python/test_{objects,multipart,copy,list,checksums,delete_objects,acl,auth,buckets}.py \
-    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning}.py \
+    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning,object_lock}.py \
     tests/python/test_crash.py::test_kill9_loses_nothing_acknowledged
 # And through the aws gateway onto s3s-fs (strict about signatures, payload hashes
 # and Content-MD5), then onto moto with IAM users (SigV4 checked) for the object
 # and multipart tests.
 BLEEPSTORE_TEST_BACKEND=aws ./scripts/with_upstream.py s3s-fs -- python3 -m pytest -q "$@" \
     tests/python/test_{objects,multipart,copy,list,checksums,delete_objects,acl,auth,buckets}.py \
-    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning}.py
+    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning,object_lock}.py
 BLEEPSTORE_TEST_BACKEND=aws ./scripts/with_upstream.py moto -- python3 -m pytest -q "$@" \
     tests/python/test_{objects,multipart,copy}.py
 # And through the azure gateway onto Azurite (SharedKey and Content-MD5 checked),
 # and the gcp gateway onto fake-gcs-server (the JSON API, anonymous).
 BLEEPSTORE_TEST_BACKEND=azure ./scripts/with_upstream.py azurite -- python3 -m pytest -q "$@" \
     tests/python/test_{objects,multipart,copy,list,checksums,delete_objects,acl,auth,buckets}.py \
-    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning}.py
+    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning,object_lock}.py
 BLEEPSTORE_TEST_BACKEND=gcp ./scripts/with_upstream.py fake-gcs -- python3 -m pytest -q "$@" \
     tests/python/test_{objects,multipart,copy,list,checksums,delete_objects,acl,auth,buckets}.py \
-    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning}.py
+    tests/python/test_{cli,rclone,s5cmd,races,sigv2,users,versioning,object_lock}.py

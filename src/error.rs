@@ -50,6 +50,9 @@ pub enum ErrorCode {
     NoSuchUpload,
     NoSuchVersion,
     IllegalVersioningConfigurationException,
+    InvalidBucketState,
+    ObjectLockConfigurationNotFoundError,
+    NoSuchObjectLockConfiguration,
     NotImplemented,
     NotModified,
     PreconditionFailed,
@@ -104,6 +107,11 @@ impl ErrorCode {
             ErrorCode::NoSuchKey => "NoSuchKey",
             ErrorCode::NoSuchUpload => "NoSuchUpload",
             ErrorCode::NoSuchVersion => "NoSuchVersion",
+            ErrorCode::InvalidBucketState => "InvalidBucketState",
+            ErrorCode::ObjectLockConfigurationNotFoundError => {
+                "ObjectLockConfigurationNotFoundError"
+            }
+            ErrorCode::NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
             ErrorCode::IllegalVersioningConfigurationException => {
                 "IllegalVersioningConfigurationException"
             }
@@ -161,6 +169,9 @@ impl ErrorCode {
             ErrorCode::NoSuchKey => 404,
             ErrorCode::NoSuchUpload => 404,
             ErrorCode::NoSuchVersion => 404,
+            ErrorCode::InvalidBucketState => 409,
+            ErrorCode::ObjectLockConfigurationNotFoundError => 404,
+            ErrorCode::NoSuchObjectLockConfiguration => 404,
             ErrorCode::IllegalVersioningConfigurationException => 400,
             ErrorCode::NotImplemented => 501,
             ErrorCode::NotModified => 304,
@@ -240,6 +251,13 @@ impl ErrorCode {
             ErrorCode::NoSuchKey => "The specified key does not exist.",
             ErrorCode::NoSuchUpload => "The specified multipart upload does not exist.",
             ErrorCode::NoSuchVersion => "The specified version does not exist.",
+            ErrorCode::InvalidBucketState => "The request is not valid with the current state of the bucket.",
+            ErrorCode::ObjectLockConfigurationNotFoundError => {
+                "Object Lock configuration does not exist for this bucket"
+            }
+            ErrorCode::NoSuchObjectLockConfiguration => {
+                "The specified object does not have a ObjectLock configuration"
+            }
             ErrorCode::IllegalVersioningConfigurationException => {
                 "The versioning configuration specified in the request is invalid."
             }
@@ -367,6 +385,17 @@ pub fn meta_error(error: MetaError, bucket: &str, key: Option<&str>) -> S3Error 
         MetaError::NoSuchUpload => S3Error::new(ErrorCode::NoSuchUpload),
         MetaError::NoSuchVersion => S3Error::new(ErrorCode::NoSuchVersion)
             .field("Key", key.unwrap_or_default()),
+        MetaError::ObjectLocked => S3Error::with_message(
+            ErrorCode::AccessDenied,
+            "Access Denied because object protected by object lock.",
+        ),
+        MetaError::InvalidBucketState(why) => {
+            S3Error::with_message(ErrorCode::InvalidBucketState, why)
+        }
+        MetaError::NoObjectLock => S3Error::with_message(
+            ErrorCode::InvalidRequest,
+            "Bucket is missing Object Lock Configuration",
+        ),
         MetaError::InvalidPart(number) => {
             S3Error::new(ErrorCode::InvalidPart).field("PartNumber", number.to_string())
         }

@@ -317,3 +317,8 @@ const _: () = assert!(UPSTREAM_ATTEMPTS_DEFAULT_MAX >= 1);
 const _: () = assert!(GCS_UPLOAD_CHUNK_BYTES.is_multiple_of(256 * 1024));
 const _: () = assert!(DIRECT_WRITE_STAGE_BYTES.is_multiple_of(DIRECT_WRITE_ALIGN));
 const _: () = assert!(UPSTREAM_DRAIN_BYTES_MAX <= UPSTREAM_READ_BUFFER_BYTES);
+
+/// The longest default retention an object lock configuration may give, in days and
+/// in years (a century either way).
+pub(crate) const LOCK_RETENTION_DAYS_MAX: u32 = 36_500;
+pub(crate) const LOCK_RETENTION_YEARS_MAX: u32 = 100;

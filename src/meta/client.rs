@@ -13,9 +13,9 @@ use crate::meta::uploads::UploadQuery;
 use crate::meta::writer::WriterStats;
 use crate::meta::{
     readers, schema, writer, BucketObject, BucketRow, CompleteRequest, CompletedUpload,
-    CreateBucketOutcome, CredentialRow, DeleteSpec, Deleted, ListPage, ListQuery, MetaCounts,
-    MetaError, ObjectRow, PartRow, PutCondition, ReapedUploads, Released, UploadPage, UploadRow,
-    VersionPage, VersionQuery, VersionSel, Versioning,
+    CreateBucketOutcome, CredentialRow, DeleteSpec, Deleted, ListPage, ListQuery, LockChange,
+    LockConfig, MetaCounts, MetaError, ObjectRow, PartRow, PutCondition, ReapedUploads, Released,
+    UploadPage, UploadRow, VersionPage, VersionQuery, VersionSel, Versioning,
 };
 
 /// Sends requests to the metadata threads: reads to the readers, writes to the
@@ -261,6 +261,26 @@ impl MetaClient {
     /// ListObjectVersions: versions and delete markers, newest first by key.
     pub async fn list_versions(&self, query: VersionQuery) -> Result<VersionPage, MetaError> {
         self.read(|reply| Read::ListVersions(query, reply)).await
+    }
+
+    /// Sets a bucket's object lock configuration (turning object lock on for good).
+    pub async fn set_lock_config(&self, bucket: &str, config: LockConfig) -> Result<(), MetaError> {
+        self.write(|reply| Write::SetLockConfig(bucket.to_string(), config, reply))
+            .await
+    }
+
+    /// Changes the retention or legal hold of a version (the current one: none).
+    pub async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+        change: LockChange,
+    ) -> Result<(), MetaError> {
+        let request = |reply| {
+            Write::SetObjectLock(bucket.to_string(), key.to_string(), version, change, reply)
+        };
+        self.write(request).await
     }
 
     /// Turns a bucket's versioning on or suspends it.

@@ -6,9 +6,9 @@ use crate::meta::blobs::{BlobInfo, BlobTail};
 use crate::meta::uploads::UploadQuery;
 use crate::meta::{
     BucketObject, BucketRow, CompleteRequest, CompletedUpload, CreateBucketOutcome, CredentialRow,
-    DeleteSpec, Deleted, ListPage, ListQuery, MetaCounts, MetaError, ObjectRow, PartRow,
-    PutCondition, ReapedUploads, UploadPage, UploadRow, VersionPage, VersionQuery, VersionSel,
-    Versioning,
+    DeleteSpec, Deleted, ListPage, ListQuery, LockChange, LockConfig, MetaCounts, MetaError,
+    ObjectRow, PartRow, PutCondition, ReapedUploads, UploadPage, UploadRow, VersionPage,
+    VersionQuery, VersionSel, Versioning,
 };
 
 pub(crate) type Reply<T> = flume::Sender<Result<T, MetaError>>;
@@ -74,6 +74,9 @@ pub(crate) enum Write {
     SetBucketAcl(String, String, Reply<()>),
     SetObjectAcl(String, String, Option<VersionSel>, String, Reply<()>),
     SetBucketVersioning(String, Versioning, Reply<()>),
+    SetLockConfig(String, LockConfig, Reply<()>),
+    /// PutObjectRetention or PutObjectLegalHold on a version (the current one: none).
+    SetObjectLock(String, String, Option<VersionSel>, LockChange, Reply<()>),
     PutPart(PartRow, Option<BlobTail>, Reply<()>),
     CompleteUpload(CompleteRequest, Reply<CompletedUpload>),
     AbortUpload(String, Reply<()>),
@@ -120,6 +123,8 @@ impl Write {
             Write::SetBucketAcl(_, _, reply) => send(reply, Err(error)),
             Write::SetObjectAcl(_, _, _, _, reply) => send(reply, Err(error)),
             Write::SetBucketVersioning(_, _, reply) => send(reply, Err(error)),
+            Write::SetLockConfig(_, _, reply) => send(reply, Err(error)),
+            Write::SetObjectLock(_, _, _, _, reply) => send(reply, Err(error)),
             Write::PutPart(_, _, reply) => send(reply, Err(error)),
             Write::CompleteUpload(_, reply) => send(reply, Err(error)),
             Write::AbortUpload(_, reply) => send(reply, Err(error)),

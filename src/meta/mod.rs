@@ -46,6 +46,66 @@ pub struct BucketRow {
     pub acl: String,
     pub created_ms: i64,
     pub versioning: Versioning,
+    /// Object lock: on for good once enabled (with versioning), and the retention
+    /// new objects get when their PUT names none.
+    pub object_lock: Option<LockConfig>,
+}
+
+/// A bucket's object lock configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LockConfig {
+    pub default_retention: Option<DefaultRetention>,
+}
+
+/// The retention a lock-enabled bucket gives new objects: a mode and a period, in days
+/// or in years (as configured, so it reads back the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultRetention {
+    pub mode: RetentionMode,
+    pub days: Option<u32>,
+    pub years: Option<u32>,
+}
+
+impl DefaultRetention {
+    /// When a version written at `now_ms` stops being protected.
+    pub fn until_ms(&self, now_ms: i64) -> i64 {
+        const DAY_MS: i64 = 86_400_000;
+        let days = i64::from(self.days.unwrap_or(0)) + 365 * i64::from(self.years.unwrap_or(0));
+        now_ms.saturating_add(days.saturating_mul(DAY_MS))
+    }
+}
+
+/// S3's two retention modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionMode {
+    /// Only a bypass by the bucket owner shortens or removes it.
+    Governance,
+    /// Nobody shortens or removes it before its date.
+    Compliance,
+}
+
+impl RetentionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "GOVERNANCE",
+            RetentionMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RetentionMode> {
+        match name {
+            "GOVERNANCE" => Some(RetentionMode::Governance),
+            "COMPLIANCE" => Some(RetentionMode::Compliance),
+            _ => None,
+        }
+    }
+}
+
+/// A version's retention: protected from deletion until `until_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub mode: RetentionMode,
+    pub until_ms: i64,
 }
 
 /// A bucket's versioning state. Once versioning is on, a bucket never returns to
@@ -105,6 +165,21 @@ pub struct DeleteSpec {
     pub if_match: Option<String>,
     /// Who deletes: the owner of a delete marker it makes.
     pub owner_id: String,
+    /// `x-amz-bypass-governance-retention: true` from the bucket's owner: GOVERNANCE
+    /// retention does not stop this delete.
+    pub bypass_governance: bool,
+}
+
+/// A change of one version's object lock state (PutObjectRetention or
+/// PutObjectLegalHold), checked against its current state in the write's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockChange {
+    /// The new retention (none: remove it); `bypass_governance` as for a delete.
+    Retention {
+        retention: Option<Retention>,
+        bypass_governance: bool,
+    },
+    LegalHold(bool),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +222,10 @@ pub struct ObjectRow {
     pub version_seq: i64,
     /// A delete marker: a version without bytes that hides the ones before it.
     pub delete_marker: bool,
+    /// Object lock retention, if the version has one.
+    pub retention: Option<Retention>,
+    /// Object lock legal hold: none when never set, else whether it is on.
+    pub legal_hold: Option<bool>,
 }
 
 impl ObjectRow {
@@ -380,6 +459,12 @@ pub enum MetaError {
     NoSuchKey,
     /// A version id names no version of the key.
     NoSuchVersion,
+    /// Object lock protects the version from this delete or change.
+    ObjectLocked,
+    /// The bucket's state does not allow the change (its reason).
+    InvalidBucketState(&'static str),
+    /// An object lock request to a bucket without object lock.
+    NoObjectLock,
     NoSuchUpload,
     PreconditionFailed,
     /// A part named in a completion is missing or its ETag differs (part number given).
@@ -408,6 +493,9 @@ impl fmt::Display for MetaError {
             MetaError::BucketNotEmpty => f.write_str("bucket not empty"),
             MetaError::NoSuchKey => f.write_str("no such key"),
             MetaError::NoSuchVersion => f.write_str("no such version"),
+            MetaError::ObjectLocked => f.write_str("protected by object lock"),
+            MetaError::InvalidBucketState(why) => write!(f, "invalid bucket state: {why}"),
+            MetaError::NoObjectLock => f.write_str("bucket without object lock"),
             MetaError::NoSuchUpload => f.write_str("no such upload"),
             MetaError::InvalidPart(n) => write!(f, "invalid part {n}"),
             MetaError::InvalidPartOrder => f.write_str("parts not in ascending order"),

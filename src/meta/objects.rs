@@ -5,13 +5,13 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::limits;
-use crate::meta::buckets::bucket_versioning;
+use crate::meta::buckets::{bucket_versioning, bucket_write_state};
 use crate::meta::columns::col;
 use crate::meta::json::{decode_pairs, encode_pairs};
 use crate::meta::versions;
 use crate::meta::{
-    DeleteSpec, Deleted, ListPage, ListQuery, MetaError, ObjectRow, PartRef, PutCondition,
-    Versioning,
+    DeleteSpec, Deleted, ListPage, ListQuery, LockConfig, MetaError, ObjectRow, PartRef,
+    PutCondition, Retention, RetentionMode, Versioning,
 };
 
 /// The objects table's columns, for `concat!` and `col!`: statements are built at
@@ -21,7 +21,8 @@ macro_rules! object_columns {
         "bucket, key, size, etag, content_type, content_encoding, content_language, \
          content_disposition, cache_control, expires, user_meta, storage_class, acl, \
          last_modified_ms, data_id, checksum_algorithm, checksum_value, owner_id, parts_count, \
-         upload_id, checksum_type, version_id, version_seq"
+         upload_id, checksum_type, version_id, version_seq, retention_mode, retain_until_ms, \
+         legal_hold"
     };
 }
 
@@ -57,6 +58,19 @@ pub(crate) fn object_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
         version_id: row.get(col!(object_columns!(), "version_id"))?,
         version_seq: row.get(col!(object_columns!(), "version_seq"))?,
         delete_marker: false,
+        retention: retention_from(
+            row.get(col!(object_columns!(), "retention_mode"))?,
+            row.get(col!(object_columns!(), "retain_until_ms"))?,
+        ),
+        legal_hold: row.get(col!(object_columns!(), "legal_hold"))?,
+    })
+}
+
+/// A retention as stored: a mode and a date, both or neither.
+pub(crate) fn retention_from(mode: Option<String>, until_ms: Option<i64>) -> Option<Retention> {
+    Some(Retention {
+        mode: RetentionMode::from_name(mode.as_deref()?)?,
+        until_ms: until_ms?,
     })
 }
 
@@ -186,6 +200,7 @@ pub(crate) struct Replaced {
 /// place of the key's newest version.
 pub(crate) struct PutPlan {
     versioning: Versioning,
+    lock: Option<LockConfig>,
     current: Option<Replaced>,
     latest_seq: i64,
 }
@@ -196,7 +211,11 @@ pub(crate) fn check_put(
     row: &ObjectRow,
     cond: &PutCondition,
 ) -> Result<PutPlan, MetaError> {
-    let versioning = bucket_versioning(conn, &row.bucket)?.ok_or(MetaError::NoSuchBucket)?;
+    let (versioning, lock) =
+        bucket_write_state(conn, &row.bucket)?.ok_or(MetaError::NoSuchBucket)?;
+    if lock.is_none() && (row.retention.is_some() || row.legal_hold.is_some()) {
+        return Err(MetaError::NoObjectLock);
+    }
     let current = conn
         .prepare_cached(
             "SELECT etag, data_id, parts_count IS NOT NULL, version_id, version_seq FROM objects
@@ -221,6 +240,7 @@ pub(crate) fn check_put(
     };
     Ok(PutPlan {
         versioning,
+        lock,
         current,
         latest_seq,
     })
@@ -239,12 +259,25 @@ pub(crate) fn apply_put(
     let seq = versions::next_seq(plan.latest_seq);
     let version_id =
         (plan.versioning == Versioning::Enabled).then(|| versions::format_version_id(seq));
+    // A version without a retention of its own gets the bucket's default, if any.
+    let retention = row.retention.or_else(|| {
+        let default = plan.lock?.default_retention?;
+        Some(Retention {
+            mode: default.mode,
+            until_ms: default.until_ms(row.last_modified_ms),
+        })
+    });
+    let placed = Placed {
+        version_id: version_id.as_deref(),
+        seq,
+        retention,
+    };
     let mut released = Vec::new();
     if plan.versioning == Versioning::Suspended {
         released.extend(versions::remove_null_version(conn, &row.bucket, &row.key)?);
     }
     match plan.current {
-        None => write_object(conn, INSERT_OBJECT, row, version_id.as_deref(), seq)?,
+        None => write_object(conn, INSERT_OBJECT, row, &placed)?,
         Some(old) => {
             let keep = match plan.versioning {
                 Versioning::Unversioned => false,
@@ -254,7 +287,7 @@ pub(crate) fn apply_put(
             if keep {
                 versions::archive_current(conn, &row.bucket, &row.key)?;
             }
-            write_object(conn, UPDATE_OBJECT, row, version_id.as_deref(), seq)?;
+            write_object(conn, UPDATE_OBJECT, row, &placed)?;
             if !keep {
                 if !old.data_id.is_empty() {
                     released.push(old.data_id);
@@ -298,21 +331,28 @@ const INSERT_OBJECT: &str = concat!(
     "INSERT INTO objects (",
     object_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-     ?18, ?19, ?20, ?21, ?22, ?23)"
+     ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
 );
 const UPDATE_OBJECT: &str = "UPDATE objects SET size = ?3, etag = ?4, content_type = ?5, \
      content_encoding = ?6, content_language = ?7, content_disposition = ?8, \
      cache_control = ?9, expires = ?10, user_meta = ?11, storage_class = ?12, acl = ?13, \
      last_modified_ms = ?14, data_id = ?15, checksum_algorithm = ?16, checksum_value = ?17, \
      owner_id = ?18, parts_count = ?19, upload_id = ?20, checksum_type = ?21, \
-     version_id = ?22, version_seq = ?23 WHERE bucket = ?1 AND key = ?2";
+     version_id = ?22, version_seq = ?23, retention_mode = ?24, retain_until_ms = ?25, \
+     legal_hold = ?26 WHERE bucket = ?1 AND key = ?2";
+
+/// What the writer decides of a version it writes: its id, place and retention.
+struct Placed<'a> {
+    version_id: Option<&'a str>,
+    seq: i64,
+    retention: Option<Retention>,
+}
 
 fn write_object(
     conn: &Connection,
     sql: &str,
     row: &ObjectRow,
-    version_id: Option<&str>,
-    version_seq: i64,
+    placed: &Placed<'_>,
 ) -> Result<(), MetaError> {
     conn.prepare_cached(sql)?.execute(params![
         row.bucket,
@@ -336,8 +376,11 @@ fn write_object(
         row.parts_count.map(i64::from),
         row.upload_id,
         row.checksum_type,
-        version_id,
-        version_seq,
+        placed.version_id,
+        placed.seq,
+        placed.retention.map(|r| r.mode.as_str()),
+        placed.retention.map(|r| r.until_ms),
+        row.legal_hold,
     ])?;
     Ok(())
 }
@@ -373,7 +416,9 @@ fn delete_in(
         (None, _) => {
             versions::delete_with_marker(conn, bucket, &spec.key, versioning, &spec.owner_id)
         }
-        (Some(sel), _) => versions::delete_version(conn, bucket, &spec.key, sel),
+        (Some(sel), _) => {
+            versions::delete_version(conn, bucket, &spec.key, sel, spec.bypass_governance)
+        }
     }
 }
 

@@ -176,6 +176,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
         checksum_value TEXT,
         PRIMARY KEY (bucket, key, version_seq, part_number)
     ) WITHOUT ROWID;",
+    // Version 9: object lock. A bucket's flag (on for good) and default retention; each
+    // version's retention and legal hold (NULL: never set), and an upload's, for the
+    // object its completion makes.
+    "ALTER TABLE buckets ADD COLUMN object_lock INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE buckets ADD COLUMN lock_mode TEXT;
+    ALTER TABLE buckets ADD COLUMN lock_days INTEGER;
+    ALTER TABLE buckets ADD COLUMN lock_years INTEGER;
+    ALTER TABLE objects ADD COLUMN retention_mode TEXT;
+    ALTER TABLE objects ADD COLUMN retain_until_ms INTEGER;
+    ALTER TABLE objects ADD COLUMN legal_hold INTEGER;
+    ALTER TABLE object_versions ADD COLUMN retention_mode TEXT;
+    ALTER TABLE object_versions ADD COLUMN retain_until_ms INTEGER;
+    ALTER TABLE object_versions ADD COLUMN legal_hold INTEGER;
+    ALTER TABLE multipart_uploads ADD COLUMN retention_mode TEXT;
+    ALTER TABLE multipart_uploads ADD COLUMN retain_until_ms INTEGER;
+    ALTER TABLE multipart_uploads ADD COLUMN legal_hold INTEGER;",
 ];
 
 /// Opens the database with the durability settings the daemon relies on.

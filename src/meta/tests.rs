@@ -49,6 +49,7 @@ fn bucket(name: &str, owner: &str) -> BucketRow {
         acl: "{}".into(),
         created_ms: 1,
         versioning: Versioning::Unversioned,
+        object_lock: None,
     }
 }
 
@@ -59,6 +60,7 @@ fn remove(key: &str) -> DeleteSpec {
         version: None,
         if_match: None,
         owner_id: "o".into(),
+        bypass_governance: false,
     }
 }
 
@@ -89,6 +91,8 @@ fn object(bucket: &str, key: &str, data_id: &str) -> ObjectRow {
         version_id: None,
         version_seq: 0,
         delete_marker: false,
+        retention: None,
+        legal_hold: None,
     }
 }
 
@@ -868,4 +872,132 @@ async fn put_suspended(meta: &MetaClient, data_id: &str) -> Option<String> {
     meta.put_object(object("b", "k", data_id), PutCondition::None, None)
         .await
         .unwrap()
+}
+
+#[test]
+fn object_lock_holds_in_the_metadata_transaction() {
+    let path = temp_db("lock");
+    let (meta, thread) = start(&path).unwrap();
+    let now = crate::clock::now_unix_millis();
+    let day = 86_400_000;
+    let retention = |mode, days: i64| Retention {
+        mode,
+        until_ms: now + days * day,
+    };
+    let by_id = |id: &str, bypass: bool| DeleteSpec {
+        version: Some(parse_version_id(id).unwrap()),
+        bypass_governance: bypass,
+        ..remove("k")
+    };
+    // Versions written now, so that the default retention is still in force.
+    let fresh = |data_id: &str| ObjectRow {
+        last_modified_ms: now,
+        ..object("b", "k", data_id)
+    };
+    let change = |retention: Option<Retention>, bypass: bool| LockChange::Retention {
+        retention,
+        bypass_governance: bypass,
+    };
+    block_on(async {
+        meta.create_bucket(bucket("b", "o")).await.unwrap();
+        // Without versioning there is no object lock, and no retention on a PUT.
+        let config = LockConfig {
+            default_retention: Some(DefaultRetention {
+                mode: RetentionMode::Governance,
+                days: Some(2),
+                years: None,
+            }),
+        };
+        assert!(matches!(
+            meta.set_lock_config("b", config).await,
+            Err(MetaError::InvalidBucketState(_))
+        ));
+        let held = ObjectRow {
+            legal_hold: Some(true),
+            ..object("b", "k", "d0")
+        };
+        assert_eq!(
+            meta.put_object(held, PutCondition::None, None).await,
+            Err(MetaError::NoObjectLock)
+        );
+        meta.set_versioning("b", Versioning::Enabled).await.unwrap();
+        meta.set_lock_config("b", config).await.unwrap();
+        assert!(matches!(
+            meta.set_versioning("b", Versioning::Suspended).await,
+            Err(MetaError::InvalidBucketState(_))
+        ));
+        // The default retention applies to a version without its own.
+        let v1 = meta
+            .put_object(fresh("d1"), PutCondition::None, None)
+            .await
+            .unwrap()
+            .unwrap();
+        let (_, row) = meta.get_bucket_object("b", "k").await.unwrap();
+        let got = row.unwrap().retention.unwrap();
+        assert_eq!(got.mode, RetentionMode::Governance);
+        // Counted from the version's own time.
+        assert_eq!(got.until_ms, now + 2 * day);
+        // GOVERNANCE: no delete by id without the bypass; a marker is fine.
+        assert_eq!(
+            meta.delete_object("b", by_id(&v1, false)).await,
+            Err(MetaError::ObjectLocked)
+        );
+        assert!(
+            meta.delete_object("b", remove("k"))
+                .await
+                .unwrap()
+                .delete_marker
+        );
+        // COMPLIANCE: lengthening only, never by bypass.
+        let v1_sel = parse_version_id(&v1);
+        let compliance = Some(retention(RetentionMode::Compliance, 5));
+        meta.set_object_lock("b", "k", v1_sel, change(compliance, false))
+            .await
+            .unwrap();
+        for weaker in [
+            None,
+            Some(retention(RetentionMode::Compliance, 4)),
+            Some(retention(RetentionMode::Governance, 9)),
+        ] {
+            assert_eq!(
+                meta.set_object_lock("b", "k", v1_sel, change(weaker, true))
+                    .await,
+                Err(MetaError::ObjectLocked),
+                "{weaker:?}"
+            );
+        }
+        assert_eq!(
+            meta.delete_object("b", by_id(&v1, true)).await,
+            Err(MetaError::ObjectLocked)
+        );
+        // A legal hold stops a delete that retention alone would allow.
+        let v2 = meta
+            .put_object(fresh("d2"), PutCondition::None, None)
+            .await
+            .unwrap()
+            .unwrap();
+        meta.set_object_lock("b", "k", None, LockChange::LegalHold(true))
+            .await
+            .unwrap();
+        meta.set_object_lock("b", "k", None, change(None, true))
+            .await
+            .unwrap();
+        assert_eq!(
+            meta.delete_object("b", by_id(&v2, true)).await,
+            Err(MetaError::ObjectLocked)
+        );
+        meta.set_object_lock("b", "k", None, LockChange::LegalHold(false))
+            .await
+            .unwrap();
+        meta.delete_object("b", by_id(&v2, false)).await.unwrap();
+        assert_eq!(released(), ["d2"]);
+        // Missing versions are named as such.
+        assert_eq!(
+            meta.set_object_lock("b", "k", parse_version_id(&v2), LockChange::LegalHold(true))
+                .await,
+            Err(MetaError::NoSuchVersion)
+        );
+    });
+    drop(meta);
+    thread.join();
 }

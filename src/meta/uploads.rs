@@ -7,10 +7,10 @@ use md5::{Digest, Md5};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::checksum::{multipart_checksum, ChecksumAlgorithm, ChecksumType};
-use crate::meta::buckets::bucket_exists;
+use crate::meta::buckets::bucket_write_state;
 use crate::meta::columns::col;
 use crate::meta::json::{decode_pairs, encode_pairs};
-use crate::meta::objects::{check_condition, current_etag, put_object};
+use crate::meta::objects::{check_condition, current_etag, put_object, retention_from};
 use crate::meta::{
     CompleteRequest, CompletedUpload, MetaError, ObjectRow, PartRef, PartRow, PutCondition,
     ReapedUploads, UploadPage, UploadRow,
@@ -23,7 +23,8 @@ macro_rules! upload_columns {
     () => {
         "upload_id, bucket, key, owner_id, initiated_ms, content_type, content_encoding, \
          content_language, content_disposition, cache_control, expires, user_meta, acl, \
-         storage_class, checksum_algorithm, checksum_type"
+         storage_class, checksum_algorithm, checksum_type, retention_mode, retain_until_ms, \
+         legal_hold"
     };
 }
 
@@ -65,19 +66,26 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
             version_id: None,
             version_seq: 0,
             delete_marker: false,
+            retention: retention_from(
+                row.get(col!(upload_columns!(), "retention_mode"))?,
+                row.get(col!(upload_columns!(), "retain_until_ms"))?,
+            ),
+            legal_hold: row.get(col!(upload_columns!(), "legal_hold"))?,
         },
     })
 }
 
 pub(crate) fn create_upload(conn: &Connection, upload: &UploadRow) -> Result<(), MetaError> {
     let o = &upload.object;
-    if !bucket_exists(conn, &o.bucket)? {
-        return Err(MetaError::NoSuchBucket);
+    let (_, lock) = bucket_write_state(conn, &o.bucket)?.ok_or(MetaError::NoSuchBucket)?;
+    if lock.is_none() && (o.retention.is_some() || o.legal_hold.is_some()) {
+        return Err(MetaError::NoObjectLock);
     }
     let sql = concat!(
         "INSERT INTO multipart_uploads (",
         upload_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+         ?17, ?18, ?19)"
     );
     conn.prepare_cached(sql)?.execute(params![
         upload.upload_id,
@@ -96,6 +104,9 @@ pub(crate) fn create_upload(conn: &Connection, upload: &UploadRow) -> Result<(),
         o.storage_class,
         o.checksum_algorithm,
         o.checksum_type,
+        o.retention.map(|r| r.mode.as_str()),
+        o.retention.map(|r| r.until_ms),
+        o.legal_hold,
     ])?;
     Ok(())
 }

@@ -12,14 +12,14 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::limits;
-use crate::meta::buckets::get_bucket;
+use crate::meta::buckets::{bucket_write_state, get_bucket};
 use crate::meta::columns::col;
 use crate::meta::objects::{
-    get_object, object_columns, object_from_row, prefix_successor, release_object,
+    get_object, object_columns, object_from_row, prefix_successor, release_object, retention_from,
 };
 use crate::meta::{
-    BucketObject, Deleted, MetaError, ObjectRow, PartRef, VersionEntry, VersionPage, VersionQuery,
-    VersionSel, Versioning,
+    BucketObject, Deleted, LockChange, MetaError, ObjectRow, PartRef, Retention, RetentionMode,
+    VersionEntry, VersionPage, VersionQuery, VersionSel, Versioning,
 };
 
 /// The columns of `object_versions`: those of `objects` (same names, same order) and
@@ -92,6 +92,163 @@ pub(crate) fn current_version(
         )?
         .query_row([bucket, key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
+}
+
+/// Whether object lock keeps a version with this retention and legal hold from being
+/// removed now: a legal hold always, a retention until its date (a GOVERNANCE one not
+/// against a bypass by the bucket's owner).
+fn locked(retention: Option<Retention>, legal_hold: Option<bool>, bypass: bool) -> bool {
+    if legal_hold == Some(true) {
+        return true;
+    }
+    match retention {
+        Some(r) if r.until_ms > crate::clock::now_unix_millis() => {
+            r.mode == RetentionMode::Compliance || !bypass
+        }
+        _ => false,
+    }
+}
+
+/// The object lock state of one version.
+struct LockState {
+    retention: Option<Retention>,
+    legal_hold: Option<bool>,
+    /// Whether it is the key's current version (its row is in `objects`).
+    current: bool,
+    seq: i64,
+}
+
+/// The object lock state of one version (the current one: none), or `None` when the
+/// key has no such version (or it is a delete marker, which has no lock state).
+fn lock_state(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    sel: Option<VersionSel>,
+) -> Result<Option<LockState>, MetaError> {
+    type Columns = (
+        Option<String>,
+        Option<i64>,
+        Option<bool>,
+        Option<String>,
+        i64,
+    );
+    let read = |r: &Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
+    let state = |(mode, until, hold, _, seq): Columns, current: bool| LockState {
+        retention: retention_from(mode, until),
+        legal_hold: hold,
+        current,
+        seq,
+    };
+    let current: Option<Columns> = conn
+        .prepare_cached(
+            "SELECT retention_mode, retain_until_ms, legal_hold, version_id, version_seq
+             FROM objects WHERE bucket = ?1 AND key = ?2",
+        )?
+        .query_row([bucket, key], read)
+        .optional()?;
+    if let Some(columns) = current {
+        if sel.is_none_or(|sel| names(sel, columns.3.as_deref(), columns.4)) {
+            return Ok(Some(state(columns, true)));
+        }
+    }
+    let Some(sel) = sel else { return Ok(None) };
+    let older: Option<Columns> = match sel {
+        VersionSel::Null => conn
+            .prepare_cached(
+                "SELECT retention_mode, retain_until_ms, legal_hold, version_id, version_seq
+                 FROM object_versions WHERE bucket = ?1 AND key = ?2 AND version_id IS NULL
+                   AND delete_marker = 0",
+            )?
+            .query_row([bucket, key], read)
+            .optional()?,
+        VersionSel::Seq(seq) => conn
+            .prepare_cached(
+                "SELECT retention_mode, retain_until_ms, legal_hold, version_id, version_seq
+                 FROM object_versions WHERE bucket = ?1 AND key = ?2 AND version_seq = ?3
+                   AND version_id IS NOT NULL AND delete_marker = 0",
+            )?
+            .query_row(params![bucket, key, seq], read)
+            .optional()?,
+    };
+    Ok(older.map(|columns| state(columns, false)))
+}
+
+/// Whether a change of retention from `old` to `new` weakens one still in force:
+/// removing it, moving its date earlier, or COMPLIANCE to GOVERNANCE.
+fn weakens(old: Option<Retention>, new: Option<Retention>) -> Option<RetentionMode> {
+    let old = old.filter(|o| o.until_ms > crate::clock::now_unix_millis())?;
+    let weaker = match new {
+        None => true,
+        Some(new) => {
+            new.until_ms < old.until_ms
+                || (old.mode == RetentionMode::Compliance && new.mode == RetentionMode::Governance)
+        }
+    };
+    weaker.then_some(old.mode)
+}
+
+/// PutObjectRetention and PutObjectLegalHold: changes one version's lock state, in the
+/// write's transaction. A retention may always be lengthened (or turned from GOVERNANCE
+/// to COMPLIANCE); weakening one still in force is refused, for GOVERNANCE unless the
+/// bucket's owner bypasses it.
+pub(crate) fn set_lock(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    sel: Option<VersionSel>,
+    change: &LockChange,
+) -> Result<(), MetaError> {
+    let (_, lock) = bucket_write_state(conn, bucket)?.ok_or(MetaError::NoSuchBucket)?;
+    if lock.is_none() {
+        return Err(MetaError::NoObjectLock);
+    }
+    let missing = if sel.is_some() {
+        MetaError::NoSuchVersion
+    } else {
+        MetaError::NoSuchKey
+    };
+    let state = lock_state(conn, bucket, key, sel)?.ok_or(missing)?;
+    match change {
+        LockChange::LegalHold(on) => {
+            let sql = if state.current {
+                "UPDATE objects SET legal_hold = ?4 WHERE bucket = ?1 AND key = ?2 \
+                 AND version_seq = ?3"
+            } else {
+                "UPDATE object_versions SET legal_hold = ?4 WHERE bucket = ?1 AND key = ?2 \
+                 AND version_seq = ?3"
+            };
+            conn.prepare_cached(sql)?
+                .execute(params![bucket, key, state.seq, on])?;
+        }
+        LockChange::Retention {
+            retention,
+            bypass_governance,
+        } => {
+            match weakens(state.retention, *retention) {
+                Some(RetentionMode::Compliance) => return Err(MetaError::ObjectLocked),
+                Some(RetentionMode::Governance) if !bypass_governance => {
+                    return Err(MetaError::ObjectLocked)
+                }
+                _ => {}
+            }
+            let sql = if state.current {
+                "UPDATE objects SET retention_mode = ?4, retain_until_ms = ?5 \
+                 WHERE bucket = ?1 AND key = ?2 AND version_seq = ?3"
+            } else {
+                "UPDATE object_versions SET retention_mode = ?4, retain_until_ms = ?5 \
+                 WHERE bucket = ?1 AND key = ?2 AND version_seq = ?3"
+            };
+            conn.prepare_cached(sql)?.execute(params![
+                bucket,
+                key,
+                state.seq,
+                retention.map(|r| r.mode.as_str()),
+                retention.map(|r| r.until_ms)
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether a version with this id and place is the one `sel` names.
@@ -306,7 +463,15 @@ pub(crate) fn delete_version(
     bucket: &str,
     key: &str,
     sel: VersionSel,
+    bypass_governance: bool,
 ) -> Result<(Deleted, Vec<String>), MetaError> {
+    // Checked in the delete's own transaction step: a retention or hold set by an
+    // earlier write of the same batch is seen.
+    if let Some(state) = lock_state(conn, bucket, key, Some(sel))? {
+        if locked(state.retention, state.legal_hold, bypass_governance) {
+            return Err(MetaError::ObjectLocked);
+        }
+    }
     let label = match sel {
         VersionSel::Null => "null".to_string(),
         VersionSel::Seq(seq) => format_version_id(seq),

@@ -190,10 +190,13 @@ impl Touched {
                 Write::CreateBucket(..)
                 | Write::DeleteBucket(..)
                 | Write::SetBucketAcl(..)
-                | Write::SetBucketVersioning(..) => buckets = true,
+                | Write::SetBucketVersioning(..)
+                | Write::SetLockConfig(..) => buckets = true,
                 Write::PutObject(row, ..) => key(&row.bucket, &row.key),
                 Write::DeleteObject(bucket, spec, _) => key(bucket, &spec.key),
-                Write::SetObjectAcl(bucket, name, ..) => key(bucket, name),
+                Write::SetObjectAcl(bucket, name, ..) | Write::SetObjectLock(bucket, name, ..) => {
+                    key(bucket, name)
+                }
                 Write::DeleteObjects(bucket, specs, _) => {
                     specs.iter().for_each(|spec| key(bucket, &spec.key))
                 }
@@ -455,6 +458,14 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
         }
         Write::SetBucketVersioning(name, versioning, reply) => {
             let result = buckets::set_versioning(conn, &name, versioning);
+            settle(conn, reply, result, batch)
+        }
+        Write::SetLockConfig(name, config, reply) => {
+            let result = buckets::set_lock_config(conn, &name, &config);
+            settle(conn, reply, result, batch)
+        }
+        Write::SetObjectLock(bucket, key, version, change, reply) => {
+            let result = versions::set_lock(conn, &bucket, &key, version, &change);
             settle(conn, reply, result, batch)
         }
         Write::PutPart(part, tail, reply) => {

@@ -5,7 +5,7 @@ use crate::clock;
 use crate::error::{meta_error, ErrorCode, S3Error};
 use crate::http::ResponseHead;
 use crate::limits;
-use crate::meta::{BucketRow, CreateBucketOutcome, Versioning};
+use crate::meta::{BucketRow, CreateBucketOutcome, LockConfig, Versioning};
 use crate::s3::context::{reply, xml_reply, RequestContext, S3Response};
 use crate::s3::xml::XmlWriter;
 
@@ -65,6 +65,30 @@ pub(crate) async fn create_bucket(
         acl: acl.to_json(),
         created_ms: clock::now_unix_millis(),
         versioning: Versioning::Unversioned,
+        object_lock: None,
+    };
+    // Object lock at creation turns versioning on with it, for good.
+    let locked = match ctx.head.header("x-amz-bucket-object-lock-enabled") {
+        None => false,
+        Some(value) if value.eq_ignore_ascii_case("true") => true,
+        Some(value) if value.eq_ignore_ascii_case("false") => false,
+        Some(value) => {
+            return Err(S3Error::with_message(
+                ErrorCode::InvalidArgument,
+                "x-amz-bucket-object-lock-enabled must be true or false",
+            )
+            .field("ArgumentName", "x-amz-bucket-object-lock-enabled")
+            .field("ArgumentValue", value))
+        }
+    };
+    let row = if locked {
+        BucketRow {
+            versioning: Versioning::Enabled,
+            object_lock: Some(LockConfig::default()),
+            ..row
+        }
+    } else {
+        row
     };
     let outcome = ctx
         .state

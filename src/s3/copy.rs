@@ -100,6 +100,10 @@ pub(crate) async fn copy_object(
                 .head
                 .header("x-amz-storage-class")
                 .map_or(source.storage_class.clone(), str::to_string),
+            // A copy's lock state is the request's (or the bucket's default), never the
+            // source's.
+            retention: headers_row.retention,
+            legal_hold: headers_row.legal_hold,
             ..source.clone()
         }
     };

@@ -14,6 +14,7 @@ pub(crate) mod copy;
 pub(crate) mod list;
 pub(crate) mod multipart;
 pub(crate) mod object;
+pub(crate) mod object_lock;
 pub(crate) mod object_stream;
 pub(crate) mod operation;
 pub(crate) mod payload;

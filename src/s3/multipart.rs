@@ -129,8 +129,10 @@ pub(crate) async fn create_multipart_upload(
 
 pub(crate) async fn upload_part(
     ctx: &mut RequestContext<'_, '_>,
+    bucket: &BucketRow,
     part: PartRef,
 ) -> Result<S3Response, S3Error> {
+    crate::s3::object_lock::require_integrity(ctx.head, bucket)?;
     let upload = require_upload(ctx, &part.object, &part.upload_id).await?;
     let max_size = limits::PART_BYTES_MAX.min(ctx.state.config.max_object_size);
     let checksum = upload.object.checksum_kind();

@@ -23,6 +23,7 @@ pub(crate) async fn put_object(
     condition: PutCondition,
 ) -> Result<S3Response, S3Error> {
     let mut row = object_row_from_headers(ctx, bucket, &object.key)?;
+    crate::s3::object_lock::require_integrity(ctx.head, bucket)?;
     let max_size = ctx.state.config.max_object_size;
     let StoredBody {
         data_id,
@@ -357,6 +358,7 @@ fn add_representation_headers(input: &GetObjectInput, row: &ObjectRow, head: &mu
     if row.storage_class != "STANDARD" {
         head.header("x-amz-storage-class", &row.storage_class);
     }
+    crate::s3::object_lock::add_lock_headers(row, head);
 }
 
 pub(crate) async fn delete_object(
@@ -371,6 +373,7 @@ pub(crate) async fn delete_object(
         version,
         if_match,
         owner_id: deleter(ctx, bucket),
+        bypass_governance: crate::s3::object_lock::bypass_governance(ctx, bucket),
     };
     let deleted = ctx
         .state
@@ -439,6 +442,7 @@ pub(crate) async fn delete_objects(
     let body = ctx.read_small_body(limits::XML_BODY_BYTES_MAX).await?;
     let (quiet, entries) = delete_request(&body)?;
     let owner_id = deleter(ctx, bucket);
+    let bypass_governance = crate::s3::object_lock::bypass_governance(ctx, bucket);
     // A malformed version id fails its own entry only.
     let mut specs = Vec::with_capacity(entries.len());
     let mut refused = Vec::new();
@@ -456,6 +460,7 @@ pub(crate) async fn delete_objects(
             version,
             if_match: None,
             owner_id: owner_id.clone(),
+            bypass_governance,
         });
     }
     let outcomes = ctx

@@ -158,6 +158,8 @@ pub(crate) enum Operation {
     GetBucketLocation(String),
     GetBucketVersioning(String),
     PutBucketVersioning(String),
+    GetObjectLockConfiguration(String),
+    PutObjectLockConfiguration(String),
     GetBucketAcl(String),
     PutBucketAcl(String),
     ListObjects {
@@ -194,6 +196,10 @@ pub(crate) enum Operation {
     CopyObject(CopyObjectInput),
     GetObjectAcl(ObjectRef, Option<VersionArg>),
     PutObjectAcl(ObjectRef, Option<VersionArg>),
+    GetObjectRetention(ObjectRef, Option<VersionArg>),
+    PutObjectRetention(ObjectRef, Option<VersionArg>),
+    GetObjectLegalHold(ObjectRef, Option<VersionArg>),
+    PutObjectLegalHold(ObjectRef, Option<VersionArg>),
     GetObjectAttributes(AttributesInput),
     CreateMultipartUpload(ObjectRef),
     UploadPart(PartRef),
@@ -262,6 +268,12 @@ impl Operation {
             K::GetBucketLocation => Operation::GetBucketLocation(bucket()),
             K::GetBucketVersioning => Operation::GetBucketVersioning(bucket()),
             K::PutBucketVersioning => Operation::PutBucketVersioning(bucket()),
+            K::GetObjectLockConfiguration => Operation::GetObjectLockConfiguration(bucket()),
+            K::PutObjectLockConfiguration => Operation::PutObjectLockConfiguration(bucket()),
+            K::GetObjectRetention => Operation::GetObjectRetention(object(), version_param(query)),
+            K::PutObjectRetention => Operation::PutObjectRetention(object(), version_param(query)),
+            K::GetObjectLegalHold => Operation::GetObjectLegalHold(object(), version_param(query)),
+            K::PutObjectLegalHold => Operation::PutObjectLegalHold(object(), version_param(query)),
             K::GetBucketAcl => Operation::GetBucketAcl(bucket()),
             K::PutBucketAcl => Operation::PutBucketAcl(bucket()),
             K::ListObjects => Operation::ListObjects {
@@ -419,7 +431,9 @@ impl Operation {
             Operation::DeleteBucket(b)
             | Operation::GetBucketLocation(b)
             | Operation::GetBucketVersioning(b)
-            | Operation::PutBucketVersioning(b) => Access::BucketOwner(b),
+            | Operation::PutBucketVersioning(b)
+            | Operation::GetObjectLockConfiguration(b)
+            | Operation::PutObjectLockConfiguration(b) => Access::BucketOwner(b),
             Operation::HeadBucket(b) => Access::Bucket(b, Read),
             Operation::GetBucketAcl(b) => Access::Bucket(b, ReadAcp),
             Operation::PutBucketAcl(b) => Access::Bucket(b, WriteAcp),
@@ -462,6 +476,22 @@ impl Operation {
                 data: false,
             },
             Operation::PutObjectAcl(object, version) => Access::Object {
+                object,
+                version: version.as_ref(),
+                permission: WriteAcp,
+                data: false,
+            },
+            // Reading lock state is a read of the object; changing it, like its ACL,
+            // is for its owner (or whom its ACL grants WRITE_ACP).
+            Operation::GetObjectRetention(object, version)
+            | Operation::GetObjectLegalHold(object, version) => Access::Object {
+                object,
+                version: version.as_ref(),
+                permission: Read,
+                data: false,
+            },
+            Operation::PutObjectRetention(object, version)
+            | Operation::PutObjectLegalHold(object, version) => Access::Object {
                 object,
                 version: version.as_ref(),
                 permission: WriteAcp,

@@ -21,7 +21,9 @@ use crate::s3::context::{reply, RequestContext, S3Response};
 use crate::s3::object_stream::ObjectStream;
 use crate::s3::operation::{version_sel, Operation};
 use crate::s3::route::{self, Query, Target};
-use crate::s3::{acl, attributes, bucket, copy, list, multipart, object, versioning, xml};
+use crate::s3::{
+    acl, attributes, bucket, copy, list, multipart, object, object_lock, versioning, xml,
+};
 
 /// The daemon's front: one per core.
 pub(crate) struct Front {
@@ -238,6 +240,28 @@ async fn dispatch(
         Operation::PutBucketVersioning(_) => {
             versioning::put_bucket_versioning(ctx, granted.bucket()?).await
         }
+        Operation::GetObjectLockConfiguration(_) => {
+            object_lock::get_object_lock_configuration(granted.bucket()?)
+        }
+        Operation::PutObjectLockConfiguration(_) => {
+            object_lock::put_object_lock_configuration(ctx, granted.bucket()?).await
+        }
+        Operation::GetObjectRetention(..) => {
+            object_lock::get_object_retention(granted.bucket()?, granted.object()?)
+        }
+        Operation::GetObjectLegalHold(..) => {
+            object_lock::get_object_legal_hold(granted.bucket()?, granted.object()?)
+        }
+        Operation::PutObjectRetention(_, version) => {
+            let version = version_sel(version.as_ref())?;
+            let (bucket, row) = (granted.bucket()?, granted.object()?);
+            object_lock::put_object_retention(ctx, bucket, row, version).await
+        }
+        Operation::PutObjectLegalHold(_, version) => {
+            let version = version_sel(version.as_ref())?;
+            let (bucket, row) = (granted.bucket()?, granted.object()?);
+            object_lock::put_object_legal_hold(ctx, bucket, row, version).await
+        }
         Operation::GetBucketAcl(_) => Ok(acl::get_bucket_acl(ctx, granted.bucket()?)),
         Operation::PutBucketAcl(_) => acl::put_bucket_acl(ctx, granted.bucket()?).await,
         Operation::ListObjects { params, marker, .. } => {
@@ -293,7 +317,7 @@ async fn dispatch(
         Operation::CreateMultipartUpload(object) => {
             multipart::create_multipart_upload(ctx, granted.bucket()?, object).await
         }
-        Operation::UploadPart(part) => multipart::upload_part(ctx, part).await,
+        Operation::UploadPart(part) => multipart::upload_part(ctx, granted.bucket()?, part).await,
         Operation::UploadPartCopy(input) => multipart::upload_part_copy(ctx, input, granted).await,
         Operation::CompleteMultipartUpload {
             object,

@@ -151,6 +151,7 @@ pub(crate) fn object_row_from_headers(
             .field("StorageClassRequested", storage_class));
     }
     let text = |name: &str| head.header(name).map(str::to_string);
+    let (retention, legal_hold) = crate::s3::object_lock::requested_lock(head, bucket)?;
     Ok(ObjectRow {
         bucket: bucket.name.clone(),
         key: key.to_string(),
@@ -178,6 +179,8 @@ pub(crate) fn object_row_from_headers(
         version_id: None,
         version_seq: 0,
         delete_marker: false,
+        retention,
+        legal_hold,
     })
 }
 

@@ -650,6 +650,7 @@ fn sqlite_bytes_commit_with_the_row_or_not_at_all() {
                 acl: "{}".into(),
                 created_ms: 0,
                 versioning: crate::meta::Versioning::Unversioned,
+                object_lock: None,
             };
             meta.create_bucket(bucket).await.unwrap();
             let stored = |body: &'static [u8]| {
@@ -688,6 +689,8 @@ fn sqlite_bytes_commit_with_the_row_or_not_at_all() {
                 version_id: None,
                 version_seq: 0,
                 delete_marker: false,
+                retention: None,
+                legal_hold: None,
             };
             let (first, tail) = stored(b"first").await;
             meta.put_object(row(&first), PutCondition::IfNoneMatchStar, tail)

@@ -24,7 +24,7 @@ from conftest import ACCESS_KEY, BIN, SECRET_KEY, Daemon
 
 ROUTES = json.loads(subprocess.check_output([BIN, "routes"]))
 
-VICTIM, OTHER, EMPTY = "victim", "other", "empty"
+VICTIM, OTHER, EMPTY, LOCKED = "victim", "other", "empty", "locked"
 VICTIM_BYTES, OTHER_BYTES = b"victim-bytes", b"other-secret"
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 
@@ -38,6 +38,8 @@ UNSIGNED_HEADERS = [
     ("x-amz-checksum-crc32", "AAAAAA=="),
     ("x-amz-server-side-encryption", "AES256"),
     ("x-amz-meta-planted", "1"),
+    ("x-amz-bypass-governance-retention", "true"),
+    ("x-amz-object-lock-legal-hold", "ON"),
 ]
 PRESIGNED_UNSIGNED_HEADERS = [("x-amz-acl", "public-read"), ("x-amz-copy-source", f"{OTHER}/secret")]
 
@@ -65,6 +67,13 @@ def recipes(fx):
     delete, delete_md5 = xml_body("<Delete><Object><Key>k</Key></Object></Delete>")
     versioning, versioning_md5 = xml_body(
         "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>")
+    lock, lock_md5 = xml_body(
+        "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>"
+        "<Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>")
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3 * 86400))
+    retention, retention_md5 = xml_body(
+        f"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>{later}</RetainUntilDate></Retention>")
+    hold, hold_md5 = xml_body("<LegalHold><Status>ON</Status></LegalHold>")
     return {
         "ListBuckets": (Req("GET", "/"), False),
         "ListMultipartUploads": (Req("GET", f"/{VICTIM}", [("uploads", "")]), False),
@@ -74,6 +83,12 @@ def recipes(fx):
         "ListObjectVersions": (Req("GET", f"/{VICTIM}", [("versions", "")]), False),
         "GetBucketVersioning": (Req("GET", f"/{VICTIM}", [("versioning", "")]), False),
         "PutBucketVersioning": (Req("PUT", f"/{VICTIM}", [("versioning", "")], versioning_md5, versioning), True),
+        "GetObjectLockConfiguration": (Req("GET", f"/{LOCKED}", [("object-lock", "")]), False),
+        "PutObjectLockConfiguration": (Req("PUT", f"/{LOCKED}", [("object-lock", "")], lock_md5, lock), True),
+        "GetObjectRetention": (Req("GET", f"/{LOCKED}/k", [("retention", "")]), False),
+        "PutObjectRetention": (Req("PUT", f"/{LOCKED}/k", [("retention", "")], retention_md5, retention), True),
+        "GetObjectLegalHold": (Req("GET", f"/{LOCKED}/k", [("legal-hold", "")]), False),
+        "PutObjectLegalHold": (Req("PUT", f"/{LOCKED}/k", [("legal-hold", "")], hold_md5, hold), True),
         "GetBucketLocation": (Req("GET", f"/{VICTIM}", [("location", "")]), False),
         "HeadBucket": (Req("HEAD", f"/{VICTIM}"), False),
         "ListObjectsV2": (Req("GET", f"/{VICTIM}", [("list-type", "2")]), False),
@@ -124,11 +139,21 @@ def reset(s3):
         for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
             s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
         listed = s3.list_object_versions(Bucket=name)
-        for v in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+        for v in listed.get("Versions", []):
+            if name == LOCKED:
+                s3.put_object_legal_hold(Bucket=name, Key=v["Key"], VersionId=v["VersionId"],
+                                         LegalHold={"Status": "OFF"})
+            s3.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"], BypassGovernanceRetention=True)
+        for v in listed.get("DeleteMarkers", []):
             s3.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
         s3.delete_bucket(Bucket=name)
     for name in (VICTIM, OTHER, EMPTY):
         s3.create_bucket(Bucket=name)
+    # Object lock, with one version under GOVERNANCE retention and a legal hold (off).
+    s3.create_bucket(Bucket=LOCKED, ObjectLockEnabledForBucket=True)
+    soon = time.time() + 86400
+    s3.put_object(Bucket=LOCKED, Key="k", Body=VICTIM_BYTES, ObjectLockMode="GOVERNANCE",
+                  ObjectLockRetainUntilDate=soon, ObjectLockLegalHoldStatus="OFF")
     s3.put_object(Bucket=VICTIM, Key="k", Body=VICTIM_BYTES, Metadata={"m": "1"}, ContentType="text/plain")
     s3.put_object(Bucket=OTHER, Key="secret", Body=OTHER_BYTES)
     upload_id = s3.create_multipart_upload(Bucket=VICTIM, Key="mp")["UploadId"]
@@ -147,7 +172,9 @@ def probe(s3):
             head = s3.head_object(Bucket=name, Key=o["Key"])
             grants = s3.get_object_acl(Bucket=name, Key=o["Key"])["Grants"]
             objects[o["Key"]] = (head["ETag"], head["ContentLength"], str(head["LastModified"]),
-                                 head.get("ContentType"), head["Metadata"], str(grants))
+                                 head.get("ContentType"), head["Metadata"], str(grants),
+                                 head.get("ObjectLockMode"), str(head.get("ObjectLockRetainUntilDate")),
+                                 head.get("ObjectLockLegalHoldStatus"))
         uploads = {}
         for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
             parts = s3.list_parts(Bucket=name, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", [])
@@ -156,6 +183,11 @@ def probe(s3):
         versions = sorted((v["Key"], v["VersionId"], v["IsLatest"], kind)
                           for kind in ("Versions", "DeleteMarkers") for v in listed.get(kind, []))
         status = s3.get_bucket_versioning(Bucket=name).get("Status")
+        try:
+            lock = s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
+        except s3.exceptions.ClientError:
+            lock = None
+        status = (status, str(lock))
         state[name] = (str(s3.get_bucket_acl(Bucket=name)["Grants"]), objects, uploads, versions, status)
     return state
 

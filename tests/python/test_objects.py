@@ -219,7 +219,7 @@ def test_virtual_hosted_style_raw_host_header(daemon, bucket):
     assert (status, body) == (200, b"vh")
 
 
-@pytest.mark.parametrize("query", ["tagging", "retention", "legal-hold", "torrent"])
+@pytest.mark.parametrize("query", ["tagging", "torrent"])
 def test_unimplemented_object_subresources_answer_501(daemon, bucket, query):
     headers, _ = sigv4.sign_headers("GET", f"/{bucket}/k", [(query, "")], {"host": f"127.0.0.1:{daemon.port}"},
                                     sigv4.EMPTY_SHA256, ACCESS_KEY, SECRET_KEY, sigv4.amz_now())
