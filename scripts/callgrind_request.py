@@ -9,7 +9,7 @@ and reads the instruction total. Two runs (N and 2N requests) cancel out startup
 shutdown: the figure is (total(2N) - total(N)) / N, over every thread (the metadata
 and logging threads included).
 
-    scripts/callgrind_request.py [--bin target/release/bleepstore] [--op get|presigned-get|put|put-unsigned|head] [-n 500]
+    scripts/callgrind_request.py [--bin target/release/bleepstore] [--op get|presigned-get|put|put-unsigned|head] [-n 500] [--versioned]
 
 `presigned-get` sends what the wrk rows of scripts/bench_ceiling.sh send: GETs
 authenticated by a presigned URL's query instead of an Authorization header;
@@ -51,7 +51,10 @@ def signed(port, method, path, body=b"", unsigned=False):
     return headers
 
 
-def run(binary, op, count, size, keep=None):
+VERSIONING = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
+
+
+def run(binary, op, count, size, keep=None, versioned=False):
     data_dir = tempfile.mkdtemp(prefix="bleepstore-callgrind-")
     out = os.path.join(data_dir, "callgrind.out")
     port = free_port()
@@ -74,8 +77,16 @@ def run(binary, op, count, size, keep=None):
                     raise RuntimeError("daemon did not start under valgrind")
                 time.sleep(0.2)
         body = bytes(i % 251 for i in range(size))
-        for method, path, payload in (("PUT", "/cgbench", b""), ("PUT", "/cgbench/obj", body)):
-            conn.request(method, path, body=payload or None, headers=signed(port, method, path, payload))
+        setup = [("PUT", "/cgbench", [], b"")]
+        if versioned:
+            setup.append(("PUT", "/cgbench", [("versioning", "")], VERSIONING))
+        setup.append(("PUT", "/cgbench/obj", [], body))
+        for method, path, query, payload in setup:
+            payload_hash = hashlib.sha256(payload).hexdigest()
+            headers, _ = sigv4.sign_headers(method, path, query, {"host": f"127.0.0.1:{port}"},
+                                            payload_hash, ACCESS, SECRET, sigv4.amz_now())
+            target = path + ("?" + sigv4.raw_query(query) if query else "")
+            conn.request(method, target, body=payload or None, headers=headers)
             response = conn.getresponse()
             response.read()
             assert response.status == 200, (method, path, response.status)
@@ -121,10 +132,13 @@ def main():
     parser.add_argument("-n", type=int, default=500, help="requests in the shorter run")
     parser.add_argument("--size", type=int, default=4096, help="object size in bytes")
     parser.add_argument("--keep", metavar="FILE", help="also keep the longer run's callgrind output here")
+    parser.add_argument("--versioned", action="store_true",
+                        help="enable versioning on the bucket first (each PUT then makes a version)")
     args = parser.parse_args()
-    short = run(args.bin, args.op, args.n, args.size)
-    long = run(args.bin, args.op, 2 * args.n, args.size, args.keep)
-    print(f"{args.op} {args.size} B: {(long - short) / args.n:,.0f} instructions per request "
+    short = run(args.bin, args.op, args.n, args.size, versioned=args.versioned)
+    long = run(args.bin, args.op, 2 * args.n, args.size, args.keep, versioned=args.versioned)
+    kind = " versioned" if args.versioned else ""
+    print(f"{args.op}{kind} {args.size} B: {(long - short) / args.n:,.0f} instructions per request "
           f"({args.bin}; totals {short:,} and {long:,})")
 
 
