@@ -79,6 +79,12 @@ OPERATIONS = [
     ("/{bucket}?versioning", "put", "PutBucketVersioning", "Bucket",
      "Enable or suspend versioning (a VersioningConfiguration; there is no way back to unversioned).",
      PAYLOAD, XML, {"200": None}),
+    ("/{bucket}?cors", "get", "GetBucketCors", "Bucket", "The bucket's CORS rules.", [], None, {"200": XML}),
+    ("/{bucket}?cors", "put", "PutBucketCors", "Bucket",
+     "Set the bucket's CORS rules (up to 100); browsers' preflights are answered from them, and "
+     "allowed origins get Access-Control-* headers on every answer.", PAYLOAD, XML, {"200": None}),
+    ("/{bucket}?cors", "delete", "DeleteBucketCors", "Bucket", "Remove the bucket's CORS rules.", [], None,
+     {"204": None}),
     ("/{bucket}?object-lock", "get", "GetObjectLockConfiguration", "Bucket",
      "The bucket's object lock configuration (ObjectLockConfigurationNotFoundError without one).", [], None,
      {"200": XML}),

@@ -51,6 +51,8 @@ pub enum ErrorCode {
     NoSuchVersion,
     IllegalVersioningConfigurationException,
     InvalidBucketState,
+    AccessForbidden,
+    NoSuchCORSConfiguration,
     ObjectLockConfigurationNotFoundError,
     NoSuchObjectLockConfiguration,
     NotImplemented,
@@ -108,6 +110,8 @@ impl ErrorCode {
             ErrorCode::NoSuchUpload => "NoSuchUpload",
             ErrorCode::NoSuchVersion => "NoSuchVersion",
             ErrorCode::InvalidBucketState => "InvalidBucketState",
+            ErrorCode::AccessForbidden => "AccessForbidden",
+            ErrorCode::NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             ErrorCode::ObjectLockConfigurationNotFoundError => {
                 "ObjectLockConfigurationNotFoundError"
             }
@@ -170,6 +174,8 @@ impl ErrorCode {
             ErrorCode::NoSuchUpload => 404,
             ErrorCode::NoSuchVersion => 404,
             ErrorCode::InvalidBucketState => 409,
+            ErrorCode::AccessForbidden => 403,
+            ErrorCode::NoSuchCORSConfiguration => 404,
             ErrorCode::ObjectLockConfigurationNotFoundError => 404,
             ErrorCode::NoSuchObjectLockConfiguration => 404,
             ErrorCode::IllegalVersioningConfigurationException => 400,
@@ -252,6 +258,8 @@ impl ErrorCode {
             ErrorCode::NoSuchUpload => "The specified multipart upload does not exist.",
             ErrorCode::NoSuchVersion => "The specified version does not exist.",
             ErrorCode::InvalidBucketState => "The request is not valid with the current state of the bucket.",
+            ErrorCode::AccessForbidden => "CORSResponse: This CORS request is not allowed.",
+            ErrorCode::NoSuchCORSConfiguration => "The CORS configuration does not exist",
             ErrorCode::ObjectLockConfigurationNotFoundError => {
                 "Object Lock configuration does not exist for this bucket"
             }

@@ -322,3 +322,6 @@ const _: () = assert!(UPSTREAM_DRAIN_BYTES_MAX <= UPSTREAM_READ_BUFFER_BYTES);
 /// in years (a century either way).
 pub(crate) const LOCK_RETENTION_DAYS_MAX: u32 = 36_500;
 pub(crate) const LOCK_RETENTION_YEARS_MAX: u32 = 100;
+
+/// The most CORS rules a bucket may have (S3's limit).
+pub(crate) const CORS_RULES_MAX: usize = 100;

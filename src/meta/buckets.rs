@@ -12,7 +12,7 @@ use crate::meta::{
 macro_rules! bucket_columns {
     () => {
         "name, owner_id, region, acl, created_ms, versioning, object_lock, lock_mode, lock_days, \
-         lock_years"
+         lock_years, cors"
     };
 }
 
@@ -30,6 +30,7 @@ fn bucket_from_row(row: &Row<'_>) -> rusqlite::Result<BucketRow> {
             row.get(col!(bucket_columns!(), "lock_days"))?,
             row.get(col!(bucket_columns!(), "lock_years"))?,
         ),
+        cors: row.get(col!(bucket_columns!(), "cors"))?,
     })
 }
 
@@ -161,7 +162,7 @@ pub(crate) fn create_bucket(
     let sql = concat!(
         "INSERT INTO buckets (",
         bucket_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     );
     let default = row.object_lock.and_then(|lock| lock.default_retention);
     conn.prepare_cached(sql)?.execute(params![
@@ -174,7 +175,8 @@ pub(crate) fn create_bucket(
         row.object_lock.is_some(),
         default.map(|d| d.mode.as_str()),
         default.and_then(|d| d.days),
-        default.and_then(|d| d.years)
+        default.and_then(|d| d.years),
+        row.cors
     ])?;
     Ok(CreateBucketOutcome::Created)
 }
@@ -195,6 +197,17 @@ pub(crate) fn delete_bucket(conn: &Connection, name: &str) -> Result<(), MetaErr
     }
     conn.prepare_cached("DELETE FROM buckets WHERE name = ?1")?
         .execute([name])?;
+    Ok(())
+}
+
+/// Sets (or, with none, removes) a bucket's CORS rules.
+pub(crate) fn set_cors(conn: &Connection, name: &str, cors: Option<&str>) -> Result<(), MetaError> {
+    let changed = conn
+        .prepare_cached("UPDATE buckets SET cors = ?2 WHERE name = ?1")?
+        .execute(params![name, cors])?;
+    if changed == 0 {
+        return Err(MetaError::NoSuchBucket);
+    }
     Ok(())
 }
 

@@ -263,6 +263,16 @@ impl MetaClient {
         self.read(|reply| Read::ListVersions(query, reply)).await
     }
 
+    /// Sets (or, with none, removes) a bucket's CORS rules (JSON text).
+    pub async fn set_bucket_cors(
+        &self,
+        bucket: &str,
+        cors: Option<String>,
+    ) -> Result<(), MetaError> {
+        self.write(|reply| Write::SetBucketCors(bucket.to_string(), cors, reply))
+            .await
+    }
+
     /// Sets a bucket's object lock configuration (turning object lock on for good).
     pub async fn set_lock_config(&self, bucket: &str, config: LockConfig) -> Result<(), MetaError> {
         self.write(|reply| Write::SetLockConfig(bucket.to_string(), config, reply))

@@ -75,6 +75,8 @@ pub(crate) enum Write {
     SetObjectAcl(String, String, Option<VersionSel>, String, Reply<()>),
     SetBucketVersioning(String, Versioning, Reply<()>),
     SetLockConfig(String, LockConfig, Reply<()>),
+    /// A bucket's CORS rules (JSON), or none to remove them.
+    SetBucketCors(String, Option<String>, Reply<()>),
     /// PutObjectRetention or PutObjectLegalHold on a version (the current one: none).
     SetObjectLock(String, String, Option<VersionSel>, LockChange, Reply<()>),
     PutPart(PartRow, Option<BlobTail>, Reply<()>),
@@ -124,6 +126,7 @@ impl Write {
             Write::SetObjectAcl(_, _, _, _, reply) => send(reply, Err(error)),
             Write::SetBucketVersioning(_, _, reply) => send(reply, Err(error)),
             Write::SetLockConfig(_, _, reply) => send(reply, Err(error)),
+            Write::SetBucketCors(_, _, reply) => send(reply, Err(error)),
             Write::SetObjectLock(_, _, _, _, reply) => send(reply, Err(error)),
             Write::PutPart(_, _, reply) => send(reply, Err(error)),
             Write::CompleteUpload(_, reply) => send(reply, Err(error)),

@@ -49,6 +49,8 @@ pub struct BucketRow {
     /// Object lock: on for good once enabled (with versioning), and the retention
     /// new objects get when their PUT names none.
     pub object_lock: Option<LockConfig>,
+    /// CORS rules as JSON text, owned by the s3 layer; none when not configured.
+    pub cors: Option<String>,
 }
 
 /// A bucket's object lock configuration.

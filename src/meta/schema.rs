@@ -192,6 +192,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE multipart_uploads ADD COLUMN retention_mode TEXT;
     ALTER TABLE multipart_uploads ADD COLUMN retain_until_ms INTEGER;
     ALTER TABLE multipart_uploads ADD COLUMN legal_hold INTEGER;",
+    // Version 10: a bucket's CORS rules (JSON text owned by the s3 layer).
+    "ALTER TABLE buckets ADD COLUMN cors TEXT;",
 ];
 
 /// Opens the database with the durability settings the daemon relies on.

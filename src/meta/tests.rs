@@ -50,6 +50,7 @@ fn bucket(name: &str, owner: &str) -> BucketRow {
         created_ms: 1,
         versioning: Versioning::Unversioned,
         object_lock: None,
+        cors: None,
     }
 }
 

@@ -191,7 +191,8 @@ impl Touched {
                 | Write::DeleteBucket(..)
                 | Write::SetBucketAcl(..)
                 | Write::SetBucketVersioning(..)
-                | Write::SetLockConfig(..) => buckets = true,
+                | Write::SetLockConfig(..)
+                | Write::SetBucketCors(..) => buckets = true,
                 Write::PutObject(row, ..) => key(&row.bucket, &row.key),
                 Write::DeleteObject(bucket, spec, _) => key(bucket, &spec.key),
                 Write::SetObjectAcl(bucket, name, ..) | Write::SetObjectLock(bucket, name, ..) => {
@@ -458,6 +459,10 @@ fn run_write(conn: &Connection, write: Write, batch: &mut Batch) {
         }
         Write::SetBucketVersioning(name, versioning, reply) => {
             let result = buckets::set_versioning(conn, &name, versioning);
+            settle(conn, reply, result, batch)
+        }
+        Write::SetBucketCors(name, cors, reply) => {
+            let result = buckets::set_cors(conn, &name, cors.as_deref());
             settle(conn, reply, result, batch)
         }
         Write::SetLockConfig(name, config, reply) => {

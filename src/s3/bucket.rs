@@ -66,6 +66,7 @@ pub(crate) async fn create_bucket(
         created_ms: clock::now_unix_millis(),
         versioning: Versioning::Unversioned,
         object_lock: None,
+        cors: None,
     };
     // Object lock at creation turns versioning on with it, for good.
     let locked = match ctx.head.header("x-amz-bucket-object-lock-enabled") {

@@ -11,6 +11,7 @@ pub(crate) mod bucket;
 pub(crate) mod config_xml;
 pub(crate) mod context;
 pub(crate) mod copy;
+pub(crate) mod cors;
 pub(crate) mod list;
 pub(crate) mod multipart;
 pub(crate) mod object;

@@ -159,6 +159,9 @@ pub(crate) enum Operation {
     GetBucketVersioning(String),
     PutBucketVersioning(String),
     GetObjectLockConfiguration(String),
+    GetBucketCors(String),
+    PutBucketCors(String),
+    DeleteBucketCors(String),
     PutObjectLockConfiguration(String),
     GetBucketAcl(String),
     PutBucketAcl(String),
@@ -269,6 +272,9 @@ impl Operation {
             K::GetBucketVersioning => Operation::GetBucketVersioning(bucket()),
             K::PutBucketVersioning => Operation::PutBucketVersioning(bucket()),
             K::GetObjectLockConfiguration => Operation::GetObjectLockConfiguration(bucket()),
+            K::GetBucketCors => Operation::GetBucketCors(bucket()),
+            K::PutBucketCors => Operation::PutBucketCors(bucket()),
+            K::DeleteBucketCors => Operation::DeleteBucketCors(bucket()),
             K::PutObjectLockConfiguration => Operation::PutObjectLockConfiguration(bucket()),
             K::GetObjectRetention => Operation::GetObjectRetention(object(), version_param(query)),
             K::PutObjectRetention => Operation::PutObjectRetention(object(), version_param(query)),
@@ -433,6 +439,9 @@ impl Operation {
             | Operation::GetBucketVersioning(b)
             | Operation::PutBucketVersioning(b)
             | Operation::GetObjectLockConfiguration(b)
+            | Operation::GetBucketCors(b)
+            | Operation::PutBucketCors(b)
+            | Operation::DeleteBucketCors(b)
             | Operation::PutObjectLockConfiguration(b) => Access::BucketOwner(b),
             Operation::HeadBucket(b) => Access::Bucket(b, Read),
             Operation::GetBucketAcl(b) => Access::Bucket(b, ReadAcp),

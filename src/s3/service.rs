@@ -22,7 +22,7 @@ use crate::s3::object_stream::ObjectStream;
 use crate::s3::operation::{version_sel, Operation};
 use crate::s3::route::{self, Query, Target};
 use crate::s3::{
-    acl, attributes, bucket, copy, list, multipart, object, object_lock, versioning, xml,
+    acl, attributes, bucket, copy, cors, list, multipart, object, object_lock, versioning, xml,
 };
 
 /// The daemon's front: one per core.
@@ -64,6 +64,8 @@ impl Service for Front {
                     let is_head = head.method == "HEAD";
                     error_response(state, &head.path, is_head, &error, &request_id)
                 });
+                // The response stage: CORS headers for an allowed Origin, on any answer.
+                cors::decorate(state, head, &mut response).await;
                 response.labels = labels;
                 response
             }
@@ -201,6 +203,12 @@ async fn s3_request(
         state.config.domain.as_deref(),
     )?;
     labels.path = path_template(&target);
+    // A CORS preflight is answered from the bucket's rules without authentication
+    // (browsers send it without credentials); it reads the rules and acts on nothing.
+    if head.method == "OPTIONS" {
+        labels.operation = Some("PreflightCors");
+        return cors::preflight(state, head, &target).await;
+    }
     let host_bucket = target.bucket.as_deref().filter(|_| target.virtual_host);
     let auth = authenticate::authenticate(state, head, body.has_body(), host_bucket).await?;
     let query = Query::parse(&head.query)?;
@@ -240,6 +248,9 @@ async fn dispatch(
         Operation::PutBucketVersioning(_) => {
             versioning::put_bucket_versioning(ctx, granted.bucket()?).await
         }
+        Operation::GetBucketCors(_) => cors::get_bucket_cors(granted.bucket()?),
+        Operation::PutBucketCors(_) => cors::put_bucket_cors(ctx, granted.bucket()?).await,
+        Operation::DeleteBucketCors(_) => cors::delete_bucket_cors(ctx, granted.bucket()?).await,
         Operation::GetObjectLockConfiguration(_) => {
             object_lock::get_object_lock_configuration(granted.bucket()?)
         }

@@ -651,6 +651,7 @@ fn sqlite_bytes_commit_with_the_row_or_not_at_all() {
                 created_ms: 0,
                 versioning: crate::meta::Versioning::Unversioned,
                 object_lock: None,
+                cors: None,
             };
             meta.create_bucket(bucket).await.unwrap();
             let stored = |body: &'static [u8]| {

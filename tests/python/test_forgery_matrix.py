@@ -74,6 +74,8 @@ def recipes(fx):
     retention, retention_md5 = xml_body(
         f"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>{later}</RetainUntilDate></Retention>")
     hold, hold_md5 = xml_body("<LegalHold><Status>ON</Status></LegalHold>")
+    cors, cors_md5 = xml_body("<CORSConfiguration><CORSRule><AllowedOrigin>https://planted.test</AllowedOrigin>"
+                              "<AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>")
     return {
         "ListBuckets": (Req("GET", "/"), False),
         "ListMultipartUploads": (Req("GET", f"/{VICTIM}", [("uploads", "")]), False),
@@ -84,6 +86,9 @@ def recipes(fx):
         "GetBucketVersioning": (Req("GET", f"/{VICTIM}", [("versioning", "")]), False),
         "PutBucketVersioning": (Req("PUT", f"/{VICTIM}", [("versioning", "")], versioning_md5, versioning), True),
         "GetObjectLockConfiguration": (Req("GET", f"/{LOCKED}", [("object-lock", "")]), False),
+        "GetBucketCors": (Req("GET", f"/{VICTIM}", [("cors", "")]), False),
+        "PutBucketCors": (Req("PUT", f"/{VICTIM}", [("cors", "")], cors_md5, cors), True),
+        "DeleteBucketCors": (Req("DELETE", f"/{VICTIM}", [("cors", "")]), True),
         "PutObjectLockConfiguration": (Req("PUT", f"/{LOCKED}", [("object-lock", "")], lock_md5, lock), True),
         "GetObjectRetention": (Req("GET", f"/{LOCKED}/k", [("retention", "")]), False),
         "PutObjectRetention": (Req("PUT", f"/{LOCKED}/k", [("retention", "")], retention_md5, retention), True),
@@ -149,6 +154,8 @@ def reset(s3):
         s3.delete_bucket(Bucket=name)
     for name in (VICTIM, OTHER, EMPTY):
         s3.create_bucket(Bucket=name)
+    s3.put_bucket_cors(Bucket=VICTIM, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["https://app.test"], "AllowedMethods": ["GET"]}]})
     # Object lock, with one version under GOVERNANCE retention and a legal hold (off).
     s3.create_bucket(Bucket=LOCKED, ObjectLockEnabledForBucket=True)
     soon = time.time() + 86400
@@ -187,7 +194,11 @@ def probe(s3):
             lock = s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
         except s3.exceptions.ClientError:
             lock = None
-        status = (status, str(lock))
+        try:
+            cors = s3.get_bucket_cors(Bucket=name)["CORSRules"]
+        except s3.exceptions.ClientError:
+            cors = None
+        status = (status, str(lock), str(cors))
         state[name] = (str(s3.get_bucket_acl(Bucket=name)["Grants"]), objects, uploads, versions, status)
     return state
 
