@@ -102,6 +102,19 @@ macro_rules! part_columns {
     };
 }
 
+pub(crate) use part_columns;
+
+/// A part of a multipart object (current or not), read in `part_columns!` order.
+pub(crate) fn part_from_row(r: &Row<'_>) -> rusqlite::Result<PartRef> {
+    Ok(PartRef {
+        part_number: r.get::<_, i64>(col!(part_columns!(), "part_number"))? as u32,
+        size: r.get::<_, i64>(col!(part_columns!(), "size"))? as u64,
+        etag: r.get(col!(part_columns!(), "etag"))?,
+        data_id: r.get(col!(part_columns!(), "data_id"))?,
+        checksum_value: r.get(col!(part_columns!(), "checksum_value"))?,
+    })
+}
+
 fn object_parts(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<PartRef>, MetaError> {
     let sql = concat!(
         "SELECT ",
@@ -109,15 +122,7 @@ fn object_parts(conn: &Connection, bucket: &str, key: &str) -> Result<Vec<PartRe
         " FROM object_parts WHERE bucket = ?1 AND key = ?2 ORDER BY part_number"
     );
     let mut stmt = conn.prepare_cached(sql)?;
-    let parts = stmt.query_map([bucket, key], |r| {
-        Ok(PartRef {
-            part_number: r.get::<_, i64>(col!(part_columns!(), "part_number"))? as u32,
-            size: r.get::<_, i64>(col!(part_columns!(), "size"))? as u64,
-            etag: r.get(col!(part_columns!(), "etag"))?,
-            data_id: r.get(col!(part_columns!(), "data_id"))?,
-            checksum_value: r.get(col!(part_columns!(), "checksum_value"))?,
-        })
-    })?;
+    let parts = stmt.query_map([bucket, key], part_from_row)?;
     Ok(parts.collect::<Result<_, _>>()?)
 }
 

@@ -15,7 +15,8 @@ use crate::limits;
 use crate::meta::buckets::{bucket_write_state, get_bucket};
 use crate::meta::columns::col;
 use crate::meta::objects::{
-    get_object, object_columns, object_from_row, prefix_successor, release_object, retention_from,
+    get_object, object_columns, object_from_row, part_columns, part_from_row, prefix_successor,
+    release_object, retention_from,
 };
 use crate::meta::{
     BucketObject, Deleted, LockChange, MetaError, ObjectRow, PartRef, Retention, RetentionMode,
@@ -597,19 +598,14 @@ fn version_parts(
     key: &str,
     seq: i64,
 ) -> Result<Vec<PartRef>, MetaError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT part_number, size, etag, data_id, checksum_value FROM version_parts
-         WHERE bucket = ?1 AND key = ?2 AND version_seq = ?3 ORDER BY part_number",
-    )?;
-    let parts = stmt.query_map(params![bucket, key, seq], |r| {
-        Ok(PartRef {
-            part_number: r.get::<_, i64>(0)? as u32,
-            size: r.get::<_, i64>(1)? as u64,
-            etag: r.get(2)?,
-            data_id: r.get(3)?,
-            checksum_value: r.get(4)?,
-        })
-    })?;
+    let sql = concat!(
+        "SELECT ",
+        part_columns!(),
+        " FROM version_parts WHERE bucket = ?1 AND key = ?2 AND version_seq = ?3 \
+         ORDER BY part_number"
+    );
+    let mut stmt = conn.prepare_cached(sql)?;
+    let parts = stmt.query_map(params![bucket, key, seq], part_from_row)?;
     Ok(parts.collect::<Result<_, _>>()?)
 }
 

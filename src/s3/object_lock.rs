@@ -11,8 +11,8 @@ use crate::error::{meta_error, ErrorCode, S3Error};
 use crate::http::{RequestHead, ResponseHead};
 use crate::limits;
 use crate::meta::{
-    BucketRow, DefaultRetention, LockChange, LockConfig, ObjectRow, Retention, RetentionMode,
-    VersionSel,
+    BucketRow, DefaultRetention, LockChange, LockConfig, MetaError, ObjectRow, Retention,
+    RetentionMode, VersionSel,
 };
 use crate::s3::config_xml::parse_config;
 use crate::s3::context::{reply, xml_reply, RequestContext, S3Response};
@@ -30,12 +30,7 @@ pub(crate) fn requested_lock(
     if mode.is_none() && until.is_none() && hold.is_none() {
         return Ok((None, None));
     }
-    if bucket.object_lock.is_none() {
-        return Err(S3Error::with_message(
-            ErrorCode::InvalidRequest,
-            "Bucket is missing Object Lock Configuration",
-        ));
-    }
+    missing_lock_configuration(bucket)?;
     let retention = match (mode, until) {
         (None, None) => None,
         (Some(mode), Some(until)) => Some(Retention {
@@ -223,13 +218,12 @@ pub(crate) async fn put_object_lock_configuration(
     Ok(reply(ResponseHead::new(200)))
 }
 
+/// InvalidRequest for an object lock request to a bucket without object lock (the
+/// metadata thread's answer too, should the bucket's row have changed meanwhile).
 fn missing_lock_configuration(bucket: &BucketRow) -> Result<(), S3Error> {
     match bucket.object_lock {
         Some(_) => Ok(()),
-        None => Err(S3Error::with_message(
-            ErrorCode::InvalidRequest,
-            "Bucket is missing Object Lock Configuration",
-        )),
+        None => Err(meta_error(MetaError::NoObjectLock, &bucket.name, None)),
     }
 }
 
